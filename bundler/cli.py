@@ -1,0 +1,254 @@
+"""The ``wheelhouse`` command: argument parsing, output and exit codes (the only module that prints)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from bundler import __version__
+from bundler.errors import BundlerError, UsageError
+
+DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "default.toml"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # exit 2 with our format, no usage dump noise
+        self.print_usage(sys.stderr)
+        print(f"wheelhouse: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _add_target_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("target (the machine that will install the result)")
+    g.add_argument("--profile", action="append", default=[], metavar="NAME|FILE",
+                   help="a preset name (see 'wheelhouse profile list') or a profile captured on the target; repeatable")
+    g.add_argument("--python-platform", metavar="PLAT",
+                   help="uv-style platform, e.g. x86_64-manylinux_2_28, aarch64-apple-darwin, x86_64-pc-windows-msvc")
+    g.add_argument("--python-version", metavar="X.Y[.Z]", help="target Python version (3.11 means 3.11.0)")
+
+
+def _add_index_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("indexes (a project comes from the first index that has it; never mixed)")
+    g.add_argument("-i", "--index-url", metavar="URL", help="the default index (default: pip's, else PyPI; 'pypi' names PyPI)")
+    g.add_argument("--extra-index-url", action="append", default=[], metavar="URL", help="searched before the default index; repeatable")
+    g.add_argument("-f", "--find-links", action="append", default=[], metavar="PATH|URL", help="a folder or flat HTML page of files; searched first")
+    g.add_argument("--index", action="append", default=[], metavar="NAME=URL", help="a named index, for --pin; repeatable")
+    g.add_argument("--pin", action="append", default=[], metavar="PATTERN=NAME",
+                   help="projects matching PATTERN (glob) come only from index NAME, which serves nothing else")
+    g.add_argument("--cache-dir", metavar="DIR", help="cache for pages and metadata (default: ~/.cache/wheelhouse)")
+    g.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    g.add_argument("--cert", metavar="FILE", help="CA bundle for TLS (default: SSL_CERT_FILE or the system's)")
+    g.add_argument("--jobs", type=int, default=16, metavar="N", help="concurrent index requests (default 16)")
+
+
+def main_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``wheelhouse`` command."""
+    parser = _Parser(prog="wheelhouse", description="Resolve, lock, fetch and pack Python environments for air-gapped target machines.",
+                     epilog="Exit status: 0 success, 1 failure explained on stderr, 2 usage error.")
+    parser.add_argument("--version", action="version", version=f"wheelhouse {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    prof = sub.add_parser("profile", help="capture, show and list target profiles")
+    psub = prof.add_subparsers(dest="profile_command", metavar="ACTION", parser_class=_Parser)
+    cap = psub.add_parser("capture", help="record this machine's Python as a profile (run it on the target)")
+    cap.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    cap.add_argument("--name", help="profile name")
+    show = psub.add_parser("show", help="print a profile: facts, markers, tags")
+    show.add_argument("profile", nargs="?", metavar="PROFILE", help="preset name or profile file")
+    show.add_argument("--python-platform", metavar="PLAT")
+    show.add_argument("--python-version", metavar="X.Y[.Z]")
+    show.add_argument("--tags", action="store_true", help="print only the tags, one per line, best first")
+    show.add_argument("--json", action="store_true", help="print the profile as JSON")
+    psub.add_parser("list", help="list the named presets")
+
+    lock = sub.add_parser("lock", help="resolve for the target(s) and write pylock.toml + requirements.txt",
+                          description="Resolve the complete dependency closure for each target and write a PEP 751 lock "
+                                      "and a hashed requirements.txt beside it.")
+    lock.add_argument("inputs", nargs="*", metavar="RECIPE|REQ", help="a recipe (*.toml) and/or requirement strings")
+    lock.add_argument("-r", "--requirement", action="append", default=[], metavar="FILE", help="requirements file (pip syntax, --hash pins honoured)")
+    lock.add_argument("-c", "--constraint", action="append", default=[], metavar="FILE", help="constraints file")
+    lock.add_argument("-o", "--output", default="pylock.toml", metavar="FILE", help="lock file to write (default: pylock.toml)")
+    lock.add_argument("--pre", action="store_true", help="allow pre-releases")
+    lock.add_argument("--exclude-newer", metavar="TIMESTAMP", help="ignore files uploaded after this time (RFC 3339 or YYYY-MM-DD)")
+    lock.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    lock.add_argument("-v", "--verbose", action="store_true", help="list every locked package")
+    _add_target_args(lock)
+    _add_index_args(lock)
+
+    exp = sub.add_parser("explain", help="why a project has (or lacks) a usable file for a target")
+    exp.add_argument("package", metavar="PACKAGE")
+    exp.add_argument("--pre", action="store_true", help="count pre-releases as usable")
+    exp.add_argument("--exclude-newer", metavar="TIMESTAMP")
+    _add_target_args(exp)
+    _add_index_args(exp)
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from bundler.profile import PRESETS, Profile, profile_for_platform, resolve_profile
+
+    if args.profile_command == "list":
+        width = max(len(n) for n in PRESETS)
+        for name, (plat, ver, desc) in PRESETS.items():
+            print(f"{name:<{width}}  {plat:<24} {ver:<8} {desc}")
+        return 0
+    if args.profile_command == "capture":
+        from bundler._target import capture_profile
+
+        argv = (["-o", args.output] if args.output else []) + (["--name", args.name] if args.name else [])
+        return int(capture_profile.main(argv))
+    if args.profile_command == "show":
+        if args.profile:
+            prof: Profile = resolve_profile(args.profile)
+        elif args.python_platform and args.python_version:
+            prof = profile_for_platform(args.python_platform, args.python_version)
+        else:
+            raise UsageError("profile show needs PROFILE, or --python-platform and --python-version")
+        if args.tags:
+            sys.stdout.write("".join(t + "\n" for t in prof.tags))
+        elif args.json:
+            print(json.dumps(prof.to_dict(), indent=2))
+        else:
+            print(f"profile   {prof.name}")
+            print(f"machine   {prof.describe()}")
+            for k, v in prof.facts.to_dict().items():
+                print(f"  {k:<16} {v}")
+            print("markers")
+            for k, v in sorted(prof.markers.items()):
+                print(f"  {k:<31} {v!r}")
+            print(f"tags      {len(prof.tags)} (best first; --tags lists them all)")
+            for t in prof.tags[:8]:
+                print(f"  {t}")
+        return 0
+    raise UsageError("profile needs an action: capture, show or list")
+
+
+def _open_repository(args: argparse.Namespace, indexes: Sequence[Any]) -> Any:
+    from bundler.http import make_client
+    from bundler.httpcache import PlannerCache, default_cache_dir
+    from bundler.sources import Repository
+
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    cache = PlannerCache(None if args.no_cache else Path(args.cache_dir) if args.cache_dir else default_cache_dir())
+    client = make_client(cert=args.cert, max_connections=max(args.jobs, 4))
+    return Repository(indexes, client, cache, jobs=args.jobs), client, cache
+
+
+class _Progress:
+    """A spinner-style count of pinned packages on a terminal; silent otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=None, unit=" pins", desc="resolving", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def __call__(self, candidate: Any) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{candidate.name} {candidate.version}", refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    from bundler.config import build_job
+    from bundler.lock import write_lock
+    from bundler.plan import plan
+    from bundler.sources import direct_link
+
+    job = build_job(positional=args.inputs, req_files=args.requirement, constraint_files=args.constraint, profile_specs=args.profile,
+                    platform=args.python_platform, version=args.python_version, index_url=args.index_url,
+                    extra_index_urls=args.extra_index_url, find_links=args.find_links, named=args.index, pins=args.pin,
+                    pre=args.pre, exclude_newer=args.exclude_newer)
+    output = Path(args.output)
+    if output.is_dir():
+        raise UsageError(f"-o {output} is a directory; give a file name such as {output / 'pylock.toml'}")
+    if not output.parent.exists():
+        raise BundlerError(f"cannot write {output}: directory {output.parent} does not exist")
+    started = time.monotonic()
+    repo, client, cache = _open_repository(args, job.indexes)
+    progress = _Progress(not args.quiet)
+    try:
+        direct = {r.url: direct_link(r.url, client, cache) for r in job.inputs.requirements if r.url}
+        result = plan(repo, job.profiles, job.inputs, job.indexes, direct_links=direct, progress=progress)
+    finally:
+        progress.close()
+        repo.close()
+        client.close()
+    lock_path, req_path = write_lock(result, output, exclude_newer=job.inputs.policy.exclude_newer)
+    if not args.quiet:
+        for t in result.targets:
+            _err(f"{t.profile.name}: {len(t.pins)} packages ({t.profile.describe()})")
+            if args.verbose:
+                for pin in t.pins:
+                    _err(f"  {pin.name}=={pin.version}  {pin.link.filename}")
+        took = time.monotonic() - started
+        _err(f"wrote {lock_path} and {req_path} in {took:.1f}s ({repo.stats['requests']} requests)")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from packaging.utils import canonicalize_name
+
+    from bundler.config import build_indexes, build_profiles
+    from bundler.diagnose import explain_project
+    from bundler.inputs import RequirementSet, parse_timestamp
+    from bundler.select import Policy
+
+    profiles = build_profiles(args.profile, args.python_platform, args.python_version, None)
+    indexes = build_indexes(index_url=args.index_url, extra_index_urls=args.extra_index_url, find_links=args.find_links,
+                            named=args.index, pins=args.pin, recipe=None, reqset=RequirementSet())
+    policy = Policy(allow_pre=args.pre, exclude_newer=parse_timestamp(args.exclude_newer) if args.exclude_newer else None)
+    name = canonicalize_name(args.package)
+    repo, client, _ = _open_repository(args, indexes)
+    try:
+        found = repo.all_links(name)
+        chosen = repo.project_links(name)
+    finally:
+        repo.close()
+        client.close()
+    for prof in profiles:
+        print(explain_project(name, [(i, links) for i, links in found if i in repo.sources_for(name)] or found,
+                              chosen[0] if chosen else None, prof, policy))
+    return 0 if chosen else 1
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"profile": cmd_profile, "lock": cmd_lock, "explain": cmd_explain}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``wheelhouse`` with ``argv``; return the exit status."""
+    parser = main_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except BundlerError as e:
+        _err(f"wheelhouse: error: {e.message}")
+        if e.hint:
+            _err(f"hint: {e.hint}")
+        return e.exit_code
+    except KeyboardInterrupt:
+        _err("wheelhouse: interrupted")
+        return 130

@@ -1,0 +1,161 @@
+"""Turn command-line options and recipes into the planner's inputs: targets, indexes, requirements."""
+
+from __future__ import annotations
+
+import configparser
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+
+from bundler.errors import BadInput, UsageError
+from bundler.index import PYPI_SIMPLE, IndexConfig, normalize_index_url
+from bundler.inputs import Recipe, RequirementSet, load_recipe, parse_timestamp, read_requirements_file
+from bundler.plan import Inputs
+from bundler.profile import Profile, profile_for_platform, resolve_profile
+from bundler.select import Policy
+
+
+def pip_default_index() -> str:
+    """The index pip would use: ``PIP_INDEX_URL``, else ``index-url`` from pip's config files, else PyPI."""
+    env = os.environ.get("PIP_INDEX_URL")
+    if env:
+        return normalize_index_url(env)
+    cfg_env = os.environ.get("PIP_CONFIG_FILE")
+    if cfg_env == os.devnull:
+        return PYPI_SIMPLE
+    files = [Path("/etc/pip.conf"), Path.home() / ".pip" / "pip.conf", Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "pip" / "pip.conf"]
+    if cfg_env:
+        files.append(Path(cfg_env))
+    url = None
+    for f in files:
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(f)
+        except (configparser.Error, OSError):
+            continue
+        for section in ("global", "install", "download"):
+            if parser.has_option(section, "index-url"):
+                url = parser.get(section, "index-url").split()[0]
+    return normalize_index_url(url) if url else PYPI_SIMPLE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    """A fully parsed lock request."""
+
+    profiles: tuple[Profile, ...]
+    indexes: tuple[IndexConfig, ...]
+    inputs: Inputs
+    recipe: Recipe | None
+
+
+def build_profiles(profile_specs: Sequence[str], platform: str | None, version: str | None, recipe: Recipe | None) -> list[Profile]:
+    """Targets from --profile / --python-platform + --python-version, else from the recipe."""
+    if (platform is None) != (version is None):
+        raise UsageError("--python-platform and --python-version go together")
+    profiles = [resolve_profile(s) for s in profile_specs]
+    if platform is not None and version is not None:
+        profiles.append(profile_for_platform(platform, version, macos_target=os.environ.get("MACOSX_DEPLOYMENT_TARGET")))
+    if not profiles and recipe is not None:
+        for t in recipe.targets:
+            if t.profile:
+                prof = resolve_profile(t.profile)
+            else:
+                assert t.python_platform and t.python_version
+                prof = profile_for_platform(t.python_platform, t.python_version, macos_target=os.environ.get("MACOSX_DEPLOYMENT_TARGET"))
+            profiles.append(prof.with_name(t.name) if t.name else prof)
+    if not profiles:
+        raise UsageError("no target given", hint="use --python-platform PLAT --python-version X.Y, --profile NAME|FILE, or a recipe with [[targets]]")
+    return profiles
+
+
+def _split_pair(value: str, flag: str) -> tuple[str, str]:
+    if "=" not in value:
+        raise UsageError(f"{flag} expects NAME=VALUE, got {value!r}")
+    a, b = value.split("=", 1)
+    if not a.strip() or not b.strip():
+        raise UsageError(f"{flag} expects NAME=VALUE, got {value!r}")
+    return a.strip(), b.strip()
+
+
+def build_indexes(*, index_url: str | None, extra_index_urls: Sequence[str], find_links: Sequence[str], named: Sequence[str],
+                  pins: Sequence[str], recipe: Recipe | None, reqset: RequirementSet) -> list[IndexConfig]:
+    """The index list in priority order, as DESIGN.md's index semantics define it.
+
+    Order: find-links, --extra-index-url (in order), --index NAME=URL, recipe indexes (file order),
+    then the default index (--index-url, the recipe's or requirements file's, else pip's default).
+    An index named by ``--pin PATTERN=NAME`` or with ``packages`` in a recipe is explicit.
+    """
+    general: list[IndexConfig] = []
+    explicit_patterns: dict[str, list[str]] = {}
+    for pin in pins:
+        pattern, name = _split_pair(pin, "--pin")
+        explicit_patterns.setdefault(name, []).append(pattern)
+
+    def add(name: str, url: str, kind: str = "index", packages: tuple[str, ...] | None = None) -> None:
+        if any(i.name == name for i in general):
+            raise UsageError(f"two indexes are named {name!r}")
+        if name in explicit_patterns:
+            packages = tuple(packages or ()) + tuple(explicit_patterns[name])
+        general.append(IndexConfig(name=name, url=url if kind == "find-links" else normalize_index_url(url), kind=kind, packages=packages))
+
+    for i, f in enumerate(list(find_links) + list(reqset.find_links) + list(recipe.find_links if recipe else ())):
+        add(f"find-links-{i + 1}" if i else "find-links", f, "find-links")
+    for i, u in enumerate(list(extra_index_urls) + reqset.extra_index_urls):
+        add(f"extra-{i + 1}", u)
+    for n in named:
+        name, url = _split_pair(n, "--index")
+        add(name, url)
+    if recipe is not None:
+        for ix in recipe.indexes:
+            add(ix.name, ix.url, packages=ix.packages)
+    default = index_url or reqset.index_url
+    if default is not None or not any(not i.explicit and i.kind == "index" for i in general):
+        url = normalize_index_url(default) if default else pip_default_index()
+        name = "pypi" if url == PYPI_SIMPLE and not any(i.name == "pypi" for i in general) else "default"
+        add(name, url)
+    unknown = set(explicit_patterns) - {i.name for i in general}
+    if unknown:
+        raise UsageError(f"--pin names an index that is not defined: {', '.join(sorted(unknown))}",
+                         hint="define it with --index NAME=URL (or [[index]] in a recipe)")
+    return general
+
+
+def build_job(*, positional: Sequence[str], req_files: Sequence[str], constraint_files: Sequence[str], profile_specs: Sequence[str],
+              platform: str | None, version: str | None, index_url: str | None, extra_index_urls: Sequence[str],
+              find_links: Sequence[str], named: Sequence[str], pins: Sequence[str], pre: bool, exclude_newer: str | None,
+              default_recipe: Path | None = None) -> Job:
+    """Parse everything a ``lock`` invocation names into a ``Job``."""
+    recipe = None
+    reqset = RequirementSet()
+    for item in positional:
+        if item.endswith(".toml"):
+            if recipe is not None:
+                raise UsageError("only one recipe per run")
+            recipe = load_recipe(item)
+        else:
+            reqset.add(item, "command line")
+    if recipe is None and not positional and not req_files and default_recipe is not None:
+        recipe = load_recipe(default_recipe)
+    if recipe is not None:
+        for r in recipe.requirements:
+            reqset.add(r, str(recipe.path))
+        for c in recipe.constraints:
+            reqset.add(c, str(recipe.path), constraint=True)
+    for f in req_files:
+        read_requirements_file(f, reqset)
+    for f in constraint_files:
+        read_requirements_file(f, reqset, constraint=True)
+    if not reqset.requirements:
+        raise UsageError("nothing to lock", hint="give requirements, -r FILE, or a recipe")
+    when: datetime | None = parse_timestamp(exclude_newer) if exclude_newer else (recipe.exclude_newer if recipe else None)
+    profiles = build_profiles(profile_specs, platform, version, recipe)
+    indexes = build_indexes(index_url=index_url, extra_index_urls=extra_index_urls, find_links=find_links, named=named,
+                            pins=pins, recipe=recipe, reqset=reqset)
+    policy = Policy(allow_pre=pre or reqset.pre or bool(recipe and recipe.pre), exclude_newer=when)
+    inputs = Inputs(requirements=tuple(reqset.requirements), constraints=tuple(reqset.constraints), hashes=dict(reqset.hashes), policy=policy)
+    if len({p.name for p in profiles}) != len(profiles):
+        raise BadInput("two targets have the same name: " + ", ".join(p.name for p in profiles))
+    return Job(profiles=tuple(profiles), indexes=tuple(indexes), inputs=inputs, recipe=recipe)

@@ -1,0 +1,62 @@
+"""The exception tree. Every error a user can cause is a ``BundlerError``.
+
+BundlerError             exit 1, message on stderr, never a traceback
+ ├── BadInput            a file, flag value or recipe the user gave is wrong
+ │    └── UsageError     exit 2: the command line itself is wrong
+ ├── IndexError_         an index could not be read (unreachable, garbage page)
+ ├── NoCompatibleFile    a project has files, but none for the target
+ ├── ResolutionImpossible the requirements cannot all hold at once
+ ├── HashMismatch        bytes did not match the hash they were promised to have
+ └── DownloadFailed      a transfer failed after all retries
+"""
+
+from __future__ import annotations
+
+
+class BundlerError(Exception):
+    """Root of all errors wheelhouse reports to the user (exit status 1)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
+
+
+class BadInput(BundlerError):
+    """A file, flag value or recipe the user supplied is invalid."""
+
+
+class UsageError(BadInput):
+    """The command line is malformed (exit status 2)."""
+
+    exit_code = 2
+
+
+class IndexError_(BundlerError):
+    """An index or find-links location could not be read or parsed."""
+
+
+class NoCompatibleFile(BundlerError):
+    """A project exists but has no file usable on the target."""
+
+
+class ResolutionImpossible(BundlerError):
+    """The requirements cannot be satisfied together."""
+
+
+class HashMismatch(BundlerError):
+    """Downloaded bytes do not match the expected sha256."""
+
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        super().__init__(f"hash mismatch for {what}: expected sha256 {expected}, got {actual}")
+        self.expected = expected
+        self.actual = actual
+
+
+class DownloadFailed(BundlerError):
+    """A transfer failed after every retry."""

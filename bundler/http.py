@@ -1,0 +1,109 @@
+"""The httpx edge: one client factory with auth, proxies, CA bundle and polite retries.
+
+Credentials come from URL userinfo (httpx sends them as Basic auth) or ``~/.netrc``; they are
+never logged or stored. Redirects to another host drop the Authorization header (httpx does this).
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+import random
+import time
+from pathlib import Path
+from typing import Callable, Generator
+
+import httpx
+
+from bundler import __version__
+from bundler.index import redact_url
+
+USER_AGENT = f"wheelhouse/{__version__}"
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class NetrcAuth(httpx.Auth):
+    """Basic auth from ``~/.netrc`` (or ``$NETRC``) for hosts that have an entry, nothing otherwise."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self._netrc: netrc.netrc | None = None
+        file = path or os.environ.get("NETRC") or str(Path.home() / ".netrc")
+        if os.path.isfile(file):
+            try:
+                self._netrc = netrc.netrc(file)
+            except (netrc.NetrcParseError, OSError):
+                self._netrc = None
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._netrc is not None and "Authorization" not in request.headers:
+            entry = self._netrc.authenticators(request.url.host)
+            if entry and entry[0] is not None:
+                request.headers["Authorization"] = httpx.BasicAuth(entry[0], entry[2] or "")._auth_header
+        yield request
+
+
+def make_client(*, cert: str | None = None, timeout: float = 30.0, max_connections: int = 32) -> httpx.Client:
+    """An HTTP/2-capable client honouring HTTPS_PROXY/NO_PROXY, SSL_CERT_FILE (or ``cert``) and netrc."""
+    verify: str | bool = cert or os.environ.get("SSL_CERT_FILE") or True
+    return httpx.Client(
+        http2=True,
+        verify=verify,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        follow_redirects=True,
+        trust_env=True,
+        auth=NetrcAuth(),
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
+def request_with_retries(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    retries: int = 3,
+    sleep: Callable[[float], None] = time.sleep,
+) -> httpx.Response:
+    """Send a request whose body is read fully, retrying transient failures with backoff + jitter.
+
+    Retries connection errors, timeouts, 5xx and 429 (honouring Retry-After). The last failure is
+    re-raised (an ``httpx.HTTPError``) or its response returned, for the caller to explain.
+    """
+    attempt = 0
+    while True:
+        try:
+            response = client.request(method, url, headers=headers)
+            if response.status_code not in RETRY_STATUS or attempt >= retries:
+                return response
+            delay = _retry_after(response) or _backoff(attempt)
+        except (httpx.TransportError,) as e:
+            if attempt >= retries:
+                raise
+            delay = _backoff(attempt)
+            del e
+        attempt += 1
+        sleep(delay)
+
+
+def _backoff(attempt: int) -> float:
+    return min(8.0, 0.25 * 2**attempt) * (0.5 + random.random())
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value and value.strip().isdigit():
+        return min(60.0, float(value.strip()))
+    return None
+
+
+def describe_http_error(exc: Exception, url: str) -> str:
+    """A one-line, credential-free description of a transport failure."""
+    kind = type(exc).__name__
+    reason = str(exc).replace(url, redact_url(url)) or kind
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect to {redact_url(url)} ({reason})"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out talking to {redact_url(url)}"
+    return f"{kind} while fetching {redact_url(url)}: {reason}"

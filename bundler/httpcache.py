@@ -1,0 +1,149 @@
+"""On-disk caches for the planner: index pages with HTTP revalidation, core metadata by file hash.
+
+Layout under the cache directory::
+
+    pages/<sha256 of redacted URL>.json   {"url", "etag", "last-modified", "content-type", "stored", "max-age"}
+    pages/<sha256 of redacted URL>.body   the page bytes
+    metadata/<aa>/<sha256 of the wheel>   core metadata, permanent (a file hash never changes content)
+
+Every write goes to a temporary file first and is published with ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bundler.index import redact_url
+
+
+def default_cache_dir() -> Path:
+    """``$WHEELHOUSE_CACHE_DIR``, else the platform's user cache directory + ``/wheelhouse``."""
+    env = os.environ.get("WHEELHOUSE_CACHE_DIR")
+    if env:
+        return Path(env)
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "wheelhouse" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "wheelhouse"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wheelhouse"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class CachedPage:
+    url: str
+    body: bytes
+    content_type: str
+    etag: str | None
+    last_modified: str | None
+    stored: float
+    max_age: int
+
+    @property
+    def fresh(self) -> bool:
+        return time.time() - self.stored < self.max_age
+
+
+def max_age_of(cache_control: str | None) -> int:
+    """Seconds a response may be reused without revalidation, from Cache-Control (0 if none)."""
+    if not cache_control or "no-store" in cache_control or "no-cache" in cache_control:
+        return 0
+    m = re.search(r"max-age=(\d+)", cache_control)
+    return int(m.group(1)) if m else 0
+
+
+class PlannerCache:
+    """Page and metadata caches rooted at ``root`` (or an in-memory no-op when ``root`` is None)."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+
+    def _page_paths(self, url: str) -> tuple[Path, Path]:
+        assert self.root is not None
+        key = hashlib.sha256(redact_url(url).encode()).hexdigest()
+        base = self.root / "pages" / key[:2] / key
+        return base.with_suffix(".json"), base.with_suffix(".body")
+
+    def get_page(self, url: str) -> CachedPage | None:
+        if self.root is None:
+            return None
+        meta_path, body_path = self._page_paths(url)
+        try:
+            meta = json.loads(meta_path.read_text())
+            body = body_path.read_bytes()
+        except (OSError, ValueError):
+            return None
+        if hashlib.sha256(body).hexdigest() != meta.get("body-sha256"):
+            return None  # a torn or damaged entry is a miss, never wrong data
+        return CachedPage(url=url, body=body, content_type=meta.get("content-type", ""), etag=meta.get("etag"),
+                          last_modified=meta.get("last-modified"), stored=float(meta.get("stored", 0)),
+                          max_age=int(meta.get("max-age", 0)))
+
+    def put_page(self, page: CachedPage) -> None:
+        if self.root is None:
+            return
+        meta_path, body_path = self._page_paths(page.url)
+        atomic_write(body_path, page.body)
+        meta = {
+            "url": redact_url(page.url),
+            "content-type": page.content_type,
+            "etag": page.etag,
+            "last-modified": page.last_modified,
+            "stored": page.stored,
+            "max-age": page.max_age,
+            "body-sha256": hashlib.sha256(page.body).hexdigest(),
+        }
+        atomic_write(meta_path, json.dumps(meta).encode())
+
+    def _metadata_path(self, sha256: str) -> Path:
+        assert self.root is not None
+        return self.root / "metadata" / sha256[:2] / sha256
+
+    def get_metadata(self, sha256: str | None) -> bytes | None:
+        if self.root is None or not sha256:
+            return None
+        try:
+            return self._metadata_path(sha256).read_bytes()
+        except OSError:
+            return None
+
+    def put_metadata(self, sha256: str | None, data: bytes) -> None:
+        if self.root is None or not sha256:
+            return
+        atomic_write(self._metadata_path(sha256), data)
+
+    def blob_path(self, sha256: str) -> Path:
+        """Where the content-addressed store keeps a verified file with this sha256."""
+        assert self.root is not None
+        return self.root / "blobs" / "sha256" / sha256[:2] / sha256
+
+    def put_blob(self, sha256: str, data: bytes) -> None:
+        """Publish verified bytes into the content-addressed store (used when a whole wheel was read)."""
+        if self.root is None:
+            return
+        path = self.blob_path(sha256)
+        if not path.exists():
+            atomic_write(path, data)

@@ -1,0 +1,276 @@
+"""Indexes as data: the files a project offers, and pure parsers for the formats that list them.
+
+PEP 503 (HTML) and PEP 691 (JSON) simple pages, PEP 592 yanking, PEP 658/714 core-metadata
+advertisement, PEP 700 upload-time and size, and flat find-links pages/directories all parse into
+``Link`` objects. The choice of parser follows the response Content-Type, never what was asked for.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from html.parser import HTMLParser
+from typing import Any, Mapping, Protocol, Sequence
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit, urlunsplit
+
+from packaging.utils import canonicalize_name
+
+from bundler.errors import IndexError_
+
+PYPI_SIMPLE = "https://pypi.org/simple/"
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexConfig:
+    """An index or find-links location named by the user.
+
+    ``packages`` makes the index explicit: only projects matching one of the glob patterns come
+    from it, and they come from nowhere else.
+    """
+
+    name: str
+    url: str
+    kind: str = "index"  # index | find-links
+    packages: tuple[str, ...] | None = None
+
+    @property
+    def explicit(self) -> bool:
+        return self.packages is not None
+
+    def claims(self, project: str) -> bool:
+        """True when this explicit index owns ``project`` (patterns match normalized names)."""
+        if self.packages is None:
+            return False
+        norm = canonicalize_name(project)
+        return any(fnmatch.fnmatchcase(norm, _normalize_pattern(p)) for p in self.packages)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "url": redact_url(self.url), "kind": self.kind}
+        if self.packages is not None:
+            d["packages"] = list(self.packages)
+        return d
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Link:
+    """One file a project offers on one index."""
+
+    filename: str
+    url: str
+    index: str  # IndexConfig.name
+    index_url: str
+    sha256: str | None = None
+    requires_python: str | None = None
+    yanked: str | None = None  # None: not yanked; "" yanked without a reason
+    upload_time: datetime | None = None
+    size: int | None = None
+    metadata: bool = False  # PEP 658/714: a .metadata file is served next to the file
+    metadata_sha256: str | None = None
+
+    @property
+    def is_wheel(self) -> bool:
+        return self.filename.endswith(".whl")
+
+    @property
+    def is_yanked(self) -> bool:
+        return self.yanked is not None
+
+
+class ProjectIndex(Protocol):
+    """What the planner needs from the network: pages and core metadata (see ``bundler.sources``)."""
+
+    def project_links(self, project: str) -> tuple[IndexConfig, list[Link]] | None:
+        """The files of ``project`` from the one index that supplies it, or None when no index has it."""
+
+    def metadata(self, link: Link) -> bytes:
+        """The core metadata (METADATA file) of a wheel."""
+
+    def prefetch_projects(self, projects: Sequence[str]) -> None:
+        """Start fetching project pages that will be needed soon (no-op allowed)."""
+
+    def prefetch_metadata(self, links: Sequence[Link]) -> None:
+        """Start fetching core metadata that will be needed soon (no-op allowed)."""
+
+
+def _normalize_pattern(pattern: str) -> str:
+    """Normalize a project-name glob like a project name (PEP 503), keeping ``*`` and ``?``."""
+    return re.sub(r"[-_.]+", "-", pattern.strip()).lower()
+
+
+# ---------------------------------------------------------------------------------------------
+# URL helpers
+
+
+def redact_url(url: str) -> str:
+    """The URL with any userinfo (user:password@) removed, safe to print or store."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def normalize_index_url(url: str) -> str:
+    """Expand the name ``pypi``; give http(s) simple-index URLs a trailing slash."""
+    if url.strip().lower() in ("pypi", "pypi.org"):
+        return PYPI_SIMPLE
+    url = url.strip()
+    if url.startswith(("http://", "https://")) and not url.endswith("/"):
+        url += "/"
+    return url
+
+
+def project_url(index_url: str, project: str) -> str:
+    """The PEP 503 page URL of ``project`` on a simple index."""
+    return urljoin(index_url if index_url.endswith("/") else index_url + "/", canonicalize_name(project) + "/")
+
+
+def _filename_from_url(url: str) -> str:
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+
+
+def _hash_from_fragment(url: str) -> tuple[str, str | None]:
+    base, frag = urldefrag(url)
+    if frag.startswith("sha256="):
+        return base, frag[len("sha256=") :].lower()
+    return base, None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def _metadata_attr(value: Any) -> tuple[bool, str | None]:
+    """Interpret a PEP 658/714 value: ``true``, ``false``, ``{"sha256": ...}`` or ``sha256=...``."""
+    if value is None or value is False or value == "false":
+        return False, None
+    if isinstance(value, Mapping):
+        h = value.get("sha256")
+        return True, h.lower() if isinstance(h, str) else None
+    if isinstance(value, str) and value.startswith("sha256="):
+        return True, value[len("sha256=") :].lower()
+    return True, None
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsers
+
+
+def parse_json_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link]:
+    """Parse a PEP 691 JSON project page."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise IndexError_(f"index {index.name} sent a broken JSON page for {redact_url(page_url)}: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+        raise IndexError_(f"index {index.name} sent a JSON page without a 'files' list at {redact_url(page_url)}")
+    links = []
+    for f in data["files"]:
+        if not isinstance(f, dict) or not isinstance(f.get("url"), str):
+            continue
+        url, frag_hash = _hash_from_fragment(urljoin(page_url, f["url"]))
+        hashes = f.get("hashes") if isinstance(f.get("hashes"), dict) else {}
+        sha = hashes.get("sha256") or frag_hash
+        yanked = f.get("yanked", False)
+        meta = f.get("core-metadata", f.get("dist-info-metadata"))
+        has_meta, meta_sha = _metadata_attr(meta)
+        size = f.get("size")
+        links.append(
+            Link(
+                filename=f.get("filename") or _filename_from_url(url),
+                url=url,
+                index=index.name,
+                index_url=index.url,
+                sha256=sha.lower() if isinstance(sha, str) else None,
+                requires_python=f.get("requires-python") or None,
+                yanked=None if yanked is False or yanked is None else (yanked if isinstance(yanked, str) else ""),
+                upload_time=_parse_time(f.get("upload-time")),
+                size=size if isinstance(size, int) else None,
+                metadata=has_meta,
+                metadata_sha256=meta_sha,
+            )
+        )
+    return links
+
+
+class _AnchorParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.anchors: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "base" and self.base is None:
+            href = dict(attrs).get("href")
+            if href:
+                self.base = href
+        elif tag == "a":
+            self.anchors.append(dict(attrs))
+
+
+def parse_html_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link]:
+    """Parse a PEP 503 HTML project page or a flat find-links page."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = body.decode("latin-1")
+    parser = _AnchorParser()
+    try:
+        parser.feed(text)
+        parser.close()
+    except Exception as e:  # html.parser is lenient; this guards the rare assertion it raises
+        raise IndexError_(f"index {index.name} sent an unparsable HTML page at {redact_url(page_url)}: {e}") from None
+    base = urljoin(page_url, parser.base) if parser.base else page_url
+    links = []
+    for a in parser.anchors:
+        href = a.get("href")
+        if not href:
+            continue
+        url, sha = _hash_from_fragment(urljoin(base, href))
+        filename = _filename_from_url(url)
+        if not filename.endswith((".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")):
+            continue
+        yanked = a.get("data-yanked", "\0")
+        meta_attr = a.get("data-core-metadata", a.get("data-dist-info-metadata"))
+        has_meta, meta_sha = _metadata_attr(meta_attr) if meta_attr is not None else (False, None)
+        if meta_attr is not None and meta_attr in ("true", ""):
+            has_meta = True
+        links.append(
+            Link(
+                filename=filename,
+                url=url,
+                index=index.name,
+                index_url=index.url,
+                sha256=sha,
+                requires_python=a.get("data-requires-python") or None,
+                yanked=None if yanked == "\0" else (yanked or ""),
+                upload_time=_parse_time(a.get("data-upload-time")),  # not in PEP 503, but some mirrors send it
+                metadata=has_meta,
+                metadata_sha256=meta_sha,
+            )
+        )
+    return links
+
+
+def parse_page(body: bytes, content_type: str, page_url: str, index: IndexConfig) -> list[Link]:
+    """Parse a project page by its Content-Type (JSON for the PEP 691 type, HTML otherwise)."""
+    ctype = content_type.split(";")[0].strip().lower()
+    if ctype == JSON_TYPE or ctype == "application/json":
+        return parse_json_page(body, page_url, index)
+    if ctype in ("text/html", "application/vnd.pypi.simple.v1+html", "application/xhtml+xml", ""):
+        return parse_html_page(body, page_url, index)
+    raise IndexError_(
+        f"index {index.name} answered {redact_url(page_url)} with Content-Type {ctype!r}, which is not a package index page",
+        hint="check that the URL points at a PEP 503/691 simple index (it usually ends in /simple/)",
+    )

@@ -1,0 +1,264 @@
+"""What the user asks for: requirement strings, ``-r``/``-c`` files (pip syntax, ``--hash`` pins) and recipes."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from bundler.errors import BadInput
+
+
+@dataclass(slots=True)
+class RequirementSet:
+    """Requirements gathered from the command line and files, in order."""
+
+    requirements: list[Requirement] = field(default_factory=list)
+    constraints: list[Requirement] = field(default_factory=list)
+    hashes: dict[str, frozenset[str]] = field(default_factory=dict)
+    index_url: str | None = None
+    extra_index_urls: list[str] = field(default_factory=list)
+    find_links: list[str] = field(default_factory=list)
+    pre: bool = False
+
+    def add(self, text: str, origin: str, *, constraint: bool = False, hashes: list[str] | None = None) -> None:
+        req = parse_requirement(text, origin)
+        if constraint:
+            if req.extras:
+                raise BadInput(f"{origin}: constraints cannot have extras ({text!r})")
+            self.constraints.append(req)
+        else:
+            self.requirements.append(req)
+        if hashes:
+            name, new = canonicalize_name(req.name), frozenset(hashes)
+            self.hashes[name] = self.hashes[name] & new if name in self.hashes else new
+
+
+def parse_requirement(text: str, origin: str) -> Requirement:
+    """Parse one PEP 508 requirement; the error names where it came from."""
+    try:
+        req = Requirement(text)
+    except InvalidRequirement as e:
+        raise BadInput(f"{origin}: invalid requirement {text!r}: {e}") from None
+    if req.url and not req.url.startswith(("https://", "http://", "file:")):
+        raise BadInput(f"{origin}: {req.name} @ {req.url}: only http(s) and file URLs to wheels are supported")
+    return req
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+    buf, start = "", 0
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
+        if not buf:
+            start = n
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        buf += line
+        if buf.strip():
+            out.append((start, buf.strip()))
+        buf = ""
+    if buf.strip():
+        out.append((start, buf.strip()))
+    return out
+
+
+def read_requirements_file(path: str | Path, into: RequirementSet, *, constraint: bool = False, _seen: set[Path] | None = None) -> None:
+    """Read a pip requirements file (``-r``, ``-c``, ``--hash``, index options; pip-compile output works)."""
+    p = Path(path)
+    seen = _seen if _seen is not None else set()
+    try:
+        real = p.resolve()
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise BadInput(f"cannot read requirements file {p}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"requirements file {p} is not UTF-8 text") from None
+    if real in seen:
+        return
+    seen.add(real)
+    for lineno, line in _logical_lines(text):
+        origin = f"{p}:{lineno}"
+        try:
+            words = shlex.split(line, posix=True)
+        except ValueError as e:
+            raise BadInput(f"{origin}: cannot parse {line!r}: {e}") from None
+        if words[0].startswith("-"):
+            _option_line(words, origin, p, into, constraint, seen)
+            continue
+        req_words, hashes = [], []
+        for w in words:
+            if w.startswith("--hash="):
+                algo, _, digest = w[len("--hash="):].partition(":")
+                if algo != "sha256" or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+                    raise BadInput(f"{origin}: unsupported hash {w!r} (wheelhouse pins sha256 only)")
+                hashes.append(digest.lower())
+            elif w.startswith("-"):
+                raise BadInput(f"{origin}: unsupported per-requirement option {w!r}")
+            else:
+                req_words.append(w)
+        into.add(" ".join(req_words), origin, constraint=constraint, hashes=hashes)
+
+
+def _option_line(words: list[str], origin: str, base: Path, into: RequirementSet, constraint: bool, seen: set[Path]) -> None:
+    opt, value = words[0], (words[1] if len(words) > 1 else None)
+    if "=" in opt and opt.startswith("--"):
+        opt, value = opt.split("=", 1)
+    elif len(opt) > 2 and opt[1] != "-" and value is None:
+        opt, value = opt[:2], opt[2:]
+    if opt in ("-r", "--requirement", "-c", "--constraint"):
+        if not value:
+            raise BadInput(f"{origin}: {opt} needs a file name")
+        read_requirements_file(base.parent / value, into, constraint=constraint or opt in ("-c", "--constraint"), _seen=seen)
+    elif opt in ("-i", "--index-url") and value:
+        into.index_url = value
+    elif opt == "--extra-index-url" and value:
+        into.extra_index_urls.append(value)
+    elif opt in ("-f", "--find-links") and value:
+        into.find_links.append(value if "://" in value else str(base.parent / value))
+    elif opt == "--pre":
+        into.pre = True
+    elif opt in ("--no-binary", "--only-binary", "--prefer-binary", "--require-hashes", "--trusted-host", "--no-index"):
+        pass  # wheelhouse always uses wheels only and always checks hashes
+    else:
+        raise BadInput(f"{origin}: unsupported option {opt!r} in a requirements file")
+
+
+def parse_timestamp(text: str, origin: str = "--exclude-newer") -> datetime:
+    """Parse an RFC 3339 timestamp or a date (``2024-06-01`` means its start, UTC)."""
+    t = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
+            return datetime.fromisoformat(t).replace(tzinfo=timezone.utc)
+        dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"{origin}: bad timestamp {text!r}", hint="use RFC 3339, e.g. 2024-06-01T00:00:00Z") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Recipes
+
+RECIPE_KEYS = {"name", "description", "requirements", "constraints", "pre", "exclude-newer", "smoke", "targets", "index", "find-links"}
+TARGET_KEYS = {"python-platform", "python-version", "profile", "name"}
+INDEX_KEYS = {"name", "url", "packages", "default"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecipeTarget:
+    python_platform: str | None = None
+    python_version: str | None = None
+    profile: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecipeIndex:
+    name: str
+    url: str
+    packages: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recipe:
+    path: Path
+    name: str
+    description: str = ""
+    requirements: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
+    pre: bool = False
+    exclude_newer: datetime | None = None
+    smoke: tuple[str, ...] = ()
+    targets: tuple[RecipeTarget, ...] = ()
+    indexes: tuple[RecipeIndex, ...] = ()
+    find_links: tuple[str, ...] = ()
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise BadInput(f"{where} must be a {names}, not {type(value).__name__}")
+    return value
+
+
+def _str_list(value: Any, where: str) -> tuple[str, ...]:
+    _expect(value, list, where)
+    for i, v in enumerate(value):
+        _expect(v, str, f"{where}[{i}]")
+    return tuple(value)
+
+
+def _unknown(table: dict[str, Any], allowed: set[str], where: str) -> None:
+    extra = sorted(set(table) - allowed)
+    if extra:
+        raise BadInput(f"{where}: unknown key{'s' if len(extra) > 1 else ''} {', '.join(repr(k) for k in extra)}",
+                       hint=f"allowed keys: {', '.join(sorted(allowed))}")
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe TOML file (unknown keys are errors; relative paths are resolved)."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise BadInput(f"cannot read recipe {p}: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise BadInput(f"recipe {p} is not valid TOML: {e}") from None
+    where = str(p)
+    _unknown(data, RECIPE_KEYS, where)
+    targets = []
+    for i, t in enumerate(_expect(data.get("targets", []), list, f"{where}: targets")):
+        tw = f"{where}: targets[{i}]"
+        _expect(t, dict, tw)
+        _unknown(t, TARGET_KEYS, tw)
+        if ("profile" in t) == ("python-platform" in t or "python-version" in t):
+            raise BadInput(f"{tw}: give either 'profile' or both 'python-platform' and 'python-version'")
+        if "profile" not in t and not ("python-platform" in t and "python-version" in t):
+            raise BadInput(f"{tw}: 'python-platform' and 'python-version' go together")
+        prof = t.get("profile")
+        if prof is not None:
+            _expect(prof, str, f"{tw}.profile")
+            if prof.endswith(".json") or "/" in prof:
+                prof = str((p.parent / prof))
+        targets.append(RecipeTarget(python_platform=t.get("python-platform"), python_version=str(t["python-version"]) if "python-version" in t else None,
+                                    profile=prof, name=t.get("name")))
+    indexes = []
+    for i, ix in enumerate(_expect(data.get("index", []), list, f"{where}: index")):
+        iw = f"{where}: index[{i}]"
+        _expect(ix, dict, iw)
+        _unknown(ix, INDEX_KEYS, iw)
+        if "name" not in ix or "url" not in ix:
+            raise BadInput(f"{iw}: needs 'name' and 'url'")
+        url = _expect(ix["url"], str, f"{iw}.url")
+        if not re.match(r"^[a-z]+://", url) and url.lower() != "pypi":
+            url = (p.parent / url).resolve().as_uri()
+        indexes.append(RecipeIndex(name=_expect(ix["name"], str, f"{iw}.name"), url=url,
+                                   packages=_str_list(ix["packages"], f"{iw}.packages") if "packages" in ix else None))
+    exclude = data.get("exclude-newer")
+    if exclude is not None and not isinstance(exclude, (str, datetime)):
+        raise BadInput(f"{where}: exclude-newer must be an RFC 3339 timestamp string")
+    if isinstance(exclude, datetime):
+        exclude = exclude if exclude.tzinfo else exclude.replace(tzinfo=timezone.utc)
+    elif isinstance(exclude, str):
+        exclude = parse_timestamp(exclude, f"{where}: exclude-newer")
+    return Recipe(
+        path=p,
+        name=_expect(data.get("name", p.stem), str, f"{where}: name"),
+        description=_expect(data.get("description", ""), str, f"{where}: description"),
+        requirements=_str_list(data.get("requirements", []), f"{where}: requirements"),
+        constraints=_str_list(data.get("constraints", []), f"{where}: constraints"),
+        pre=_expect(data.get("pre", False), bool, f"{where}: pre"),
+        exclude_newer=exclude,
+        smoke=_str_list(data.get("smoke", []), f"{where}: smoke"),
+        targets=tuple(targets),
+        indexes=tuple(indexes),
+        find_links=tuple(str(p.parent / f) if "://" not in f else f for f in _str_list(data.get("find-links", []), f"{where}: find-links")),
+    )

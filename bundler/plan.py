@@ -1,0 +1,341 @@
+"""The planner: one resolvelib resolution per target over pure selection code.
+
+The provider is thin. Candidates come from ``select.versions_for_target`` (the best wheel of each
+version for the target's tags), dependencies from the core metadata of *that* wheel evaluated
+against the target's markers, and Requires-Python is a requirement on a pseudo-project
+``<python>`` whose only candidate is the target's Python, so that a wheel whose metadata excludes
+the target is backtracked over like any other conflict.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+from resolvelib import AbstractProvider, BaseReporter, Resolver
+from resolvelib.resolvers import ResolutionImpossible as _RLImpossible
+from resolvelib.resolvers import ResolutionTooDeep
+
+from bundler.errors import BadInput, ResolutionImpossible
+from bundler.index import IndexConfig, Link, ProjectIndex
+from bundler.profile import Profile
+from bundler.select import Policy, WheelChoice, filter_specifier, requires_python_ok, versions_for_target
+from bundler.wheelmeta import BadMetadata, CoreMetadata, parse_metadata
+
+PYTHON = "<python>"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Req:
+    """A requirement on a project (with extras) from the user or from a package's metadata."""
+
+    name: str  # canonical
+    extras: frozenset[str] = frozenset()
+    specifier: SpecifierSet = field(default_factory=SpecifierSet)
+    url: str | None = None  # direct reference to a wheel
+    parent: str | None = None  # "torchvision 0.18.1"; None for the user's own requirements
+    text: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.name + (f"[{','.join(sorted(self.extras))}]" if self.extras else "")
+
+    def __str__(self) -> str:
+        return self.text or f"{self.key}{self.specifier}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidate:
+    name: str
+    version: Version
+    extras: frozenset[str] = frozenset()
+    link: Link | None = None  # None only for the <python> pseudo-candidate
+
+    @property
+    def key(self) -> str:
+        return self.name + (f"[{','.join(sorted(self.extras))}]" if self.extras else "")
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.version}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pin:
+    """One package of a target's closure, with the file chosen for that target."""
+
+    name: str
+    version: str
+    link: Link
+    extras: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()  # canonical names it depends on, on this target
+    requested: bool = False  # named directly by the user
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetPlan:
+    profile: Profile
+    pins: tuple[Pin, ...]
+
+    def by_name(self) -> dict[str, Pin]:
+        return {p.name: p for p in self.pins}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    targets: tuple[TargetPlan, ...]
+    indexes: tuple[IndexConfig, ...]
+    requirements: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inputs:
+    """Everything a resolution starts from, parsed but with markers not yet evaluated."""
+
+    requirements: tuple[Requirement, ...]
+    constraints: tuple[Requirement, ...] = ()
+    hashes: Mapping[str, frozenset[str]] = field(default_factory=dict)  # --hash pins per canonical name
+    policy: Policy = Policy()
+
+
+class MetadataStore:
+    """Parsed core metadata per file, shared by all targets' resolutions."""
+
+    def __init__(self, repo: ProjectIndex) -> None:
+        self.repo = repo
+        self._parsed: dict[str, CoreMetadata] = {}
+        self._lock = threading.Lock()
+
+    def get(self, link: Link) -> CoreMetadata:
+        key = link.sha256 or link.url
+        with self._lock:
+            hit = self._parsed.get(key)
+        if hit is not None:
+            return hit
+        try:
+            meta = parse_metadata(self.repo.metadata(link))
+        except BadMetadata as e:
+            raise BadInput(f"{link.filename}: {e}") from None
+        with self._lock:
+            self._parsed[key] = meta
+        return meta
+
+
+def requirement_from_packaging(req: Requirement, *, parent: str | None = None) -> Req:
+    """Convert a parsed PEP 508 requirement (its marker already evaluated) to a ``Req``."""
+    return Req(
+        name=canonicalize_name(req.name),
+        extras=frozenset(canonicalize_name(e) for e in req.extras),
+        specifier=req.specifier,
+        url=req.url,
+        parent=parent,
+        text=str(Requirement(str(req).split(";")[0].strip())),
+    )
+
+
+class Provider(AbstractProvider):  # type: ignore[type-arg]
+    """resolvelib provider for one target."""
+
+    def __init__(self, repo: ProjectIndex, store: MetadataStore, profile: Profile, inputs: Inputs,
+                 direct_links: Mapping[str, Link]) -> None:
+        self.repo = repo
+        self.store = store
+        self.profile = profile
+        self.policy = inputs.policy
+        self.ranks = profile.tag_ranks()
+        self.env = dict(profile.markers)
+        self.python = Version(profile.markers["python_full_version"])
+        self.constraints: dict[str, list[Req]] = {}
+        for c in evaluate_markers(inputs.constraints, profile):
+            self.constraints.setdefault(c.name, []).append(c)
+        self.hashes = inputs.hashes
+        self.direct_links = direct_links
+        self._choices: dict[str, list[WheelChoice]] = {}
+        self.sources: dict[str, IndexConfig] = {}
+        self.deps: dict[str, tuple[str, ...]] = {}
+
+    # -- identity and order ------------------------------------------------------------------
+
+    def identify(self, requirement_or_candidate: Req | Candidate) -> str:
+        return requirement_or_candidate.key
+
+    def get_preference(self, identifier: str, resolutions: Mapping[str, Candidate], candidates: Mapping[str, Iterator[Candidate]],
+                       information: Mapping[str, Iterator[Any]], backtrack_causes: Sequence[Any]) -> Any:
+        infos = list(information[identifier])
+        direct = any(i.requirement.url for i in infos)
+        pinned = any(s.operator in ("==", "===") and "*" not in s.version for i in infos for s in i.requirement.specifier)
+        causes = {c.requirement.name for c in backtrack_causes} | {c.parent.name for c in backtrack_causes if c.parent}
+        return (identifier != PYTHON, not direct, not pinned, identifier.split("[")[0] not in causes, identifier)
+
+    # -- candidates --------------------------------------------------------------------------
+
+    def choices(self, name: str, hashes: frozenset[str] | None, pinned: frozenset[Version]) -> list[WheelChoice]:
+        """All usable versions of ``name`` for this target, newest first (unfiltered by specifiers)."""
+        cache_key = name if hashes is None and not pinned else None
+        if cache_key is not None and cache_key in self._choices:
+            return self._choices[cache_key]
+        found = self.repo.project_links(name)
+        if found is None:
+            result: list[WheelChoice] = []
+        else:
+            index, links = found
+            self.sources[name] = index
+            result = versions_for_target(name, links, self.profile, policy=self.policy, pinned_versions=pinned,
+                                         hashes=hashes, ranks=self.ranks)
+            if result:
+                self.repo.prefetch_metadata([result[0].link])
+        if cache_key is not None:
+            self._choices[cache_key] = result
+        return result
+
+    def find_matches(self, identifier: str, requirements: Mapping[str, Iterator[Req]],
+                     incompatibilities: Mapping[str, Iterator[Candidate]]) -> list[Candidate]:
+        if identifier == PYTHON:
+            return [Candidate(name=PYTHON, version=self.python)]
+        reqs = list(requirements[identifier])
+        name = reqs[0].name
+        extras = reqs[0].extras
+        all_reqs = reqs + self.constraints.get(name, [])
+        bad = {c.version for c in incompatibilities[identifier]}
+        urls = {r.url for r in all_reqs if r.url}
+        if urls:
+            return self._direct_candidates(name, extras, urls, all_reqs, bad)
+        spec = SpecifierSet()
+        for r in all_reqs:
+            spec &= r.specifier
+        hashes = self.hashes.get(name)
+        pinned = frozenset(Version(s.version) for s in spec if s.operator in ("==", "===") and "*" not in s.version
+                           and _is_version(s.version))
+        usable = filter_specifier(self.choices(name, hashes, pinned), spec, allow_pre=self.policy.allow_pre)
+        return [Candidate(name=name, version=c.version, extras=extras, link=c.link) for c in usable if c.version not in bad]
+
+    def _direct_candidates(self, name: str, extras: frozenset[str], urls: set[str | None], reqs: list[Req],
+                           bad: set[Version]) -> list[Candidate]:
+        if len(urls) > 1:
+            raise ResolutionImpossible(f"{name} is given by two different URLs: " + ", ".join(sorted(str(u) for u in urls)))
+        link = self.direct_links[next(iter(urls))]  # type: ignore[index]
+        from bundler.select import wheel_info  # local: the pure helper, not a cycle
+        info = wheel_info(link.filename)
+        if info is None:
+            raise BadInput(f"{name} @ {link.url}: only wheel URLs can be locked for a target (got {link.filename})")
+        version = info[1]
+        if all(r.specifier.contains(version, prereleases=True) for r in reqs) and version not in bad:
+            return [Candidate(name=name, version=version, extras=extras, link=link)]
+        return []
+
+    def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
+        if requirement.url:
+            return candidate.link is not None and candidate.link.url == self.direct_links[requirement.url].url
+        pinned = self.hashes.get(candidate.name)
+        if pinned is not None and (candidate.link is None or candidate.link.sha256 not in pinned):
+            return False
+        return requirement.specifier.contains(candidate.version, prereleases=True)
+
+    # -- dependencies ------------------------------------------------------------------------
+
+    def get_dependencies(self, candidate: Candidate) -> list[Req]:
+        if candidate.name == PYTHON:
+            return []
+        assert candidate.link is not None
+        meta = self.store.get(candidate.link)
+        if canonicalize_name(meta.name) != candidate.name:
+            raise BadInput(f"{candidate.link.filename} declares the name {meta.name!r} in its metadata, not {candidate.name!r}")
+        parent = f"{candidate.name} {candidate.version}"
+        deps: list[Req] = []
+        if meta.requires_python and not requires_python_ok(meta.requires_python, str(self.python)):
+            deps.append(Req(name=PYTHON, specifier=SpecifierSet(meta.requires_python), parent=parent,
+                            text=f"Python {meta.requires_python}"))
+        if candidate.extras:
+            exact = SpecifierSet(f"=={candidate.version}")
+            deps.append(Req(name=candidate.name, specifier=exact, parent=parent, text=f"{candidate.name}=={candidate.version}"))
+            wanted = [e for e in candidate.extras]
+            for r in meta.requires_dist:
+                if r.marker is None:
+                    continue
+                if any(_marker_ok(r.marker, self.env, e) for e in wanted) and not _marker_ok(r.marker, self.env, ""):
+                    deps.append(requirement_from_packaging(r, parent=f"{candidate.key} {candidate.version}"))
+        else:
+            for r in meta.requires_dist:
+                if r.marker is None or _marker_ok(r.marker, self.env, ""):
+                    deps.append(requirement_from_packaging(r, parent=parent))
+            self.deps[candidate.name] = tuple(sorted({d.name for d in deps if d.name != PYTHON}))
+        self.repo.prefetch_projects([d.name for d in deps if d.name != PYTHON])
+        return deps
+
+
+def _is_version(text: str) -> bool:
+    try:
+        Version(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _marker_ok(marker: Marker, env: Mapping[str, str], extra: str) -> bool:
+    return marker.evaluate({**env, "extra": extra})
+
+
+class _Reporter(BaseReporter):  # type: ignore[type-arg]
+    def __init__(self, progress: Any) -> None:
+        self.progress = progress
+
+    def pinning(self, candidate: Candidate) -> None:
+        if self.progress is not None and candidate.name != PYTHON:
+            self.progress(candidate)
+
+
+def resolve_target(repo: ProjectIndex, store: MetadataStore, profile: Profile, inputs: Inputs,
+                   direct_links: Mapping[str, Link], *, progress: Any = None, max_rounds: int = 200_000) -> TargetPlan:
+    """Resolve the closure of ``inputs`` for one target profile."""
+    from bundler.diagnose import explain_impossible  # message building needs the provider's view
+
+    roots = evaluate_markers(inputs.requirements, profile)
+    provider = Provider(repo, store, profile, inputs, direct_links)
+    repo.prefetch_projects([r.name for r in roots])
+    resolver = Resolver(provider, _Reporter(progress))
+    try:
+        result = resolver.resolve(roots, max_rounds=max_rounds)
+    except _RLImpossible as e:
+        raise explain_impossible(e.causes, provider, profile) from None
+    except ResolutionTooDeep:
+        raise ResolutionImpossible(f"resolution for {profile.name} did not converge after {max_rounds} rounds",
+                                   hint="add constraints (-c) that pin the packages being backtracked over") from None
+    requested = {r.name for r in roots}
+    extras: dict[str, set[str]] = {}
+    for cand in result.mapping.values():
+        if cand.extras:
+            extras.setdefault(cand.name, set()).update(cand.extras)
+    pins = []
+    for key, cand in sorted(result.mapping.items()):
+        if cand.name == PYTHON or cand.extras:
+            continue
+        assert cand.link is not None
+        pins.append(Pin(name=cand.name, version=str(cand.version), link=cand.link, extras=tuple(sorted(extras.get(cand.name, ()))),
+                        dependencies=provider.deps.get(cand.name, ()), requested=cand.name in requested))
+    return TargetPlan(profile=profile, pins=tuple(pins))
+
+
+def plan(repo: ProjectIndex, profiles: Sequence[Profile], inputs: Inputs, indexes: Sequence[IndexConfig], *,
+         direct_links: Mapping[str, Link] | None = None, progress: Any = None) -> Plan:
+    """Resolve ``inputs`` for every profile (concurrently; pages and metadata are shared)."""
+    store = MetadataStore(repo)
+    direct = dict(direct_links or {})
+    if len(profiles) == 1:
+        targets = [resolve_target(repo, store, profiles[0], inputs, direct, progress=progress)]
+    else:
+        with ThreadPoolExecutor(max_workers=min(4, len(profiles))) as pool:
+            futures = [pool.submit(resolve_target, repo, store, p, inputs, direct, progress=progress) for p in profiles]
+            targets = [f.result() for f in futures]
+    return Plan(targets=tuple(targets), indexes=tuple(indexes), requirements=tuple(str(r) for r in inputs.requirements))
+
+
+def evaluate_markers(reqs: Iterable[Requirement], profile: Profile) -> list[Req]:
+    """Keep the requirements whose markers hold on ``profile``, as ``Req`` objects."""
+    env = dict(profile.markers)
+    return [requirement_from_packaging(r) for r in reqs if r.marker is None or _marker_ok(r.marker, env, "")]

@@ -1,0 +1,183 @@
+"""Pure candidate selection: which file of which version a target can use, and why not.
+
+Given a project's links and a target ``Profile``, ``versions_for_target`` returns, for each
+version, the best wheel by the target's tag priority, after applying requires-python (against the
+target's full version), yanking (PEP 592: only for ``==`` pins), ``--exclude-newer``, hash pins and
+pre-release rules (PEP 440). ``explain_links`` says why each file was rejected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, Sequence
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.tags import parse_tag
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from bundler.index import Link
+from bundler.profile import Profile
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WheelChoice:
+    """The file chosen for one version of a project on one target."""
+
+    name: str  # canonical project name
+    version: Version
+    link: Link
+    rank: int  # tag priority of the link on the target (0 is best)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejection:
+    """One file the target cannot use, and why."""
+
+    filename: str
+    version: str
+    reason: str  # short code: sdist | tags | requires-python | yanked | too-new | hash | bad-name
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Knobs that apply to every project."""
+
+    allow_pre: bool = False
+    exclude_newer: datetime | None = None
+
+
+def wheel_info(filename: str) -> tuple[str, Version, frozenset[str]] | None:
+    """Name, version and tag strings of a wheel filename, or None when it is malformed."""
+    try:
+        name, version, _build, tags = parse_wheel_filename(filename)
+    except (InvalidWheelFilename, InvalidVersion):
+        return None
+    return name, version, frozenset(str(t) for t in tags)
+
+
+def best_rank(tags: Iterable[str], ranks: dict[str, int]) -> int | None:
+    """The best (lowest) priority of any of ``tags`` on the target, or None if none is supported."""
+    best = None
+    for t in tags:
+        r = ranks.get(t)
+        if r is not None and (best is None or r < best):
+            best = r
+    return best
+
+
+def requires_python_ok(spec: str | None, python_full_version: str) -> bool:
+    """Whether a Requires-Python value admits the target's full Python version (bad values admit)."""
+    if not spec:
+        return True
+    try:
+        return SpecifierSet(spec).contains(python_full_version, prereleases=True)
+    except InvalidSpecifier:
+        return True  # pip and uv ignore unparsable values instead of failing the whole project
+
+
+def _check(link: Link, info: tuple[str, Version, frozenset[str]] | None, profile: Profile,
+           ranks: dict[str, int], policy: Policy, pinned: bool, hashes: frozenset[str] | None) -> Rejection | int:
+    """Return the tag rank of a usable wheel, or the Rejection that rules it out."""
+    if info is None:
+        kind = "sdist" if not link.is_wheel else "bad-name"
+        detail = "source distributions are not built for a foreign target" if kind == "sdist" else "malformed wheel filename"
+        return Rejection(filename=link.filename, version="?", reason=kind, detail=detail)
+    version = str(info[1])
+    rank = best_rank(info[2], ranks)
+    if rank is None:
+        return Rejection(filename=link.filename, version=version, reason="tags", detail="tags " + ", ".join(sorted(info[2])))
+    if not requires_python_ok(link.requires_python, profile.markers["python_full_version"]):
+        return Rejection(filename=link.filename, version=version, reason="requires-python",
+                         detail=f"requires Python {link.requires_python}")
+    if link.is_yanked and not pinned:
+        return Rejection(filename=link.filename, version=version, reason="yanked",
+                         detail="yanked" + (f" ({link.yanked})" if link.yanked else ""))
+    if policy.exclude_newer and link.upload_time and link.upload_time > policy.exclude_newer:
+        return Rejection(filename=link.filename, version=version, reason="too-new",
+                         detail=f"uploaded {link.upload_time:%Y-%m-%d %H:%M}, after --exclude-newer")
+    if hashes is not None and (link.sha256 is None or link.sha256 not in hashes):
+        return Rejection(filename=link.filename, version=version, reason="hash", detail="sha256 not among the pinned --hash values")
+    return rank
+
+
+def versions_for_target(
+    project: str,
+    links: Sequence[Link],
+    profile: Profile,
+    *,
+    policy: Policy = Policy(),
+    pinned_versions: frozenset[Version] = frozenset(),
+    hashes: frozenset[str] | None = None,
+    ranks: dict[str, int] | None = None,
+) -> list[WheelChoice]:
+    """For each version of ``project``, the best usable wheel on ``profile``; newest version first.
+
+    ``pinned_versions`` lists versions named by an ``==`` pin, for which yanked files are allowed.
+    Pre-release filtering is left to the caller, which knows the specifiers.
+    """
+    ranks = ranks if ranks is not None else profile.tag_ranks()
+    norm = canonicalize_name(project)
+    best: dict[Version, WheelChoice] = {}
+    for link in links:
+        info = wheel_info(link.filename) if link.is_wheel else None
+        if info is None or canonicalize_name(info[0]) != norm:
+            continue
+        version = info[1]
+        result = _check(link, info, profile, ranks, policy, version in pinned_versions, hashes)
+        if isinstance(result, Rejection):
+            continue
+        current = best.get(version)
+        if current is None or result < current.rank:
+            best[version] = WheelChoice(name=norm, version=version, link=link, rank=result)
+    return [best[v] for v in sorted(best, reverse=True)]
+
+
+def filter_specifier(choices: Sequence[WheelChoice], specifier: SpecifierSet, *, allow_pre: bool) -> list[WheelChoice]:
+    """Keep the choices whose version satisfies ``specifier``.
+
+    Pre-releases follow uv's default: allowed with ``--pre``, when a specifier names one, or when
+    the project has nothing but pre-releases.
+    """
+    explicit_pre = any(Version(s.version.replace("*", "0")).is_prerelease for s in specifier if _parsable(s.version))
+    only_pre = bool(choices) and all(c.version.is_prerelease for c in choices)
+    pre = allow_pre or explicit_pre or only_pre
+    return [c for c in choices if specifier.contains(c.version, prereleases=pre) and (pre or not c.version.is_prerelease)]
+
+
+def _parsable(v: str) -> bool:
+    try:
+        Version(v.replace("*", "0"))
+    except InvalidVersion:
+        return False
+    return True
+
+
+def explain_links(project: str, links: Sequence[Link], profile: Profile, *, policy: Policy = Policy()) -> list[Rejection]:
+    """Why each file of ``project`` cannot be used on ``profile`` (usable files are left out)."""
+    ranks = profile.tag_ranks()
+    out = []
+    for link in links:
+        info = wheel_info(link.filename) if link.is_wheel else None
+        result = _check(link, info, profile, ranks, policy, False, None)
+        if isinstance(result, Rejection):
+            out.append(result)
+    return out
+
+
+def availability(links: Sequence[Link]) -> list[tuple[str, list[str], list[str]]]:
+    """Summarize what a project offers: (version, python tags, platform tags) per version, newest first."""
+    table: dict[Version, tuple[set[str], set[str]]] = {}
+    for link in links:
+        info = wheel_info(link.filename) if link.is_wheel else None
+        if info is None:
+            continue
+        pys, plats = table.setdefault(info[1], (set(), set()))
+        for t in info[2]:
+            tag = parse_tag(t)
+            for one in tag:
+                pys.add(one.interpreter if one.abi in ("none", "abi3") or one.abi == one.interpreter else f"{one.interpreter}-{one.abi}")
+                plats.add(one.platform)
+    return [(str(v), sorted(table[v][0]), sorted(table[v][1])) for v in sorted(table, reverse=True)]

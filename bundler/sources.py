@@ -1,0 +1,354 @@
+"""The concrete ``ProjectIndex``: index pages and core metadata over HTTP (or from local folders).
+
+Index semantics live here, as DESIGN.md states them: an explicit index (``packages``) is the only
+source of the projects it claims and serves nothing else; every other project comes from the first
+general index, in priority order, that has it at all. Requests run on a thread pool so that the
+resolver's next needs are already in flight (``prefetch_*``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Sequence
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+import httpx
+from packaging.utils import canonicalize_name
+
+from bundler.errors import BadInput, HashMismatch, IndexError_
+from bundler.http import describe_http_error, request_with_retries
+from bundler.httpcache import CachedPage, PlannerCache, max_age_of
+from bundler.index import ACCEPT, IndexConfig, Link, parse_html_page, parse_page, project_url, redact_url
+from bundler.wheelmeta import BadMetadata, RangeFile, metadata_from_zip
+
+TAIL = 64 * 1024
+
+
+def _local_path(url: str) -> Path | None:
+    if url.startswith("file:"):
+        return Path(url2pathname(unquote(urlsplit(url).path)))
+    if "://" not in url:
+        return Path(url)
+    return None
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _project_of(filename: str) -> str:
+    """The normalized project name a distribution filename belongs to."""
+    if filename.endswith(".whl"):
+        return canonicalize_name(filename.split("-", 1)[0])
+    stem = filename
+    for ext in (".tar.gz", ".tar.bz2", ".tgz", ".zip"):
+        if stem.endswith(ext):
+            stem = stem[: -len(ext)]
+    return canonicalize_name(stem.rsplit("-", 1)[0])
+
+
+class Repository:
+    """Serves project pages and metadata from the configured indexes, with caching and prefetch."""
+
+    def __init__(
+        self,
+        indexes: Sequence[IndexConfig],
+        client: httpx.Client,
+        cache: PlannerCache,
+        *,
+        jobs: int = 16,
+        offline: bool = False,
+        on_request: Callable[[str], None] | None = None,
+    ) -> None:
+        if not indexes:
+            raise BadInput("no index to resolve from")
+        self.indexes = list(indexes)
+        self.client = client
+        self.cache = cache
+        self.offline = offline
+        self._pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="wheelhouse-index")
+        self._lock = threading.Lock()
+        self._pages: dict[tuple[str, str], Future[list[Link] | None]] = {}
+        self._flat: dict[str, Future[dict[str, list[Link]]]] = {}
+        self._meta: dict[str, Future[bytes]] = {}
+        self._on_request = on_request or (lambda url: None)
+        self.stats = {"requests": 0, "not-modified": 0, "cache-hits": 0, "range-reads": 0, "whole-wheels": 0}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- index semantics ---------------------------------------------------------------------
+
+    def sources_for(self, project: str) -> list[IndexConfig]:
+        """The indexes that may supply ``project``, in priority order."""
+        explicit = [i for i in self.indexes if i.explicit and i.claims(project)]
+        if explicit:
+            return explicit[:1]
+        return [i for i in self.indexes if not i.explicit]
+
+    def project_links(self, project: str) -> tuple[IndexConfig, list[Link]] | None:
+        """Links of ``project`` from the first index (in priority order) that has it."""
+        sources = self.sources_for(project)
+        futures = [(i, self._page_future(i, project)) for i in sources]
+        for index, fut in futures:
+            links = fut.result()
+            if links:
+                return index, links
+        return None
+
+    def all_links(self, project: str) -> list[tuple[IndexConfig, list[Link]]]:
+        """Links of ``project`` on every configured index (for ``explain``)."""
+        futures = [(i, self._page_future(i, project)) for i in self.indexes]
+        return [(i, f.result() or []) for i, f in futures]
+
+    def prefetch_projects(self, projects: Sequence[str]) -> None:
+        for project in projects:
+            for index in self.sources_for(project):
+                self._page_future(index, project)
+
+    # -- pages -------------------------------------------------------------------------------
+
+    def _page_future(self, index: IndexConfig, project: str) -> Future[list[Link] | None]:
+        key = (index.name, canonicalize_name(project))
+        with self._lock:
+            fut = self._pages.get(key)
+            if fut is None:
+                if index.kind == "find-links":
+                    fut = self._pool.submit(self._flat_links, index, key[1])
+                else:
+                    fut = self._pool.submit(self._fetch_page, index, key[1])
+                self._pages[key] = fut
+        return fut
+
+    def _flat_links(self, index: IndexConfig, project: str) -> list[Link] | None:
+        # The first caller loads the flat listing itself; waiting on another pool task could
+        # deadlock a full pool.
+        owner = False
+        with self._lock:
+            fut = self._flat.get(index.name)
+            if fut is None:
+                fut = self._flat[index.name] = Future()
+                owner = True
+        if owner:
+            try:
+                fut.set_result(self._load_flat(index))
+            except BaseException as e:
+                fut.set_exception(e)
+        return fut.result().get(project) or None
+
+    def _load_flat(self, index: IndexConfig) -> dict[str, list[Link]]:
+        local = _local_path(index.url)
+        if local is not None:
+            if not local.is_dir():
+                raise BadInput(f"find-links location {local} is not a directory")
+            links = []
+            for entry in sorted(local.iterdir()):
+                if entry.is_file() and entry.name.endswith((".whl", ".tar.gz", ".zip")):
+                    links.append(Link(filename=entry.name, url=entry.resolve().as_uri(), index=index.name,
+                                      index_url=index.url, sha256=_sha256_file(entry), size=entry.stat().st_size))
+        else:
+            body, ctype, url = self._get_page(index, index.url)
+            if body is None:
+                raise IndexError_(f"find-links page {redact_url(index.url)} was not found (404)")
+            links = parse_html_page(body, url, index)
+        grouped: dict[str, list[Link]] = {}
+        for link in links:
+            grouped.setdefault(_project_of(link.filename), []).append(link)
+        return grouped
+
+    def _fetch_page(self, index: IndexConfig, project: str) -> list[Link] | None:
+        local = _local_path(index.url)
+        if local is not None:
+            path = local / project / "index.html"
+            if not path.is_file():
+                return None
+            return parse_html_page(path.read_bytes(), path.resolve().as_uri(), index)
+        url = project_url(index.url, project)
+        body, ctype, final_url = self._get_page(index, url)
+        if body is None:
+            return None
+        return parse_page(body, ctype, final_url, index)
+
+    def _get_page(self, index: IndexConfig, url: str) -> tuple[bytes | None, str, str]:
+        """GET a page with revalidation; (None, '', url) on 404."""
+        cached = self.cache.get_page(url)
+        if cached is not None and (cached.fresh or self.offline):
+            self.stats["cache-hits"] += 1
+            return cached.body, cached.content_type, url
+        if self.offline:
+            raise IndexError_(f"offline, and {redact_url(url)} is not in the cache")
+        headers = {"Accept": ACCEPT, "Accept-Encoding": "gzip"}
+        if cached is not None:
+            if cached.etag:
+                headers["If-None-Match"] = cached.etag
+            if cached.last_modified:
+                headers["If-Modified-Since"] = cached.last_modified
+        self._on_request(url)
+        self.stats["requests"] += 1
+        try:
+            r = request_with_retries(self.client, "GET", url, headers=headers)
+        except httpx.HTTPError as e:
+            raise IndexError_(f"index {index.name}: {describe_http_error(e, url)}",
+                              hint="check the index URL and your network or proxy settings") from None
+        if r.status_code == 304 and cached is not None:
+            self.stats["not-modified"] += 1
+            self.cache.put_page(CachedPage(url=url, body=cached.body, content_type=cached.content_type, etag=cached.etag,
+                                           last_modified=cached.last_modified, stored=time.time(),
+                                           max_age=max_age_of(r.headers.get("Cache-Control"))))
+            return cached.body, cached.content_type, url
+        if r.status_code == 404 or r.status_code == 410:
+            return None, "", url
+        if r.status_code in (401, 403):
+            raise IndexError_(f"index {index.name} refused access to {redact_url(url)} (HTTP {r.status_code})",
+                              hint="give credentials in the index URL (https://user:token@host/...) or in ~/.netrc")
+        if r.status_code != 200:
+            raise IndexError_(f"index {index.name} answered HTTP {r.status_code} for {redact_url(url)}")
+        ctype = r.headers.get("Content-Type", "")
+        final = str(r.url)
+        self.cache.put_page(CachedPage(url=url, body=r.content, content_type=ctype, etag=r.headers.get("ETag"),
+                                       last_modified=r.headers.get("Last-Modified"), stored=time.time(),
+                                       max_age=max_age_of(r.headers.get("Cache-Control"))))
+        return r.content, ctype, final
+
+    # -- metadata ----------------------------------------------------------------------------
+
+    def prefetch_metadata(self, links: Sequence[Link]) -> None:
+        for link in links:
+            self._meta_future(link)
+
+    def metadata(self, link: Link) -> bytes:
+        return self._meta_future(link).result()
+
+    def _meta_future(self, link: Link) -> Future[bytes]:
+        key = link.sha256 or link.url
+        with self._lock:
+            fut = self._meta.get(key)
+            if fut is None:
+                fut = self._pool.submit(self._load_metadata, link)
+                self._meta[key] = fut
+        return fut
+
+    def _load_metadata(self, link: Link) -> bytes:
+        cached = self.cache.get_metadata(link.sha256)
+        if cached is not None:
+            return cached
+        local = _local_path(link.url)
+        try:
+            if local is not None:
+                with local.open("rb") as f:
+                    data = metadata_from_zip(f, _project_of(link.filename))
+            elif link.metadata:
+                data = self._metadata_file(link)
+            else:
+                data = self._metadata_by_range(link)
+        except BadMetadata as e:
+            raise IndexError_(f"cannot read the metadata of {link.filename} from index {link.index}: {e}") from None
+        except OSError as e:
+            raise IndexError_(f"cannot read {link.filename}: {e}") from None
+        self.cache.put_metadata(link.sha256, data)
+        return data
+
+    def _get(self, link: Link, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        if self.offline:
+            raise IndexError_(f"offline, and the metadata of {link.filename} is not in the cache")
+        self._on_request(url)
+        self.stats["requests"] += 1
+        try:
+            r = request_with_retries(self.client, "GET", url, headers=headers)
+        except httpx.HTTPError as e:
+            raise IndexError_(f"index {link.index}: {describe_http_error(e, url)}") from None
+        return r
+
+    def _metadata_file(self, link: Link) -> bytes:
+        url = link.url + ".metadata"
+        r = self._get(link, url)
+        if r.status_code != 200:
+            return self._metadata_by_range(link)  # advertised but missing: fall back like pip does
+        data = r.content
+        if link.metadata_sha256 and hashlib.sha256(data).hexdigest() != link.metadata_sha256:
+            raise HashMismatch(f"the metadata file of {link.filename} ({redact_url(url)})", link.metadata_sha256,
+                               hashlib.sha256(data).hexdigest())
+        return data
+
+    def _metadata_by_range(self, link: Link) -> bytes:
+        project = _project_of(link.filename)
+        r = self._get(link, link.url, {"Range": f"bytes=-{TAIL}", "Accept-Encoding": "identity"})
+        if r.status_code == 206:
+            total = _content_range_total(r.headers.get("Content-Range"))
+            if total is not None:
+                self.stats["range-reads"] += 1
+
+                def fetch(start: int, end: int) -> bytes:
+                    rr = self._get(link, link.url, {"Range": f"bytes={start}-{end}", "Accept-Encoding": "identity"})
+                    if rr.status_code != 206:
+                        raise OSError(f"range request answered HTTP {rr.status_code}")
+                    return rr.content
+
+                return metadata_from_zip(RangeFile(total, r.content, fetch), project)
+        if r.status_code == 416 or (r.status_code == 206):
+            r = self._get(link, link.url, {"Accept-Encoding": "identity"})
+        if r.status_code != 200:
+            raise IndexError_(f"index {link.index} answered HTTP {r.status_code} for {redact_url(link.url)}")
+        # The server ignored Range: the whole wheel is here; verify it and keep it for the fetch stage.
+        body = r.content
+        self.stats["whole-wheels"] += 1
+        actual = hashlib.sha256(body).hexdigest()
+        if link.sha256 and actual != link.sha256:
+            raise HashMismatch(f"{link.filename} ({redact_url(link.url)})", link.sha256, actual)
+        if link.sha256:
+            self.cache.put_blob(actual, body)
+        return metadata_from_zip(io.BytesIO(body), project)
+
+
+def _content_range_total(value: str | None) -> int | None:
+    if not value or "/" not in value:
+        return None
+    total = value.rsplit("/", 1)[1].strip()
+    return int(total) if total.isdigit() else None
+
+
+def local_file_exists(url: str) -> bool:
+    """True when ``url`` is a local path or file: URL that exists (used for direct references)."""
+    p = _local_path(url)
+    return p is not None and os.path.exists(p)
+
+
+def direct_link(url: str, client: httpx.Client, cache: PlannerCache) -> Link:
+    """A ``Link`` for a ``name @ URL`` wheel. Without a ``#sha256=`` the file is read once and hashed."""
+    from bundler.index import _hash_from_fragment, _filename_from_url  # the page parsers' URL helpers
+
+    base, sha = _hash_from_fragment(url)
+    filename = _filename_from_url(base)
+    local = _local_path(base)
+    if local is not None:
+        if not local.is_file():
+            raise BadInput(f"direct reference {base}: no such file")
+        actual = _sha256_file(local)
+        if sha and sha != actual:
+            raise HashMismatch(f"{filename} ({base})", sha, actual)
+        return Link(filename=filename, url=local.resolve().as_uri(), index="direct", index_url="", sha256=actual,
+                    size=local.stat().st_size)
+    if sha:
+        return Link(filename=filename, url=base, index="direct", index_url="", sha256=sha)
+    try:
+        r = request_with_retries(client, "GET", base, headers={"Accept-Encoding": "identity"})
+    except httpx.HTTPError as e:
+        raise IndexError_(describe_http_error(e, base)) from None
+    if r.status_code != 200:
+        raise IndexError_(f"direct reference {redact_url(base)} answered HTTP {r.status_code}")
+    actual = hashlib.sha256(r.content).hexdigest()
+    cache.put_blob(actual, r.content)
+    if cache.root is not None:
+        cache.put_metadata(actual, metadata_from_zip(io.BytesIO(r.content), _project_of(filename)))
+    return Link(filename=filename, url=base, index="direct", index_url="", sha256=actual, size=len(r.content))

@@ -1,0 +1,1 @@
+../bundler/_target/capture_profile.py
