@@ -22,7 +22,7 @@ from bundler.errors import IndexError_
 
 PYPI_SIMPLE = "https://pypi.org/simple/"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
-ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
+ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +71,7 @@ class Link:
     size: int | None = None
     metadata: bool = False  # PEP 658/714: a .metadata file is served next to the file
     metadata_sha256: str | None = None
+    flat: bool = False  # from find-links or a direct reference, where no upload time exists
 
     @property
     def is_wheel(self) -> bool:

@@ -95,9 +95,13 @@ def _check(link: Link, info: tuple[str, Version, frozenset[str]] | None, profile
     if link.is_yanked and not pinned:
         return Rejection(filename=link.filename, version=version, reason="yanked",
                          detail="yanked" + (f" ({link.yanked})" if link.yanked else ""))
-    if policy.exclude_newer and link.upload_time and link.upload_time > policy.exclude_newer:
+    if policy.exclude_newer and link.upload_time and link.upload_time >= policy.exclude_newer:
         return Rejection(filename=link.filename, version=version, reason="too-new",
                          detail=f"uploaded {link.upload_time:%Y-%m-%d %H:%M}, after --exclude-newer")
+    if policy.exclude_newer and link.upload_time is None and not link.flat:
+        # As uv does: a file whose index gives no upload time cannot be shown to be old enough.
+        return Rejection(filename=link.filename, version=version, reason="too-new",
+                         detail="the index gives no upload time, so --exclude-newer cannot admit it")
     if hashes is not None and (link.sha256 is None or link.sha256 not in hashes):
         return Rejection(filename=link.filename, version=version, reason="hash", detail="sha256 not among the pinned --hash values")
     return rank

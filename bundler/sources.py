@@ -13,6 +13,7 @@ import io
 import os
 import threading
 import time
+from dataclasses import replace
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
@@ -156,12 +157,12 @@ class Repository:
             for entry in sorted(local.iterdir()):
                 if entry.is_file() and entry.name.endswith((".whl", ".tar.gz", ".zip")):
                     links.append(Link(filename=entry.name, url=entry.resolve().as_uri(), index=index.name,
-                                      index_url=index.url, sha256=_sha256_file(entry), size=entry.stat().st_size))
+                                      index_url=index.url, sha256=_sha256_file(entry), size=entry.stat().st_size, flat=True))
         else:
             body, ctype, url = self._get_page(index, index.url)
             if body is None:
                 raise IndexError_(f"find-links page {redact_url(index.url)} was not found (404)")
-            links = parse_html_page(body, url, index)
+            links = [replace(link, flat=True) for link in parse_html_page(body, url, index)]
         grouped: dict[str, list[Link]] = {}
         for link in links:
             grouped.setdefault(_project_of(link.filename), []).append(link)
@@ -338,9 +339,9 @@ def direct_link(url: str, client: httpx.Client, cache: PlannerCache) -> Link:
         if sha and sha != actual:
             raise HashMismatch(f"{filename} ({base})", sha, actual)
         return Link(filename=filename, url=local.resolve().as_uri(), index="direct", index_url="", sha256=actual,
-                    size=local.stat().st_size)
+                    size=local.stat().st_size, flat=True)
     if sha:
-        return Link(filename=filename, url=base, index="direct", index_url="", sha256=sha)
+        return Link(filename=filename, url=base, index="direct", index_url="", sha256=sha, flat=True)
     try:
         r = request_with_retries(client, "GET", base, headers={"Accept-Encoding": "identity"})
     except httpx.HTTPError as e:
@@ -351,4 +352,4 @@ def direct_link(url: str, client: httpx.Client, cache: PlannerCache) -> Link:
     cache.put_blob(actual, r.content)
     if cache.root is not None:
         cache.put_metadata(actual, metadata_from_zip(io.BytesIO(r.content), _project_of(filename)))
-    return Link(filename=filename, url=base, index="direct", index_url="", sha256=actual, size=len(r.content))
+    return Link(filename=filename, url=base, index="direct", index_url="", sha256=actual, size=len(r.content), flat=True)
