@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from bundler import __version__
-from bundler.errors import BundlerError, UsageError
+from bundler.errors import BadInput, BundlerError, UsageError
 
 DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "default.toml"
 
@@ -41,6 +41,8 @@ def _add_index_args(p: argparse.ArgumentParser) -> None:
                    help="projects matching PATTERN (glob) come only from index NAME, which serves nothing else")
     g.add_argument("--cache-dir", metavar="DIR", help="cache for pages and metadata (default: ~/.cache/wheelhouse)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    g.add_argument("--refresh", action="store_true",
+                   help="revalidate every cached index page (default: reuse pages younger than 10 minutes)")
     g.add_argument("--cert", metavar="FILE", help="CA bundle for TLS (default: SSL_CERT_FILE or the system's)")
     g.add_argument("--jobs", type=int, default=16, metavar="N", help="concurrent index requests (default 16)")
 
@@ -142,8 +144,15 @@ def _open_repository(args: argparse.Namespace, indexes: Sequence[Any]) -> Any:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     cache = PlannerCache(None if args.no_cache else Path(args.cache_dir) if args.cache_dir else default_cache_dir())
+    if cache.root is not None:
+        try:
+            cache.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            why = "not a directory" if isinstance(e, FileExistsError) else e.strerror or e
+            raise BadInput(f"cannot use cache directory {cache.root}: {why}",
+                           hint="give another --cache-dir, or --no-cache") from None
     client = make_client(cert=args.cert, max_connections=max(args.jobs, 4))
-    return Repository(indexes, client, cache, jobs=args.jobs), client, cache
+    return Repository(indexes, client, cache, jobs=args.jobs, page_ttl=0.0 if args.refresh else 600.0), client, cache
 
 
 class _Progress:
@@ -181,6 +190,8 @@ def cmd_lock(args: argparse.Namespace) -> int:
         raise UsageError(f"-o {output} is a directory; give a file name such as {output / 'pylock.toml'}")
     if not output.parent.exists():
         raise BundlerError(f"cannot write {output}: directory {output.parent} does not exist")
+    if not output.parent.is_dir():
+        raise BundlerError(f"cannot write {output}: {output.parent} is not a directory")
     started = time.monotonic()
     repo, client, cache = _open_repository(args, job.indexes)
     progress = _Progress(not args.quiet)

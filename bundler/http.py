@@ -77,7 +77,8 @@ def request_with_retries(
             response = client.request(method, url, headers=headers)
             if response.status_code not in RETRY_STATUS or attempt >= retries:
                 return response
-            delay = _retry_after(response) or _backoff(attempt)
+            after = _retry_after(response)
+            delay = after if after is not None else _backoff(attempt)  # Retry-After: 0 means now
         except (httpx.TransportError,) as e:
             if attempt >= retries:
                 raise

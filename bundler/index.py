@@ -12,9 +12,9 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from html.parser import HTMLParser
-from typing import Any, Mapping, Protocol, Sequence
-from urllib.parse import unquote, urldefrag, urljoin, urlsplit, urlunsplit
+import html
+from typing import Any, Callable, Mapping, Protocol, Sequence
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.utils import canonicalize_name
 
@@ -97,6 +97,9 @@ class ProjectIndex(Protocol):
     def prefetch_metadata(self, links: Sequence[Link]) -> None:
         """Start fetching core metadata that will be needed soon (no-op allowed)."""
 
+    def listen(self, on_page: Callable[[str, IndexConfig, list[Link]], None], on_metadata: Callable[[Link, bytes], None]) -> None:
+        """Be told, from any thread, when a project page or a file's metadata arrives (no-op allowed)."""
+
 
 def _normalize_pattern(pattern: str) -> str:
     """Normalize a project-name glob like a project name (PEP 503), keeping ``*`` and ``?``."""
@@ -132,11 +135,19 @@ def project_url(index_url: str, project: str) -> str:
 
 
 def _filename_from_url(url: str) -> str:
-    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    name = url.partition("#")[0].partition("?")[0].rsplit("/", 1)[-1]
+    return unquote(name) if "%" in name else name
+
+
+def _join(base: str, href: str) -> str:
+    """``urljoin`` with a fast path for absolute URLs (most hrefs; urllib is slow on 10^4 links)."""
+    if href.startswith(("https://", "http://")):
+        return href
+    return urljoin(base, href)
 
 
 def _hash_from_fragment(url: str) -> tuple[str, str | None]:
-    base, frag = urldefrag(url)
+    base, _, frag = url.partition("#")
     if frag.startswith("sha256="):
         return base, frag[len("sha256=") :].lower()
     return base, None
@@ -180,7 +191,7 @@ def parse_json_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link
     for f in data["files"]:
         if not isinstance(f, dict) or not isinstance(f.get("url"), str):
             continue
-        url, frag_hash = _hash_from_fragment(urljoin(page_url, f["url"]))
+        url, frag_hash = _hash_from_fragment(_join(page_url, f["url"]))
         hashes = f.get("hashes") if isinstance(f.get("hashes"), dict) else {}
         sha = hashes.get("sha256") or frag_hash
         yanked = f.get("yanked", False)
@@ -205,19 +216,28 @@ def parse_json_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link
     return links
 
 
-class _AnchorParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.base: str | None = None
-        self.anchors: list[dict[str, str | None]] = []
+_TAG = re.compile(r"<(a|base)\b([^>]*)>", re.IGNORECASE)
+_ATTR = re.compile(r"""([^\s"'=<>/]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "base" and self.base is None:
-            href = dict(attrs).get("href")
-            if href:
-                self.base = href
-        elif tag == "a":
-            self.anchors.append(dict(attrs))
+
+def _anchors(text: str) -> tuple[str | None, list[dict[str, str | None]]]:
+    """The ``<base href>`` and the attributes of every ``<a>`` of a simple-index page.
+
+    A regular-expression scan: simple pages are machine-written, and this is ~10x faster than
+    ``html.parser`` on projects with tens of thousands of files.
+    """
+    base = None
+    anchors = []
+    for m in _TAG.finditer(text):
+        attrs: dict[str, str | None] = {}
+        for a in _ATTR.finditer(m.group(2)):
+            value = a.group(2) if a.group(2) is not None else a.group(3) if a.group(3) is not None else a.group(4)
+            attrs[a.group(1).lower()] = html.unescape(value) if value is not None else None
+        if m.group(1).lower() == "base":
+            base = base or attrs.get("href")
+        else:
+            anchors.append(attrs)
+    return base, anchors
 
 
 def parse_html_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link]:
@@ -226,24 +246,19 @@ def parse_html_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         text = body.decode("latin-1")
-    parser = _AnchorParser()
-    try:
-        parser.feed(text)
-        parser.close()
-    except Exception as e:  # html.parser is lenient; this guards the rare assertion it raises
-        raise IndexError_(f"index {index.name} sent an unparsable HTML page at {redact_url(page_url)}: {e}") from None
-    base = urljoin(page_url, parser.base) if parser.base else page_url
+    base_href, anchors = _anchors(text)
+    base = urljoin(page_url, base_href) if base_href else page_url
     links = []
-    for a in parser.anchors:
+    for a in anchors:
         href = a.get("href")
         if not href:
             continue
-        url, sha = _hash_from_fragment(urljoin(base, href))
+        url, sha = _hash_from_fragment(_join(base, href))
         filename = _filename_from_url(url)
         if not filename.endswith((".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")):
             continue
         yanked = a.get("data-yanked", "\0")
-        meta_attr = a.get("data-core-metadata", a.get("data-dist-info-metadata"))
+        meta_attr = a.get("data-core-metadata", a.get("data-dist-info-metadata"))  # valueless: absent, as pip does
         has_meta, meta_sha = _metadata_attr(meta_attr) if meta_attr is not None else (False, None)
         if meta_attr is not None and meta_attr in ("true", ""):
             has_meta = True

@@ -95,7 +95,7 @@ def read_requirements_file(path: str | Path, into: RequirementSet, *, constraint
             _option_line(words, origin, p, into, constraint, seen)
             continue
         req_words, hashes = [], []
-        for w in words:
+        for w in line.split():  # not the shlex words: quotes in markers must survive
             if w.startswith("--hash="):
                 algo, _, digest = w[len("--hash="):].partition(":")
                 if algo != "sha256" or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):

@@ -194,13 +194,24 @@ def write_lock(plan: Plan, output: Path, *, exclude_newer: datetime | None = Non
     stem = name[len("pylock."):-len(".toml")] if name.startswith("pylock.") and name.endswith(".toml") and name != "pylock.toml" else ""
     req_path = output.with_name(f"requirements.{stem}.txt" if stem else "requirements.txt")
     try:
+        previous = output.read_bytes() if output.is_file() else None
+    except OSError:
+        previous = None
+    target, written = output, False
+    try:
         atomic_write(output, lock_text.encode())
+        target, written = req_path, True
         atomic_write(req_path, req_text.encode())
     except OSError as e:
-        for p in (output,):
-            if p.exists() and not req_path.exists():
-                p.unlink()
-        raise BadInput(f"cannot write {e.filename or output}: {e.strerror or e}") from None
+        if written:  # never leave a new lock beside an old (or missing) requirements file
+            try:
+                if previous is not None:
+                    atomic_write(output, previous)
+                else:
+                    output.unlink()
+            except OSError:
+                pass
+        raise BadInput(f"cannot write {target}: {e.strerror or e}") from None
     return output, req_path
 
 

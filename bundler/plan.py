@@ -118,13 +118,64 @@ class MetadataStore:
             hit = self._parsed.get(key)
         if hit is not None:
             return hit
+        return self.parse(link, self.repo.metadata(link))
+
+    def parse(self, link: Link, data: bytes) -> CoreMetadata:
+        """Parse (once) and remember the metadata ``data`` of ``link``."""
+        key = link.sha256 or link.url
+        with self._lock:
+            hit = self._parsed.get(key)
+        if hit is not None:
+            return hit
         try:
-            meta = parse_metadata(self.repo.metadata(link))
+            meta = parse_metadata(data)
         except BadMetadata as e:
             raise BadInput(f"{link.filename}: {e}") from None
         with self._lock:
             self._parsed[key] = meta
         return meta
+
+
+class Speculator:
+    """Walks ahead of the resolver on worker threads: as a page arrives it ranks the files for every
+    target and prefetches the newest candidate's metadata; as metadata arrives it prefetches the
+    pages of that candidate's dependencies. Resolution then rarely waits on a round trip, and the
+    ranking it needs is already computed (``choices``)."""
+
+    def __init__(self, repo: ProjectIndex, store: MetadataStore, profiles: Sequence[Profile], policy: Policy) -> None:
+        self.repo = repo
+        self.store = store
+        self.profiles = [(p, p.tag_ranks(), dict(p.markers)) for p in profiles]
+        self.policy = policy
+        self._choices: dict[tuple[str, str, str], list[WheelChoice]] = {}
+        self._lock = threading.Lock()
+
+    def choices(self, profile: Profile, project: str, index: str) -> list[WheelChoice] | None:
+        with self._lock:
+            return self._choices.get((profile.name, project, index))
+
+    def on_page(self, project: str, index: IndexConfig, links: list[Link]) -> None:
+        project = canonicalize_name(project)
+        wanted = []
+        for profile, ranks, _ in self.profiles:
+            key = (profile.name, project, index.name)
+            with self._lock:
+                if key in self._choices:
+                    continue
+            found = versions_for_target(project, links, profile, policy=self.policy, ranks=ranks)
+            with self._lock:
+                self._choices[key] = found
+            best = next((c for c in found if not c.version.is_prerelease), found[0] if found else None)
+            if best is not None:
+                wanted.append(best.link)
+        self.repo.prefetch_metadata(wanted)
+
+    def on_metadata(self, link: Link, data: bytes) -> None:
+        meta = self.store.parse(link, data)
+        deps: set[str] = set()
+        for _, _, env in self.profiles:
+            deps.update(canonicalize_name(r.name) for r in meta.requires_dist if r.marker is None or _marker_ok(r.marker, env, ""))
+        self.repo.prefetch_projects(sorted(deps))
 
 
 def requirement_from_packaging(req: Requirement, *, parent: str | None = None) -> Req:
@@ -143,8 +194,9 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
     """resolvelib provider for one target."""
 
     def __init__(self, repo: ProjectIndex, store: MetadataStore, profile: Profile, inputs: Inputs,
-                 direct_links: Mapping[str, Link]) -> None:
+                 direct_links: Mapping[str, Link], speculator: Speculator | None = None) -> None:
         self.repo = repo
+        self.speculator = speculator
         self.store = store
         self.profile = profile
         self.policy = inputs.policy
@@ -186,8 +238,9 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         else:
             index, links = found
             self.sources[name] = index
-            result = versions_for_target(name, links, self.profile, policy=self.policy, pinned_versions=pinned,
-                                         hashes=hashes, ranks=self.ranks)
+            ready = self.speculator.choices(self.profile, name, index.name) if self.speculator and cache_key else None
+            result = ready if ready is not None else versions_for_target(
+                name, links, self.profile, policy=self.policy, pinned_versions=pinned, hashes=hashes, ranks=self.ranks)
             if result:
                 self.repo.prefetch_metadata([result[0].link])
         if cache_key is not None:
@@ -197,7 +250,11 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
     def find_matches(self, identifier: str, requirements: Mapping[str, Iterator[Req]],
                      incompatibilities: Mapping[str, Iterator[Candidate]]) -> list[Candidate]:
         if identifier == PYTHON:
-            return [Candidate(name=PYTHON, version=self.python)]
+            # Offer the target's Python only if every Requires-Python admits it, so that a
+            # wheel excluding it is a conflict to backtrack over (resolvelib demands consistency).
+            if all(r.specifier.contains(self.python, prereleases=True) for r in requirements[identifier]):
+                return [Candidate(name=PYTHON, version=self.python)]
+            return []
         reqs = list(requirements[identifier])
         name = reqs[0].name
         extras = reqs[0].extras
@@ -291,12 +348,13 @@ class _Reporter(BaseReporter):  # type: ignore[type-arg]
 
 
 def resolve_target(repo: ProjectIndex, store: MetadataStore, profile: Profile, inputs: Inputs,
-                   direct_links: Mapping[str, Link], *, progress: Any = None, max_rounds: int = 200_000) -> TargetPlan:
+                   direct_links: Mapping[str, Link], *, progress: Any = None, max_rounds: int = 200_000,
+                   speculator: Speculator | None = None) -> TargetPlan:
     """Resolve the closure of ``inputs`` for one target profile."""
     from bundler.diagnose import explain_impossible  # message building needs the provider's view
 
     roots = evaluate_markers(inputs.requirements, profile)
-    provider = Provider(repo, store, profile, inputs, direct_links)
+    provider = Provider(repo, store, profile, inputs, direct_links, speculator)
     repo.prefetch_projects([r.name for r in roots])
     resolver = Resolver(provider, _Reporter(progress))
     try:
@@ -326,11 +384,14 @@ def plan(repo: ProjectIndex, profiles: Sequence[Profile], inputs: Inputs, indexe
     """Resolve ``inputs`` for every profile (concurrently; pages and metadata are shared)."""
     store = MetadataStore(repo)
     direct = dict(direct_links or {})
+    speculator = Speculator(repo, store, profiles, inputs.policy)
+    repo.listen(speculator.on_page, speculator.on_metadata)
     if len(profiles) == 1:
-        targets = [resolve_target(repo, store, profiles[0], inputs, direct, progress=progress)]
+        targets = [resolve_target(repo, store, profiles[0], inputs, direct, progress=progress, speculator=speculator)]
     else:
         with ThreadPoolExecutor(max_workers=min(4, len(profiles))) as pool:
-            futures = [pool.submit(resolve_target, repo, store, p, inputs, direct, progress=progress) for p in profiles]
+            futures = [pool.submit(resolve_target, repo, store, p, inputs, direct, progress=progress, speculator=speculator)
+                       for p in profiles]
             targets = [f.result() for f in futures]
     return Plan(targets=tuple(targets), indexes=tuple(indexes), requirements=tuple(str(r) for r in inputs.requirements))
 

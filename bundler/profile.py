@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from packaging import tags as ptags
+from packaging.version import InvalidVersion, Version
 
 from bundler.errors import BadInput
 
@@ -137,6 +138,10 @@ class Profile:
         missing = [k for k in MARKER_KEYS if not isinstance(markers.get(k), str)]
         if missing:
             raise BadInput(f"{origin}: marker environment lacks {', '.join(missing)}")
+        try:
+            Version(markers["python_full_version"])
+        except InvalidVersion:
+            raise BadInput(f"{origin}: python_full_version {markers['python_full_version']!r} is not a version") from None
         facts = data.get("facts", {})
         if not isinstance(facts, Mapping):
             raise BadInput(f"{origin}: 'facts' must be an object")
@@ -211,7 +216,7 @@ def parse_platform(name: str, *, macos_target: str | None = None) -> Platform:
             raise BadInput(f"unknown platform {name!r}: manylinux_{ver[0]}_{ver[1]} does not exist for {arch}")
         return Platform("linux", arch, "glibc", ver)
     legacy = {"manylinux2014": 17, "manylinux2010": 12, "manylinux1": 5}
-    if rest in legacy and arch in _MANYLINUX_MIN:
+    if rest in legacy and arch in _MANYLINUX_MIN and legacy[rest] >= _MANYLINUX_MIN[arch]:
         return Platform("linux", arch, "glibc", (2, legacy[rest]))
     if rest == "unknown-linux-gnu" and arch in _MANYLINUX_MIN:
         return Platform("linux", arch, "glibc", DEFAULT_GLIBC)

@@ -68,6 +68,21 @@ def best_rank(tags: Iterable[str], ranks: dict[str, int]) -> int | None:
     return best
 
 
+def _fast_rank(filename: str, ranks: dict[str, int]) -> int | None:
+    """The best rank of a wheel filename's (compressed) tag set, from the string alone."""
+    parts = filename[:-4].lower().split("-")
+    if len(parts) < 5:
+        return None
+    best = None
+    for py in parts[-3].split("."):
+        for abi in parts[-2].split("."):
+            for plat in parts[-1].split("."):
+                r = ranks.get(f"{py}-{abi}-{plat}")
+                if r is not None and (best is None or r < best):
+                    best = r
+    return best
+
+
 def requires_python_ok(spec: str | None, python_full_version: str) -> bool:
     """Whether a Requires-Python value admits the target's full Python version (bad values admit)."""
     if not spec:
@@ -126,7 +141,11 @@ def versions_for_target(
     norm = canonicalize_name(project)
     best: dict[Version, WheelChoice] = {}
     for link in links:
-        info = wheel_info(link.filename) if link.is_wheel else None
+        # Most files of big projects are for other platforms: a string check of the filename's
+        # tags skips them before the (much slower) full filename parse.
+        if not link.is_wheel or _fast_rank(link.filename, ranks) is None:
+            continue
+        info = wheel_info(link.filename)
         if info is None or canonicalize_name(info[0]) != norm:
             continue
         version = info[1]

@@ -70,6 +70,7 @@ class Repository:
         *,
         jobs: int = 16,
         offline: bool = False,
+        page_ttl: float = 600.0,
         on_request: Callable[[str], None] | None = None,
     ) -> None:
         if not indexes:
@@ -78,13 +79,28 @@ class Repository:
         self.client = client
         self.cache = cache
         self.offline = offline
+        # Pages younger than this are reused without asking: PyPI itself sends max-age=600, but
+        # some mirrors send no Cache-Control at all. 0 (``--refresh``) revalidates every page.
+        self.page_ttl = page_ttl
         self._pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="wheelhouse-index")
         self._lock = threading.Lock()
         self._pages: dict[tuple[str, str], Future[list[Link] | None]] = {}
         self._flat: dict[str, Future[dict[str, list[Link]]]] = {}
         self._meta: dict[str, Future[bytes]] = {}
         self._on_request = on_request or (lambda url: None)
+        self._listeners: list[tuple[Callable[[str, IndexConfig, list[Link]], None], Callable[[Link, bytes], None]]] = []
         self.stats = {"requests": 0, "not-modified": 0, "cache-hits": 0, "range-reads": 0, "whole-wheels": 0}
+
+    def listen(self, on_page: Callable[[str, IndexConfig, list[Link]], None], on_metadata: Callable[[Link, bytes], None]) -> None:
+        """Call ``on_page``/``on_metadata`` (on worker threads) as pages and metadata arrive, for speculation."""
+        self._listeners.append((on_page, on_metadata))
+
+    def _notify(self, which: int, *args: object) -> None:
+        for listener in self._listeners:
+            try:
+                listener[which](*args)  # type: ignore[operator]
+            except Exception:  # speculation must never break the real work
+                pass
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -146,7 +162,10 @@ class Repository:
                 fut.set_result(self._load_flat(index))
             except BaseException as e:
                 fut.set_exception(e)
-        return fut.result().get(project) or None
+        links = fut.result().get(project) or None
+        if links:
+            self._notify(0, project, index, links)
+        return links
 
     def _load_flat(self, index: IndexConfig) -> dict[str, list[Link]]:
         local = _local_path(index.url)
@@ -179,12 +198,15 @@ class Repository:
         body, ctype, final_url = self._get_page(index, url)
         if body is None:
             return None
-        return parse_page(body, ctype, final_url, index)
+        links = parse_page(body, ctype, final_url, index)
+        if links:
+            self._notify(0, project, index, links)
+        return links
 
     def _get_page(self, index: IndexConfig, url: str) -> tuple[bytes | None, str, str]:
         """GET a page with revalidation; (None, '', url) on 404."""
         cached = self.cache.get_page(url)
-        if cached is not None and (cached.fresh or self.offline):
+        if cached is not None and (cached.fresh or self.offline or time.time() - cached.stored < self.page_ttl):
             self.stats["cache-hits"] += 1
             return cached.body, cached.content_type, url
         if self.offline:
@@ -243,6 +265,7 @@ class Repository:
     def _load_metadata(self, link: Link) -> bytes:
         cached = self.cache.get_metadata(link.sha256)
         if cached is not None:
+            self._notify(1, link, cached)
             return cached
         local = _local_path(link.url)
         try:
@@ -258,6 +281,7 @@ class Repository:
         except OSError as e:
             raise IndexError_(f"cannot read {link.filename}: {e}") from None
         self.cache.put_metadata(link.sha256, data)
+        self._notify(1, link, data)
         return data
 
     def _get(self, link: Link, url: str, headers: dict[str, str] | None = None) -> httpx.Response:

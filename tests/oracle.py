@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 PYPI = "https://pypi.org/simple"
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s;\\]+)")
 
 
 def clean_env() -> dict[str, str]:

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Benchmark planning: wheelhouse lock vs uv pip compile vs pip-compile on the same inputs, in one run.
+
+Each tool locks each requirement set cold (empty cache) and warm (second run, same cache). uv and
+wheelhouse resolve for x86_64-manylinux_2_28 / CPython 3.11 with a fixed --exclude-newer;
+pip-compile can only resolve for the interpreter it runs in, so it locks for this host (CPython
+3.11, --only-binary :all:). Goals (issue 2): cold within 2x of uv, at least 3x faster than
+pip-compile; warm under 2x of uv's cold time.
+
+    python scripts/bench_plan.py [--sets web,science] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PYPI = "https://pypi.org/simple"
+EXCLUDE_NEWER = "2025-06-01T00:00:00Z"
+PLATFORM, VERSION = "x86_64-manylinux_2_28", "3.11"
+SETS = {
+    "web": ["fastapi", "uvicorn[standard]", "sqlalchemy", "psycopg[binary]"],
+    "science": ["numpy", "scipy", "pandas", "matplotlib", "scikit-learn", "jupyterlab"],
+    "torch": ["torch", "transformers"],
+}
+
+
+def env() -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    e["PIP_CONFIG_FILE"] = os.devnull
+    e["UV_NO_CONFIG"] = "1"
+    return e
+
+
+def timed(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    r = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True)
+    took = time.perf_counter() - start
+    if r.returncode != 0:
+        sys.exit(f"command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
+    return took
+
+
+def tool(name: str) -> str:
+    here = Path(sys.executable).parent / name
+    found = str(here) if here.exists() else shutil.which(name)
+    if not found:
+        sys.exit(f"{name} not found: pip install -e .[test]")
+    return found
+
+
+def commands(reqs: list[str], work: Path, cache: Path) -> dict[str, list[str]]:
+    req_in = work / "requirements.in"
+    req_in.write_text("\n".join(reqs) + "\n")
+    return {
+        "wheelhouse": [sys.executable, "-m", "bundler", "lock", *reqs, "--python-platform", PLATFORM, "--python-version", VERSION,
+                       "--exclude-newer", EXCLUDE_NEWER, "--index-url", PYPI, "-o", str(work / "pylock.toml"),
+                       "--cache-dir", str(cache / "wheelhouse"), "--quiet"],
+        "uv": [tool("uv"), "pip", "compile", str(req_in), "--only-binary", ":all:", "--python-platform", PLATFORM,
+               "--python-version", VERSION, "--exclude-newer", EXCLUDE_NEWER, "--index-url", PYPI, "--quiet",
+               "--cache-dir", str(cache / "uv"), "-o", str(work / "uv.txt")],
+        "pip-compile": [sys.executable, "-m", "piptools", "compile", str(req_in), "--index-url", PYPI, "--quiet",
+                        "--cache-dir", str(cache / "pip-tools"), "--pip-args", f"--only-binary :all: --cache-dir {cache / 'pip'}",
+                        "-o", str(work / "pc.txt")],
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sets", default="web,science", help="comma-separated: " + ", ".join(SETS))
+    ap.add_argument("--repeat", type=int, default=1, help="repeat each measurement and keep the best")
+    ap.add_argument("--skip-pip-compile", action="store_true")
+    args = ap.parse_args()
+    print(f"target {PLATFORM} / {VERSION}, --exclude-newer {EXCLUDE_NEWER}; pip-compile locks for this host")
+    print(f"{'set':<9} {'tool':<12} {'cold s':>8} {'warm s':>8}")
+    rows = {}
+    for set_name in args.sets.split(","):
+        reqs = SETS[set_name]
+        results: dict[str, tuple[float, float]] = {}
+        for name in ("wheelhouse", "uv", "pip-compile"):
+            if name == "pip-compile" and args.skip_pip_compile:
+                continue
+            best_cold = best_warm = float("inf")
+            for _ in range(args.repeat):
+                with tempfile.TemporaryDirectory() as tmp:
+                    work, cache = Path(tmp) / "w", Path(tmp) / "c"
+                    work.mkdir()
+                    cmd = commands(reqs, work, cache)[name]
+                    best_cold = min(best_cold, timed(cmd, work))
+                    best_warm = min(best_warm, timed(cmd, work))
+            results[name] = (best_cold, best_warm)
+            print(f"{set_name:<9} {name:<12} {best_cold:8.2f} {best_warm:8.2f}", flush=True)
+        rows[set_name] = results
+    print("\nratios (lower is better for wheelhouse):")
+    for set_name, r in rows.items():
+        wh_cold, wh_warm = r["wheelhouse"]
+        uv_cold = r["uv"][0]
+        line = f"  {set_name:<9} cold wheelhouse/uv = {wh_cold / uv_cold:.2f}x (goal <= 2)"
+        if "pip-compile" in r:
+            line += f"; pip-compile/wheelhouse cold = {r['pip-compile'][0] / wh_cold:.1f}x (goal >= 3)"
+        line += f"; warm wheelhouse / cold uv = {wh_warm / uv_cold:.2f}x (goal < 2)"
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
