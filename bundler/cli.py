@@ -25,7 +25,8 @@ class _Parser(argparse.ArgumentParser):
 def _add_target_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("target (the machine that will install the result)")
     g.add_argument("--profile", action="append", default=[], metavar="NAME|FILE",
-                   help="a preset name (see 'wheelhouse profile list') or a profile captured on the target; repeatable")
+                   help="a profile captured on the target, a preset (see 'wheelhouse profile list'), or 'host' for the "
+                        "Python running wheelhouse; repeatable")
     g.add_argument("--python-platform", metavar="PLAT",
                    help="uv-style platform, e.g. x86_64-manylinux_2_28, aarch64-apple-darwin, x86_64-pc-windows-msvc")
     g.add_argument("--python-version", metavar="X.Y[.Z]", help="target Python version (3.11 means 3.11.0)")
@@ -70,7 +71,8 @@ def main_parser() -> argparse.ArgumentParser:
     lock = sub.add_parser("lock", help="resolve for the target(s) and write pylock.toml + requirements.txt",
                           description="Resolve the complete dependency closure for each target and write a PEP 751 lock "
                                       "and a hashed requirements.txt beside it.")
-    lock.add_argument("inputs", nargs="*", metavar="RECIPE|REQ", help="a recipe (*.toml) and/or requirement strings")
+    lock.add_argument("inputs", nargs="*", metavar="RECIPE|REQ",
+                      help="a recipe (*.toml) and/or requirement strings (default: recipes/default.toml)")
     lock.add_argument("-r", "--requirement", action="append", default=[], metavar="FILE", help="requirements file (pip syntax, --hash pins honoured)")
     lock.add_argument("-c", "--constraint", action="append", default=[], metavar="FILE", help="constraints file")
     lock.add_argument("-o", "--output", default="pylock.toml", metavar="FILE", help="lock file to write (default: pylock.toml)")
@@ -184,7 +186,8 @@ def cmd_lock(args: argparse.Namespace) -> int:
     job = build_job(positional=args.inputs, req_files=args.requirement, constraint_files=args.constraint, profile_specs=args.profile,
                     platform=args.python_platform, version=args.python_version, index_url=args.index_url,
                     extra_index_urls=args.extra_index_url, find_links=args.find_links, named=args.index, pins=args.pin,
-                    pre=args.pre, exclude_newer=args.exclude_newer)
+                    pre=args.pre, exclude_newer=args.exclude_newer,
+                    default_recipe=DEFAULT_RECIPE if DEFAULT_RECIPE.is_file() else None)
     output = Path(args.output)
     if output.is_dir():
         raise UsageError(f"-o {output} is a directory; give a file name such as {output / 'pylock.toml'}")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Sequence
+from urllib.parse import urlsplit
 
 from bundler.errors import BadInput, UsageError
 from bundler.index import PYPI_SIMPLE, IndexConfig, normalize_index_url
@@ -99,6 +101,11 @@ def build_indexes(*, index_url: str | None, extra_index_urls: Sequence[str], fin
             raise UsageError(f"two indexes are named {name!r}")
         if name in explicit_patterns:
             packages = tuple(packages or ()) + tuple(explicit_patterns[name])
+        if "://" in url:
+            try:
+                urlsplit(url).port  # also checks the host part ("http://[bad/") and the port
+            except ValueError as e:
+                raise BadInput(f"index {name}: bad URL {re.sub(r'//[^/@]*@', '//', url)!r}: {e}") from None
         general.append(IndexConfig(name=name, url=url if kind == "find-links" else normalize_index_url(url), kind=kind, packages=packages))
 
     for i, f in enumerate(list(find_links) + list(reqset.find_links) + list(recipe.find_links if recipe else ())):

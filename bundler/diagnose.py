@@ -81,6 +81,13 @@ def explain_impossible(causes: Sequence[Any], provider: Any, profile: Profile) -
         usable = versions_for_target(name, links, profile, policy=provider.policy)
         if not usable:
             return no_file_error(name, index, links, profile, provider.policy)
+        pinned = provider.hashes.get(name)
+        if pinned is not None and not versions_for_target(name, links, profile, policy=provider.policy, hashes=pinned):
+            offered = _compress([f"{c.link.filename} (sha256 {c.link.sha256})" for c in usable], 3)
+            return ResolutionImpossible(
+                f"no file of {name} on index {index.name} matches the --hash pins given for it "
+                f"({_compress(sorted(pinned), 3)}); the files usable on target {profile.name} are {offered}",
+                hint="a wrong or stale hash, or a file replaced on the index: check before regenerating the hashes")
         if len(infos) == 1:
             spec = infos[0].requirement.specifier
             ok = filter_specifier(usable, spec, allow_pre=provider.policy.allow_pre)

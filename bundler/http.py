@@ -16,6 +16,7 @@ from typing import Callable, Generator
 import httpx
 
 from bundler import __version__
+from bundler.errors import BadInput
 from bundler.index import redact_url
 
 USER_AGENT = f"wheelhouse/{__version__}"
@@ -45,6 +46,13 @@ class NetrcAuth(httpx.Auth):
 def make_client(*, cert: str | None = None, timeout: float = 30.0, max_connections: int = 32) -> httpx.Client:
     """An HTTP/2-capable client honouring HTTPS_PROXY/NO_PROXY, SSL_CERT_FILE (or ``cert``) and netrc."""
     verify: str | bool = cert or os.environ.get("SSL_CERT_FILE") or True
+    try:
+        return _client(verify, timeout, max_connections)
+    except OSError as e:  # ssl.SSLError is one too: a missing or unreadable CA bundle
+        raise BadInput(f"cannot load the CA bundle {verify} ({'--cert' if cert else 'SSL_CERT_FILE'}): {e.strerror or e}") from None
+
+
+def _client(verify: str | bool, timeout: float, max_connections: int) -> httpx.Client:
     return httpx.Client(
         http2=True,
         verify=verify,

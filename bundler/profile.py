@@ -357,8 +357,20 @@ def preset_profile(name: str) -> Profile:
     return profile_for_platform(platform, version, name=name)
 
 
+def host_profile() -> Profile:
+    """Capture the interpreter running wheelhouse, exactly as ``capture-profile.py`` would on a target.
+
+    Only used when the user names the target ``host``; nothing else ever looks at this machine.
+    """
+    from bundler._target import capture_profile
+
+    return Profile.from_dict(capture_profile.capture(name="host"), origin="host")
+
+
 def resolve_profile(spec: str) -> Profile:
-    """A ``--profile`` value: a preset name, or the path of a profile JSON file."""
+    """A ``--profile`` value: ``host``, a preset name, or the path of a profile JSON file."""
+    if spec == "host":
+        return host_profile()
     if spec in PRESETS:
         return preset_profile(spec)
     if spec.endswith(".json") or "/" in spec or Path(spec).exists():
