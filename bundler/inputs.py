@@ -6,7 +6,7 @@ import re
 import shlex
 import tomllib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +223,12 @@ def load_recipe(path: str | Path) -> Recipe:
             raise BadInput(f"{tw}: give either 'profile' or both 'python-platform' and 'python-version'")
         if "profile" not in t and not ("python-platform" in t and "python-version" in t):
             raise BadInput(f"{tw}: 'python-platform' and 'python-version' go together")
+        if isinstance(t.get("python-version"), float):
+            raise BadInput(f"{tw}.python-version must be a string: write python-version = \"{t['python-version']}\" "
+                           "(TOML reads 3.10 as the number 3.1)")
+        for key in ("python-platform", "python-version", "name"):
+            if key in t:
+                _expect(t[key], str, f"{tw}.{key}")
         prof = t.get("profile")
         if prof is not None:
             _expect(prof, str, f"{tw}.profile")
@@ -243,6 +249,8 @@ def load_recipe(path: str | Path) -> Recipe:
         indexes.append(RecipeIndex(name=_expect(ix["name"], str, f"{iw}.name"), url=url,
                                    packages=_str_list(ix["packages"], f"{iw}.packages") if "packages" in ix else None))
     exclude = data.get("exclude-newer")
+    if isinstance(exclude, date) and not isinstance(exclude, datetime):
+        exclude = datetime(exclude.year, exclude.month, exclude.day, tzinfo=timezone.utc)
     if exclude is not None and not isinstance(exclude, (str, datetime)):
         raise BadInput(f"{where}: exclude-newer must be an RFC 3339 timestamp string")
     if isinstance(exclude, datetime):

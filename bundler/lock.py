@@ -9,6 +9,8 @@ profile, so later stages (fetch, pack, install) need nothing but the lock.
 from __future__ import annotations
 
 import io
+import os
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +22,6 @@ from packaging.pylock import Pylock, PylockValidationError
 
 from bundler import __version__
 from bundler.errors import BadInput, ResolutionImpossible
-from bundler.httpcache import atomic_write
 from bundler.index import redact_url
 from bundler.plan import Pin, Plan
 from bundler.profile import Profile
@@ -198,20 +199,23 @@ def write_lock(plan: Plan, output: Path, *, exclude_newer: datetime | None = Non
     except OSError:
         previous = None
     target, written = output, False
+    # Both files are written in full to temporary names first; only then are both renamed, so a
+    # failure leaves the previous pair (or nothing) in place, never a half-written file.
+    temps: list[tuple[Path, Path]] = []
     try:
-        atomic_write(output, lock_text.encode())
-        target, written = req_path, True
-        atomic_write(req_path, req_text.encode())
+        for final, text in ((output, lock_text), (req_path, req_text)):
+            fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
+            temps.append((Path(tmp), final))
+            with os.fdopen(fd, "wb") as f:
+                f.write(text.encode())
+        for tmp, final in temps:
+            os.replace(tmp, final)
     except OSError as e:
-        if written:  # never leave a new lock beside an old (or missing) requirements file
-            try:
-                if previous is not None:
-                    atomic_write(output, previous)
-                else:
-                    output.unlink()
-            except OSError:
-                pass
-        raise BadInput(f"cannot write {target}: {e.strerror or e}") from None
+        raise BadInput(f"cannot write {e.filename or output}: {e.strerror or e}") from None
+    finally:
+        for tmp, _ in temps:
+            if tmp.exists():
+                tmp.unlink()
     return output, req_path
 
 

@@ -310,7 +310,9 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
                             text=f"Python {meta.requires_python}"))
         if candidate.extras:
             exact = SpecifierSet(f"=={candidate.version}")
-            deps.append(Req(name=candidate.name, specifier=exact, parent=parent, text=f"{candidate.name}=={candidate.version}"))
+            # ``pkg[x] @ URL``: the base project must be that same file, not one from an index.
+            url = next((u for u, link in self.direct_links.items() if link == candidate.link), None)
+            deps.append(Req(name=candidate.name, specifier=exact, url=url, parent=parent, text=f"{candidate.name}=={candidate.version}"))
             wanted = [e for e in candidate.extras]
             for r in meta.requires_dist:
                 if r.marker is None:

@@ -218,9 +218,10 @@ def parse_platform(name: str, *, macos_target: str | None = None) -> Platform:
     legacy = {"manylinux2014": 17, "manylinux2010": 12, "manylinux1": 5}
     if rest in legacy and arch in _MANYLINUX_MIN and legacy[rest] >= _MANYLINUX_MIN[arch]:
         return Platform("linux", arch, "glibc", (2, legacy[rest]))
-    if rest == "unknown-linux-gnu" and arch in _MANYLINUX_MIN:
-        return Platform("linux", arch, "glibc", DEFAULT_GLIBC)
-    if mm := re.fullmatch(r"musllinux_(\d+)_(\d+)", rest):
+    if rest in ("unknown-linux-gnu", "unknown-linux") and arch in _MANYLINUX_MIN:
+        # riscv64 wheels start at glibc 2.39 (uv's riscv64-unknown-linux): never below the arch's first manylinux
+        return Platform("linux", arch, "glibc", (2, max(DEFAULT_GLIBC[1], _MANYLINUX_MIN[arch])))
+    if (mm := re.fullmatch(r"musllinux_(1)_(\d+)", rest)) and arch in _MANYLINUX_MIN:
         return Platform("linux", arch, "musl", (int(mm.group(1)), int(mm.group(2))))
     if rest == "unknown-linux-musl" and arch in _MANYLINUX_MIN:
         return Platform("linux", arch, "musl", DEFAULT_MUSL)

@@ -373,7 +373,11 @@ def direct_link(url: str, client: httpx.Client, cache: PlannerCache) -> Link:
     if r.status_code != 200:
         raise IndexError_(f"direct reference {redact_url(base)} answered HTTP {r.status_code}")
     actual = hashlib.sha256(r.content).hexdigest()
-    cache.put_blob(actual, r.content)
     if cache.root is not None:
-        cache.put_metadata(actual, metadata_from_zip(io.BytesIO(r.content), _project_of(filename)))
+        try:
+            meta = metadata_from_zip(io.BytesIO(r.content), _project_of(filename))
+        except BadMetadata as e:
+            raise IndexError_(f"direct reference {redact_url(base)}: {e}") from None
+        cache.put_blob(actual, r.content)
+        cache.put_metadata(actual, meta)
     return Link(filename=filename, url=base, index="direct", index_url="", sha256=actual, size=len(r.content), flat=True)

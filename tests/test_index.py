@@ -1,0 +1,461 @@
+"""bundler.index: PEP 503 / PEP 691 page parsing, Content-Type dispatch, index claims and URL helpers."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from bundler.errors import IndexError_
+from bundler.index import (
+    JSON_TYPE,
+    PYPI_SIMPLE,
+    IndexConfig,
+    Link,
+    normalize_index_url,
+    parse_html_page,
+    parse_json_page,
+    parse_page,
+    project_url,
+    redact_url,
+)
+
+IX = IndexConfig(name="test", url="https://idx.example/simple/")
+PAGE = "https://idx.example/simple/pkg/"
+H1 = "a" * 64
+H2 = "B" * 64
+
+
+def html(*anchors: str, head: str = "") -> bytes:
+    body = "\n".join(anchors)
+    return f"<!DOCTYPE html><html><head>{head}<title>Links</title></head><body>{body}</body></html>".encode()
+
+
+def one(links: list[Link]) -> Link:
+    assert len(links) == 1, links
+    return links[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML (PEP 503)
+
+
+@pytest.mark.parametrize(
+    "href, page, head, url",
+    [
+        ("pkg-1.0-py3-none-any.whl", PAGE, "", "https://idx.example/simple/pkg/pkg-1.0-py3-none-any.whl"),
+        ("../../files/pkg-1.0-py3-none-any.whl", PAGE, "", "https://idx.example/files/pkg-1.0-py3-none-any.whl"),
+        ("/packages/pkg-1.0-py3-none-any.whl", PAGE, "", "https://idx.example/packages/pkg-1.0-py3-none-any.whl"),
+        ("https://cdn.example/p/pkg-1.0-py3-none-any.whl", PAGE, "", "https://cdn.example/p/pkg-1.0-py3-none-any.whl"),
+        ("//cdn.example/p/pkg-1.0-py3-none-any.whl", PAGE, "", "https://cdn.example/p/pkg-1.0-py3-none-any.whl"),
+        # <base href> changes where relative links point
+        ("pkg-1.0-py3-none-any.whl", PAGE, '<base href="https://mirror.example/store/">',
+         "https://mirror.example/store/pkg-1.0-py3-none-any.whl"),
+        ("pkg-1.0-py3-none-any.whl", PAGE, '<base href="../../store/">', "https://idx.example/store/pkg-1.0-py3-none-any.whl"),
+        ("/abs/pkg-1.0-py3-none-any.whl", PAGE, '<base href="https://mirror.example/store/">',
+         "https://mirror.example/abs/pkg-1.0-py3-none-any.whl"),
+        # a page without a trailing slash resolves against its parent
+        ("pkg-1.0-py3-none-any.whl", "https://idx.example/simple/pkg", "", "https://idx.example/simple/pkg-1.0-py3-none-any.whl"),
+        # file: find-links pages
+        ("pkg-1.0-py3-none-any.whl", "file:///srv/wheels/index.html", "", "file:///srv/wheels/pkg-1.0-py3-none-any.whl"),
+    ],
+)
+def test_html_urls(href: str, page: str, head: str, url: str) -> None:
+    link = one(parse_html_page(html(f'<a href="{href}">x</a>', head=head), page, IX))
+    assert link.url == url
+    assert link.filename == "pkg-1.0-py3-none-any.whl"
+    assert link.index == "test" and link.index_url == IX.url
+
+
+def test_html_first_base_wins() -> None:
+    body = html('<a href="pkg-1.0-py3-none-any.whl">x</a>', head='<base href="https://one.example/"><base href="https://two.example/">')
+    assert one(parse_html_page(body, PAGE, IX)).url == "https://one.example/pkg-1.0-py3-none-any.whl"
+
+
+@pytest.mark.parametrize(
+    "href, filename, url",
+    [
+        ("torch-2.3.0%2Bcu121-cp311-cp311-linux_x86_64.whl", "torch-2.3.0+cu121-cp311-cp311-linux_x86_64.whl",
+         "https://idx.example/simple/pkg/torch-2.3.0%2Bcu121-cp311-cp311-linux_x86_64.whl"),
+        ("torch-2.3.0%2bcu121-cp311-cp311-linux_x86_64.whl", "torch-2.3.0+cu121-cp311-cp311-linux_x86_64.whl",
+         "https://idx.example/simple/pkg/torch-2.3.0%2bcu121-cp311-cp311-linux_x86_64.whl"),
+        ("torch-2.3.0+cu121-cp311-cp311-linux_x86_64.whl", "torch-2.3.0+cu121-cp311-cp311-linux_x86_64.whl",
+         "https://idx.example/simple/pkg/torch-2.3.0+cu121-cp311-cp311-linux_x86_64.whl"),
+        ("pkg-1.0-py3-none-any.whl?token=x", "pkg-1.0-py3-none-any.whl", "https://idx.example/simple/pkg/pkg-1.0-py3-none-any.whl?token=x"),
+    ],
+)
+def test_html_percent_encoded_filenames(href: str, filename: str, url: str) -> None:
+    link = one(parse_html_page(html(f'<a href="{href}">x</a>'), PAGE, IX))
+    assert link.filename == filename
+    assert link.url == url  # the URL itself is sent as the index wrote it
+
+
+@pytest.mark.parametrize(
+    "fragment, sha",
+    [
+        ("", None),
+        (f"#sha256={H1}", H1),
+        (f"#sha256={H2}", H2.lower()),
+        ("#md5=0123456789abcdef0123456789abcdef", None),
+    ],
+)
+def test_html_sha256_fragment(fragment: str, sha: str | None) -> None:
+    link = one(parse_html_page(html(f'<a href="/f/pkg-1.0-py3-none-any.whl{fragment}">x</a>'), PAGE, IX))
+    assert link.sha256 == sha
+    assert "#" not in link.url
+
+
+@pytest.mark.parametrize(
+    "attrs, field, value",
+    [
+        ('data-requires-python="&gt;=3.8"', "requires_python", ">=3.8"),
+        ('data-requires-python="&gt;=3.8,&lt;4"', "requires_python", ">=3.8,<4"),
+        ('data-requires-python="&gt;=3.6, !=3.7.*"', "requires_python", ">=3.6, !=3.7.*"),
+        ('data-requires-python=""', "requires_python", None),
+        ("", "requires_python", None),
+        ('data-yanked=""', "yanked", ""),
+        ("data-yanked", "yanked", ""),
+        ('data-yanked="broken &amp; bad"', "yanked", "broken & bad"),
+        ("", "yanked", None),
+        ('data-upload-time="2024-01-02T03:04:05Z"', "upload_time", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+        ('data-upload-time="garbage"', "upload_time", None),
+    ],
+)
+def test_html_attributes(attrs: str, field: str, value) -> None:
+    link = one(parse_html_page(html(f'<a href="pkg-1.0-py3-none-any.whl" {attrs}>x</a>'), PAGE, IX))
+    assert getattr(link, field) == value
+
+
+@pytest.mark.parametrize(
+    "attrs, has, sha",
+    [
+        ("", False, None),
+        ('data-core-metadata="true"', True, None),
+        ('data-core-metadata=""', True, None),
+        ("data-core-metadata", False, None),  # valueless: treated as absent, as pip does (safe: falls back to the wheel)
+        ('data-core-metadata="false"', False, None),
+        (f'data-core-metadata="sha256={H1}"', True, H1),
+        (f'data-core-metadata="sha256={H2}"', True, H2.lower()),
+        ('data-dist-info-metadata="true"', True, None),
+        (f'data-dist-info-metadata="sha256={H1}"', True, H1),
+        # the PEP 714 name wins over the PEP 658 one
+        (f'data-core-metadata="sha256={H1}" data-dist-info-metadata="sha256={"c" * 64}"', True, H1),
+    ],
+)
+def test_html_core_metadata(attrs: str, has: bool, sha: str | None) -> None:
+    link = one(parse_html_page(html(f'<a href="pkg-1.0-py3-none-any.whl" {attrs}>x</a>'), PAGE, IX))
+    assert (link.metadata, link.metadata_sha256) == (has, sha)
+
+
+def test_html_skips_non_distributions() -> None:
+    body = html(
+        '<a href="pkg-1.0-py3-none-any.whl">ok</a>',
+        '<a href="pkg-1.0.tar.gz">sdist</a>',
+        '<a href="pkg-1.0.zip">zip</a>',
+        '<a href="pkg-1.0.tar.bz2">bz2</a>',
+        '<a href="pkg-1.0.tgz">tgz</a>',
+        '<a href="pkg-1.0-py3-none-any.whl.metadata">metadata</a>',
+        '<a href="../">parent</a>',
+        '<a href="https://example.com/">home</a>',
+        "<a>no href</a>",
+        '<a href="">empty</a>',
+    )
+    assert [lk.filename for lk in parse_html_page(body, PAGE, IX)] == [
+        "pkg-1.0-py3-none-any.whl", "pkg-1.0.tar.gz", "pkg-1.0.zip", "pkg-1.0.tar.bz2", "pkg-1.0.tgz",
+    ]
+
+
+def test_html_latin1_and_sloppy_markup() -> None:
+    body = b'<html><body><a href="pkg-1.0-py3-none-any.whl">caf\xe9</a><a href=pkg-2.0-py3-none-any.whl>unquoted<br></body>'
+    assert [lk.filename for lk in parse_html_page(body, PAGE, IX)] == ["pkg-1.0-py3-none-any.whl", "pkg-2.0-py3-none-any.whl"]
+
+
+def test_html_no_size_field() -> None:
+    link = one(parse_html_page(html('<a href="pkg-1.0-py3-none-any.whl">x</a>'), PAGE, IX))
+    assert link.size is None and link.flat is False
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON (PEP 691)
+
+
+def jpage(*files: dict, meta: dict | None = None) -> bytes:
+    return json.dumps({"meta": meta or {"api-version": "1.1"}, "name": "pkg", "files": list(files)}).encode()
+
+
+def jfile(**kw) -> dict:
+    d = {"filename": "pkg-1.0-py3-none-any.whl", "url": "pkg-1.0-py3-none-any.whl", "hashes": {"sha256": H1}}
+    d.update({k.replace("_", "-"): v for k, v in kw.items()})
+    return d
+
+
+@pytest.mark.parametrize(
+    "url, page, expected",
+    [
+        ("pkg-1.0-py3-none-any.whl", PAGE, "https://idx.example/simple/pkg/pkg-1.0-py3-none-any.whl"),
+        ("../../files/pkg-1.0-py3-none-any.whl", PAGE, "https://idx.example/files/pkg-1.0-py3-none-any.whl"),
+        ("/files/pkg-1.0-py3-none-any.whl", PAGE, "https://idx.example/files/pkg-1.0-py3-none-any.whl"),
+        ("https://files.example/a/pkg-1.0-py3-none-any.whl", PAGE, "https://files.example/a/pkg-1.0-py3-none-any.whl"),
+    ],
+)
+def test_json_urls(url: str, page: str, expected: str) -> None:
+    assert one(parse_json_page(jpage(jfile(url=url)), page, IX)).url == expected
+
+
+def test_json_full_entry() -> None:
+    f = jfile(
+        url="https://files.example/pkg-1.0-py3-none-any.whl",
+        hashes={"sha256": H2, "md5": "0" * 32},
+        requires_python=">=3.8",
+        yanked="bad release",
+        upload_time="2024-05-06T07:08:09.123456Z",
+        size=12345,
+        core_metadata={"sha256": H1},
+    )
+    link = one(parse_json_page(jpage(f), PAGE, IX))
+    assert link == Link(
+        filename="pkg-1.0-py3-none-any.whl",
+        url="https://files.example/pkg-1.0-py3-none-any.whl",
+        index="test",
+        index_url=IX.url,
+        sha256=H2.lower(),
+        requires_python=">=3.8",
+        yanked="bad release",
+        upload_time=datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc),
+        size=12345,
+        metadata=True,
+        metadata_sha256=H1,
+    )
+
+
+@pytest.mark.parametrize(
+    "changes, field, value",
+    [
+        ({"yanked": False}, "yanked", None),
+        ({"yanked": True}, "yanked", ""),
+        ({"yanked": "reason"}, "yanked", "reason"),
+        ({}, "yanked", None),
+        ({"yanked": None}, "yanked", None),
+        ({"requires_python": None}, "requires_python", None),
+        ({"requires_python": ""}, "requires_python", None),
+        ({"upload_time": "2024-05-06T07:08:09Z"}, "upload_time", datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)),
+        ({"upload_time": "2024-05-06T07:08:09+02:00"}, "upload_time", datetime(2024, 5, 6, 5, 8, 9, tzinfo=timezone.utc)),
+        ({"upload_time": "2024-05-06T07:08:09"}, "upload_time", datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)),
+        ({"upload_time": "yesterday"}, "upload_time", None),
+        ({"upload_time": 1700000000}, "upload_time", None),
+        ({}, "upload_time", None),
+        ({"size": 10}, "size", 10),
+        ({"size": "10"}, "size", None),
+        ({}, "size", None),
+        ({"hashes": {}}, "sha256", None),
+        ({"hashes": {"sha512": "f" * 128}}, "sha256", None),
+        ({"hashes": {}, "url": f"pkg-1.0-py3-none-any.whl#sha256={H1}"}, "sha256", H1),
+        ({"url": f"pkg-1.0-py3-none-any.whl#sha256={'c' * 64}"}, "sha256", H1),  # hashes dict wins
+        ({"hashes": "nonsense"}, "sha256", None),
+    ],
+)
+def test_json_fields(changes: dict, field: str, value) -> None:
+    assert getattr(one(parse_json_page(jpage(jfile(**changes)), PAGE, IX)), field) == value
+
+
+@pytest.mark.parametrize(
+    "key, value, has, sha",
+    [
+        ("core-metadata", True, True, None),
+        ("core-metadata", False, False, None),
+        ("core-metadata", {"sha256": H2}, True, H2.lower()),
+        ("core-metadata", {}, True, None),
+        ("dist-info-metadata", True, True, None),
+        ("dist-info-metadata", {"sha256": H1}, True, H1),
+        ("dist-info-metadata", False, False, None),
+        (None, None, False, None),
+    ],
+)
+def test_json_core_metadata(key: str | None, value, has: bool, sha: str | None) -> None:
+    f = jfile()
+    if key:
+        f[key] = value
+    link = one(parse_json_page(jpage(f), PAGE, IX))
+    assert (link.metadata, link.metadata_sha256) == (has, sha)
+
+
+def test_json_core_metadata_preferred_over_dist_info_metadata() -> None:
+    f = jfile()
+    f["core-metadata"] = {"sha256": H1}
+    f["dist-info-metadata"] = {"sha256": "c" * 64}
+    assert one(parse_json_page(jpage(f), PAGE, IX)).metadata_sha256 == H1
+
+
+def test_json_filename_falls_back_to_url() -> None:
+    f = jfile(url="torch-2.3.0%2Bcu121-cp311-cp311-linux_x86_64.whl")
+    del f["filename"]
+    assert one(parse_json_page(jpage(f), PAGE, IX)).filename == "torch-2.3.0+cu121-cp311-cp311-linux_x86_64.whl"
+
+
+def test_json_skips_bad_entries() -> None:
+    body = jpage(jfile(), {"filename": "x.whl"}, "string", {"url": 5}, jfile(filename="pkg-2.0-py3-none-any.whl", url="pkg-2.0-py3-none-any.whl"))
+    assert [lk.filename for lk in parse_json_page(body, PAGE, IX)] == ["pkg-1.0-py3-none-any.whl", "pkg-2.0-py3-none-any.whl"]
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"{not json", "broken JSON page"),
+        (b"", "broken JSON page"),
+        (b"\xff\xfe\x00garbage", "broken JSON page"),
+        (b"[]", "without a 'files' list"),
+        (b'{"files": {}}', "without a 'files' list"),
+        (b'{"meta": {}}', "without a 'files' list"),
+    ],
+)
+def test_json_broken(body: bytes, message: str) -> None:
+    with pytest.raises(IndexError_) as e:
+        parse_json_page(body, PAGE, IX)
+    assert message in str(e.value) and "index test" in str(e.value)
+
+
+def test_json_errors_redact_credentials() -> None:
+    with pytest.raises(IndexError_) as e:
+        parse_json_page(b"nope", "https://alice:s3cret@idx.example/simple/pkg/", IX)
+    assert "s3cret" not in str(e.value) and "alice" not in str(e.value)
+    assert "https://idx.example/simple/pkg/" in str(e.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# parse_page: the Content-Type decides
+
+
+JSON_BODY = jpage(jfile())
+HTML_BODY = html('<a href="pkg-1.0-py3-none-any.whl#sha256=' + H1 + '">x</a>')
+
+
+@pytest.mark.parametrize(
+    "ctype, body",
+    [
+        (JSON_TYPE, JSON_BODY),
+        (f"{JSON_TYPE}; charset=utf-8", JSON_BODY),
+        ("Application/Vnd.PyPI.Simple.v1+JSON", JSON_BODY),
+        ("application/json", JSON_BODY),
+        ("text/html", HTML_BODY),
+        ("text/html; charset=utf-8", HTML_BODY),
+        ("TEXT/HTML", HTML_BODY),
+        ("application/vnd.pypi.simple.v1+html", HTML_BODY),
+        ("application/xhtml+xml", HTML_BODY),
+        ("", HTML_BODY),
+    ],
+)
+def test_parse_page_dispatch(ctype: str, body: bytes) -> None:
+    link = one(parse_page(body, ctype, PAGE, IX))
+    assert link.filename == "pkg-1.0-py3-none-any.whl" and link.sha256 == H1
+
+
+def test_json_type_wins_over_what_was_asked() -> None:
+    """A server answering an HTML request with JSON is parsed as JSON (an HTML parse would find nothing)."""
+    assert one(parse_page(JSON_BODY, JSON_TYPE, PAGE, IX)).size is None
+    assert parse_html_page(JSON_BODY, PAGE, IX) == []
+
+
+@pytest.mark.parametrize("ctype", ["application/octet-stream", "text/plain", "image/png", "application/zip", "garbage"])
+def test_parse_page_rejects_other_types(ctype: str) -> None:
+    with pytest.raises(IndexError_) as e:
+        parse_page(HTML_BODY, ctype, "https://u:p@idx.example/simple/pkg/", IX)
+    assert repr(ctype) in str(e.value)
+    assert "u:p@" not in str(e.value)
+    assert e.value.hint and "simple" in e.value.hint
+
+
+def test_parse_page_broken_json() -> None:
+    with pytest.raises(IndexError_, match="broken JSON"):
+        parse_page(b"<html>not json</html>", JSON_TYPE, PAGE, IX)
+
+
+# ---------------------------------------------------------------------------------------------
+# IndexConfig
+
+
+@pytest.mark.parametrize(
+    "patterns, project, claimed",
+    [
+        (("nvidia-*",), "nvidia_cudnn_cu12", True),
+        (("nvidia-*",), "nvidia-cublas-cu12", True),
+        (("nvidia-*",), "NVIDIA.nccl.cu12", True),
+        (("nvidia-*",), "nvidia", False),
+        (("nvidia_*",), "nvidia-cudnn-cu12", True),
+        (("NVIDIA-*",), "nvidia_cudnn_cu12", True),
+        (("torch",), "Torch", True),
+        (("Torch",), "torch", True),
+        (("torch",), "torchvision", False),
+        (("torch*",), "torchvision", True),
+        (("torch", "torchvision"), "torchaudio", False),
+        (("zope.interface",), "zope-interface", True),
+        (("zope-interface",), "Zope_Interface", True),
+        (("triton",), "pytorch-triton", False),
+        (("py?",), "pyz", True),
+        (("py?",), "pyzz", False),
+        ((" torch ",), "torch", True),
+        ((), "torch", False),
+        (None, "torch", False),
+    ],
+)
+def test_claims(patterns, project: str, claimed: bool) -> None:
+    ix = IndexConfig(name="x", url="https://x.example/simple/", packages=patterns)
+    assert ix.claims(project) is claimed
+    assert ix.explicit is (patterns is not None)
+
+
+def test_index_config_to_dict_redacts() -> None:
+    ix = IndexConfig(name="corp", url="https://bob:hunter2@corp.example/simple/", packages=("corp-*",))
+    assert ix.to_dict() == {"name": "corp", "url": "https://corp.example/simple/", "kind": "index", "packages": ["corp-*"]}
+    assert "packages" not in IndexConfig(name="pypi", url=PYPI_SIMPLE).to_dict()
+
+
+# ---------------------------------------------------------------------------------------------
+# URL helpers
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("https://user:password@corp.example/simple/", "https://corp.example/simple/"),
+        ("https://token@corp.example/simple/", "https://corp.example/simple/"),
+        ("https://user:p%40ss@corp.example:8443/simple/pkg/?x=1#sha256=ab", "https://corp.example:8443/simple/pkg/?x=1#sha256=ab"),
+        ("https://__token__:pypi-abc@upload.example/", "https://upload.example/"),
+        ("https://corp.example/simple/", "https://corp.example/simple/"),
+        ("https://corp.example/a@b/", "https://corp.example/a@b/"),  # an @ in the path is not userinfo
+        ("file:///srv/wheels/", "file:///srv/wheels/"),
+    ],
+)
+def test_redact_url(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("pypi", PYPI_SIMPLE),
+        ("PyPI", PYPI_SIMPLE),
+        (" pypi ", PYPI_SIMPLE),
+        ("pypi.org", PYPI_SIMPLE),
+        ("https://download.pytorch.org/whl/cu121", "https://download.pytorch.org/whl/cu121/"),
+        ("https://corp.example/simple/", "https://corp.example/simple/"),
+        ("http://localhost:8080/simple ", "http://localhost:8080/simple/"),
+        ("file:///srv/wheels", "file:///srv/wheels"),
+        ("/srv/wheels", "/srv/wheels"),
+    ],
+)
+def test_normalize_index_url(url: str, expected: str) -> None:
+    assert normalize_index_url(url) == expected
+    assert PYPI_SIMPLE == "https://pypi.org/simple/"
+
+
+@pytest.mark.parametrize(
+    "index_url, project, expected",
+    [
+        ("https://pypi.org/simple/", "Foo_Bar", "https://pypi.org/simple/foo-bar/"),
+        ("https://download.pytorch.org/whl/cu121", "torch", "https://download.pytorch.org/whl/cu121/torch/"),
+        ("https://x.example/simple/", "zope.interface", "https://x.example/simple/zope-interface/"),
+    ],
+)
+def test_project_url(index_url: str, project: str, expected: str) -> None:
+    assert project_url(index_url, project) == expected
