@@ -203,6 +203,7 @@ def write_lock(plan: Plan, output: Path, *, exclude_newer: datetime | None = Non
     # failure leaves the previous pair (or nothing) in place, never a half-written file.
     temps: list[tuple[Path, Path]] = []
     try:
+        output.parent.mkdir(parents=True, exist_ok=True)
         for final, text in ((output, lock_text), (req_path, req_text)):
             fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
             temps.append((Path(tmp), final))
