@@ -7,7 +7,7 @@ from typing import Any, Sequence
 from bundler.errors import BundlerError, NoCompatibleFile, ResolutionImpossible
 from bundler.index import IndexConfig, Link, redact_url
 from bundler.profile import Profile
-from bundler.select import Policy, Rejection, availability, explain_links, filter_specifier, versions_for_target
+from bundler.select import Policy, Rejection, availability, explain_links, filter_specifier, versions_for_target, wheel_info
 
 
 def _who(info: Any) -> str:
@@ -25,9 +25,10 @@ def _compress(items: Sequence[str], limit: int = 8) -> str:
 
 
 def target_needs(profile: Profile) -> str:
-    """What the target accepts, in a few words: Python tags and the best platform tags."""
+    """What the target accepts, in a few words: its own ABI tag (plus abi3 and pure wheels) and platforms."""
     plats = profile.platform_tags()
-    return f"{profile.describe()}; accepts {_compress(profile.python_tags()[:3], 3)} wheels for {_compress(plats, 4)}"
+    own = profile.tags[0].split("-")[1] if profile.tags else "?"
+    return f"{profile.describe()}; accepts {own}, abi3 and pure-Python wheels for {_compress(plats, 4)}"
 
 
 def availability_table(links: Sequence[Link], limit: int = 6) -> str:
@@ -62,6 +63,11 @@ def _hint_for(reasons: Sequence[str], profile: Profile) -> str:
     return "choose a version that has wheels for this target (see the table), or a target that matches an available wheel"
 
 
+def _version_of(link: Link) -> Any:
+    info = wheel_info(link.filename) if link.is_wheel else None
+    return info[1] if info else None
+
+
 def explain_impossible(causes: Sequence[Any], provider: Any, profile: Profile) -> BundlerError:
     """Turn resolvelib's causes into a message built from the requirements involved."""
     by_name: dict[str, list[Any]] = {}
@@ -93,9 +99,11 @@ def explain_impossible(causes: Sequence[Any], provider: Any, profile: Profile) -
             ok = filter_specifier(usable, spec, allow_pre=provider.policy.allow_pre)
             if not ok:
                 versions = _compress([str(c.version) for c in usable], 10)
+                matching = [link for link in links if _version_of(link) is not None and spec.contains(_version_of(link), prereleases=True)]
+                offered = f"\n  files matching {infos[0].requirement}:\n{availability_table(matching)}" if matching else ""
                 return ResolutionImpossible(
                     f"{_who(infos[0])} {infos[0].requirement}, but no version of {name} that matches it has a wheel for target {profile.name}.\n"
-                    f"  versions usable on the target: {versions}\n  target: {target_needs(profile)}",
+                    f"  versions usable on the target: {versions}{offered}\n  target: {target_needs(profile)}",
                     hint="relax the version specifier, or allow pre-releases with --pre" if any(s.version for s in spec) else None)
     lines = []
     for name, infos in by_name.items():
@@ -141,12 +149,15 @@ def explain_project(name: str, found: list[tuple[IndexConfig, list[Link]]], chos
 
 
 def _near_misses(rejections: Sequence[Rejection], limit: int = 8) -> list[Rejection]:
+    """The rejections closest to usable, newest first: one flaw beats two, and a sdist is farthest."""
     from packaging.version import InvalidVersion, Version
 
     def key(r: Rejection) -> Any:
         try:
-            return Version(r.version)
+            v = Version(r.version)
         except InvalidVersion:
-            return Version("0")
+            v = Version("0")
+        flaws = 3 if r.reason in ("sdist", "bad-name") else r.detail.count("built for ") or 1
+        return (-flaws, "it needs" in r.detail, v)  # same OS and CPU, only a newer libc away: closest
 
     return sorted(rejections, key=key, reverse=True)[:limit]

@@ -8,6 +8,7 @@ pre-release rules (PEP 440). ``explain_links`` says why each file was rejected.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Sequence
@@ -83,6 +84,34 @@ def _fast_rank(filename: str, ranks: dict[str, int]) -> int | None:
     return best
 
 
+def tag_mismatch(tags: Iterable[str], profile: Profile) -> str:
+    """Say in words why a wheel's tags miss the target: the Python side, the platform side, or both."""
+    accepted = set(profile.tags)
+    pys = {t.rsplit("-", 1)[0] for t in accepted}
+    plats = set(profile.platform_tags()) | {"any"}
+    wheel_pys = sorted({t.rsplit("-", 1)[0] for t in tags})
+    wheel_plats = sorted({t.rsplit("-", 1)[1] for t in tags})
+    py_ok = any(p in pys for p in wheel_pys)
+    plat_ok = any(p in plats for p in wheel_plats)
+    parts = []
+    if not py_ok:
+        parts.append(f"built for {', '.join(wheel_pys)}; the target runs {profile.describe().split(' on ')[0]}")
+    if not plat_ok:
+        parts.append(f"built for {', '.join(wheel_plats)}; {_platform_gap(wheel_plats, profile)}")
+    return "; ".join(parts) or "tag combination not supported: " + ", ".join(sorted(tags))
+
+
+def _platform_gap(wheel_plats: Sequence[str], profile: Profile) -> str:
+    f = profile.facts
+    for plat in wheel_plats:
+        m = re.fullmatch(r"(many|musl)linux_(\d+)_(\d+)_(\w+)", plat)
+        if m and m.group(4) == f.arch and f.libc_version:
+            libc = "glibc" if m.group(1) == "many" else "musl"
+            if libc == f.libc:
+                return f"it needs {libc} {m.group(2)}.{m.group(3)}, the target has {f.libc_version}"
+    return f"the target is {f.os} {f.arch}" + (f" with {f.libc} {f.libc_version}" if f.libc else "")
+
+
 def requires_python_ok(spec: str | None, python_full_version: str) -> bool:
     """Whether a Requires-Python value admits the target's full Python version (bad values admit)."""
     if not spec:
@@ -103,7 +132,7 @@ def _check(link: Link, info: tuple[str, Version, frozenset[str]] | None, profile
     version = str(info[1])
     rank = best_rank(info[2], ranks)
     if rank is None:
-        return Rejection(filename=link.filename, version=version, reason="tags", detail="tags " + ", ".join(sorted(info[2])))
+        return Rejection(filename=link.filename, version=version, reason="tags", detail=tag_mismatch(info[2], profile))
     if not requires_python_ok(link.requires_python, profile.markers["python_full_version"]):
         return Rejection(filename=link.filename, version=version, reason="requires-python",
                          detail=f"requires Python {link.requires_python}")

@@ -339,7 +339,7 @@ def test_explain_links_reasons() -> None:
         ("p-0.6-py3-none-any.whl", "0.6", "too-new"),
     ]
     details = {r.filename: r.detail for r in got}
-    assert details["p-1.0-cp311-cp311-win_amd64.whl"] == "tags cp311-cp311-win_amd64"
+    assert details["p-1.0-cp311-cp311-win_amd64.whl"] == "built for win_amd64; the target is linux x86_64 with glibc 2.28"
     assert details["p-1.0-py3-none-any.whl"] == "requires Python >=3.12"
     assert details["p-0.9-py3-none-any.whl"] == "yanked (security hole)"
     assert details["p-0.8-py3-none-any.whl"] == "yanked"
