@@ -22,6 +22,7 @@ from packaging.pylock import Pylock, PylockValidationError
 
 from bundler import __version__
 from bundler.errors import BadInput, ResolutionImpossible
+from bundler.httpcache import atomic_write
 from bundler.index import redact_url
 from bundler.plan import Pin, Plan
 from bundler.profile import Profile
@@ -210,9 +211,19 @@ def write_lock(plan: Plan, output: Path, *, exclude_newer: datetime | None = Non
             with os.fdopen(fd, "wb") as f:
                 f.write(text.encode())
         for tmp, final in temps:
+            target = final
             os.replace(tmp, final)
+            written = True
     except OSError as e:
-        raise BadInput(f"cannot write {e.filename or output}: {e.strerror or e}") from None
+        if written:  # the lock was renamed but requirements.txt was not: put the previous lock back
+            try:
+                if previous is not None:
+                    atomic_write(output, previous)
+                else:
+                    output.unlink()
+            except OSError:
+                pass
+        raise BadInput(f"cannot write {target}: {e.strerror or e}") from None
     finally:
         for tmp, _ in temps:
             if tmp.exists():

@@ -277,10 +277,17 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         if len(urls) > 1:
             raise ResolutionImpossible(f"{name} is given by two different URLs: " + ", ".join(sorted(str(u) for u in urls)))
         link = self.direct_links[next(iter(urls))]  # type: ignore[index]
-        from bundler.select import wheel_info  # local: the pure helper, not a cycle
+        from bundler.select import best_rank, wheel_info  # local: the pure helper, not a cycle
         info = wheel_info(link.filename)
         if info is None:
             raise BadInput(f"{name} @ {link.url}: only wheel URLs can be locked for a target (got {link.filename})")
+        if best_rank(info[2], self.ranks) is None:  # a direct URL must still suit the target's tags
+            from bundler.diagnose import target_needs
+            from bundler.errors import NoCompatibleFile
+            from bundler.index import redact_url
+            raise NoCompatibleFile(f"{name} @ {redact_url(link.url)}: {link.filename} is not usable on target {self.profile.name}"
+                                   f"\n  target: {target_needs(self.profile)}",
+                                   hint="give a wheel built for this target, or a marker (; sys_platform == ...) that limits the URL to targets it suits")
         version = info[1]
         if all(r.specifier.contains(version, prereleases=True) for r in reqs) and version not in bad:
             return [Candidate(name=name, version=version, extras=extras, link=link)]
