@@ -9,6 +9,7 @@ from __future__ import annotations
 import netrc
 import os
 import random
+import ssl
 import time
 from pathlib import Path
 from typing import Callable, Generator
@@ -45,14 +46,11 @@ class NetrcAuth(httpx.Auth):
 
 def make_client(*, cert: str | None = None, timeout: float = 30.0, max_connections: int = 32) -> httpx.Client:
     """An HTTP/2-capable client honouring HTTPS_PROXY/NO_PROXY, SSL_CERT_FILE (or ``cert``) and netrc."""
-    verify: str | bool = cert or os.environ.get("SSL_CERT_FILE") or True
+    bundle = cert or os.environ.get("SSL_CERT_FILE")
     try:
-        return _client(verify, timeout, max_connections)
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=bundle) if bundle else True
     except OSError as e:  # ssl.SSLError is one too: a missing or unreadable CA bundle
-        raise BadInput(f"cannot load the CA bundle {verify} ({'--cert' if cert else 'SSL_CERT_FILE'}): {e.strerror or e}") from None
-
-
-def _client(verify: str | bool, timeout: float, max_connections: int) -> httpx.Client:
+        raise BadInput(f"cannot load the CA bundle {bundle} ({'--cert' if cert else 'SSL_CERT_FILE'}): {e.strerror or e}") from None
     return httpx.Client(
         http2=True,
         verify=verify,
