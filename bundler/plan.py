@@ -23,10 +23,11 @@ from resolvelib import AbstractProvider, BaseReporter, Resolver
 from resolvelib.resolvers import ResolutionImpossible as _RLImpossible
 from resolvelib.resolvers import ResolutionTooDeep
 
+from bundler.diagnose import explain_impossible
 from bundler.errors import BadInput, ResolutionImpossible
 from bundler.index import IndexConfig, Link, ProjectIndex
 from bundler.profile import Profile
-from bundler.select import Policy, WheelChoice, filter_specifier, requires_python_ok, versions_for_target
+from bundler.select import Policy, WheelChoice, filter_specifier, requires_python_ok, versions_for_target, wheel_info
 from bundler.wheelmeta import BadMetadata, CoreMetadata, parse_metadata
 
 PYTHON = "<python>"
@@ -360,8 +361,6 @@ def resolve_target(repo: ProjectIndex, store: MetadataStore, profile: Profile, i
                    direct_links: Mapping[str, Link], *, progress: Any = None, max_rounds: int = 200_000,
                    speculator: Speculator | None = None) -> TargetPlan:
     """Resolve the closure of ``inputs`` for one target profile."""
-    from bundler.diagnose import explain_impossible  # message building needs the provider's view
-
     roots = evaluate_markers(inputs.requirements, profile)
     provider = Provider(repo, store, profile, inputs, direct_links, speculator)
     repo.prefetch_projects([r.name for r in roots])
