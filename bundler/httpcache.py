@@ -4,7 +4,7 @@ Layout under the cache directory::
 
     pages/<sha256 of redacted URL>.json   {"url", "etag", "last-modified", "content-type", "stored", "max-age"}
     pages/<sha256 of redacted URL>.body   the page bytes
-    metadata/<aa>/<sha256 of the wheel>   core metadata, permanent (a file hash never changes content)
+    metadata/<aa>/<key>                   core metadata, permanent; key = sha256(file sha256 | file URL)
 
 Every write goes to a temporary file first and is published with ``os.replace``.
 """
@@ -122,18 +122,18 @@ class PlannerCache:
         assert self.root is not None
         return self.root / "metadata" / sha256[:2] / sha256
 
-    def get_metadata(self, sha256: str | None) -> bytes | None:
-        if self.root is None or not sha256:
+    def get_metadata(self, key: str | None) -> bytes | None:
+        if self.root is None or not key:
             return None
         try:
-            return self._metadata_path(sha256).read_bytes()
+            return self._metadata_path(key).read_bytes()
         except OSError:
             return None
 
-    def put_metadata(self, sha256: str | None, data: bytes) -> None:
-        if self.root is None or not sha256:
+    def put_metadata(self, key: str | None, data: bytes) -> None:
+        if self.root is None or not key:
             return
-        atomic_write(self._metadata_path(sha256), data)
+        atomic_write(self._metadata_path(key), data)
 
     def blob_path(self, sha256: str) -> Path:
         """Where the content-addressed store keeps a verified file with this sha256."""

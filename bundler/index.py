@@ -8,6 +8,7 @@ advertisement, PEP 700 upload-time and size, and flat find-links pages/directori
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -104,6 +105,17 @@ class ProjectIndex(Protocol):
 def _normalize_pattern(pattern: str) -> str:
     """Normalize a project-name glob like a project name (PEP 503), keeping ``*`` and ``?``."""
     return re.sub(r"[-_.]+", "-", pattern.strip()).lower()
+
+
+def metadata_key(link: Link) -> str | None:
+    """The permanent cache key of a file's core metadata: its sha256 *and* where it came from.
+
+    Keying by the hash alone would let an index that claims another file's hash plant metadata
+    that a later lock of the real file (from another index) would read back.
+    """
+    if not link.sha256:
+        return None
+    return hashlib.sha256(f"{link.sha256}|{redact_url(link.url)}".encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ class MetadataStore:
         self._lock = threading.Lock()
 
     def get(self, link: Link) -> CoreMetadata:
-        key = link.sha256 or link.url
+        key = link.url
         with self._lock:
             hit = self._parsed.get(key)
         if hit is not None:
@@ -123,7 +123,7 @@ class MetadataStore:
 
     def parse(self, link: Link, data: bytes) -> CoreMetadata:
         """Parse (once) and remember the metadata ``data`` of ``link``."""
-        key = link.sha256 or link.url
+        key = link.url
         with self._lock:
             hit = self._parsed.get(key)
         if hit is not None:

@@ -26,7 +26,7 @@ from packaging.utils import canonicalize_name
 from bundler.errors import BadInput, HashMismatch, IndexError_
 from bundler.http import describe_http_error, request_with_retries
 from bundler.httpcache import CachedPage, PlannerCache, max_age_of
-from bundler.index import ACCEPT, IndexConfig, Link, parse_html_page, parse_page, project_url, redact_url
+from bundler.index import ACCEPT, IndexConfig, Link, metadata_key, parse_html_page, parse_page, project_url, redact_url
 from bundler.wheelmeta import BadMetadata, RangeFile, metadata_from_zip
 
 TAIL = 64 * 1024
@@ -254,7 +254,7 @@ class Repository:
         return self._meta_future(link).result()
 
     def _meta_future(self, link: Link) -> Future[bytes]:
-        key = link.sha256 or link.url
+        key = link.url
         with self._lock:
             fut = self._meta.get(key)
             if fut is None:
@@ -263,7 +263,7 @@ class Repository:
         return fut
 
     def _load_metadata(self, link: Link) -> bytes:
-        cached = self.cache.get_metadata(link.sha256)
+        cached = self.cache.get_metadata(metadata_key(link))
         if cached is not None:
             self._notify(1, link, cached)
             return cached
@@ -280,7 +280,7 @@ class Repository:
             raise IndexError_(f"cannot read the metadata of {link.filename} from index {link.index}: {e}") from None
         except OSError as e:
             raise IndexError_(f"cannot read {link.filename}: {e}") from None
-        self.cache.put_metadata(link.sha256, data)
+        self.cache.put_metadata(metadata_key(link), data)
         self._notify(1, link, data)
         return data
 
@@ -378,6 +378,8 @@ def direct_link(url: str, client: httpx.Client, cache: PlannerCache) -> Link:
             meta = metadata_from_zip(io.BytesIO(r.content), _project_of(filename))
         except BadMetadata as e:
             raise IndexError_(f"direct reference {redact_url(base)}: {e}") from None
+    link = Link(filename=filename, url=base, index="direct", index_url="", sha256=actual, size=len(r.content), flat=True)
+    if cache.root is not None:
         cache.put_blob(actual, r.content)
-        cache.put_metadata(actual, meta)
-    return Link(filename=filename, url=base, index="direct", index_url="", sha256=actual, size=len(r.content), flat=True)
+        cache.put_metadata(metadata_key(link), meta)
+    return link
