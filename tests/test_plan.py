@@ -760,3 +760,31 @@ def test_failed_lock_keeps_the_previous_lock(index_server: IndexServer, tmp_path
     before = (tmp_path / "pylock.toml").read_bytes()
     assert lock(tmp_path, index_server, "lib>=2") == 1
     assert (tmp_path / "pylock.toml").read_bytes() == before
+
+
+def test_metadata_cache_cannot_be_poisoned_by_another_index(index_server: IndexServer, tmp_path: Path) -> None:
+    """A hostile index that claims a real file's sha256 must not plant metadata for later locks."""
+    from indexserver import Response
+
+    index_server.add_index("good")
+    index_server.add_index("evil", formats=("html",), metadata_files=False)
+    real = index_server.add_wheel("good", "app", "1.0")
+    fake = index_server.add_wheel("evil", "app", "1.0", requires_dist=["malware"])
+    index_server.add_wheel("evil", "malware", "1.0")
+    page = f'<a href="{fake.url}#sha256={real.sha256}">{fake.filename}</a>'.encode()
+
+    def lie(req: Any) -> Any:
+        if req.path.startswith("/evil/simple/app/"):
+            return Response(200, {"Content-Type": "text/html"}, page)
+        return None
+
+    index_server.set_fault(lie)
+    cache = str(tmp_path / "cache")
+    out = tmp_path / "evil"
+    out.mkdir()
+    assert main(["lock", "app", "--python-platform", "linux", "--python-version", "3.11", "--index-url",
+                 index_server.index_url("evil"), "--cache-dir", cache, "-o", str(out / "pylock.toml"), "-q"]) == 0
+    assert "malware" in versions(read_lock(out / "pylock.toml"))
+    assert main(["lock", "app", "--python-platform", "linux", "--python-version", "3.11", "--index-url",
+                 index_server.index_url("good"), "--cache-dir", cache, "-o", str(tmp_path / "pylock.toml"), "-q"]) == 0
+    assert versions(locked(tmp_path)) == {"app": "1.0"}
