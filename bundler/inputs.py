@@ -203,15 +203,22 @@ def _unknown(table: dict[str, Any], allowed: set[str], where: str) -> None:
                        hint=f"allowed keys: {', '.join(sorted(allowed))}")
 
 
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """Load a TOML file; an unreadable or invalid file is a ``BadInput`` naming ``what`` and the path."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise BadInput(f"cannot read {what} {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{what} {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        raise BadInput(f"{what} {path} is not valid TOML: {e}") from None
+
+
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe TOML file (unknown keys are errors; relative paths are resolved)."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise BadInput(f"cannot read recipe {p}: {e.strerror or e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise BadInput(f"recipe {p} is not valid TOML: {e}") from None
+    data = read_toml(p, "recipe")
     where = str(p)
     _unknown(data, RECIPE_KEYS, where)
     targets = []

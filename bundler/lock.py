@@ -24,6 +24,7 @@ from bundler import __version__
 from bundler.errors import BadInput, ResolutionImpossible
 from bundler.httpcache import atomic_write
 from bundler.index import redact_url
+from bundler.inputs import read_toml
 from bundler.plan import Pin, Plan
 from bundler.profile import Profile
 
@@ -234,12 +235,7 @@ def write_lock(plan: Plan, output: Path, *, exclude_newer: datetime | None = Non
 def read_lock(path: str | Path) -> Lock:
     """Read a wheelhouse-written pylock.toml back (validated with ``packaging.pylock``)."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise BadInput(f"cannot read lock {p}: {e.strerror or e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise BadInput(f"lock {p} is not valid TOML: {e}") from None
+    data = read_toml(p, "lock")
     try:
         Pylock.from_dict(data)
     except PylockValidationError as e:
