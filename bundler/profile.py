@@ -275,7 +275,8 @@ def platform_tags(p: Platform) -> list[str]:
         return [{"x86_64": "win_amd64", "aarch64": "win_arm64", "i686": "win32"}[p.arch]]
     assert p.macos_version is not None
     mac_arch = "arm64" if p.arch == "aarch64" else "x86_64"
-    return list(ptags.mac_platforms(p.macos_version, mac_arch))
+    # packaging 26.3 misspells the "fat32" binary format as "fat3"; real wheels say fat32.
+    return [t[: -len("fat3")] + "fat32" if t.endswith("_fat3") else t for t in ptags.mac_platforms(p.macos_version, mac_arch)]
 
 
 def _markers_for(p: Platform, version: tuple[int, int, int]) -> dict[str, str]:
