@@ -30,6 +30,7 @@ from bundler.index import ACCEPT, IndexConfig, Link, metadata_key, parse_html_pa
 from bundler.wheelmeta import BadMetadata, RangeFile, metadata_from_zip
 
 TAIL = 64 * 1024
+NOT_FOUND = "x-wheelhouse/not-found"  # content type of a cached 404
 
 
 def _local_path(url: str) -> Path | None:
@@ -208,6 +209,8 @@ class Repository:
         cached = self.cache.get_page(url)
         if cached is not None and (cached.fresh or self.offline or time.time() - cached.stored < self.page_ttl):
             self.stats["cache-hits"] += 1
+            if cached.content_type == NOT_FOUND:
+                return None, "", url
             return cached.body, cached.content_type, url
         if self.offline:
             raise IndexError_(f"offline, and {redact_url(url)} is not in the cache")
@@ -231,6 +234,9 @@ class Repository:
                                            max_age=max_age_of(r.headers.get("Cache-Control"))))
             return cached.body, cached.content_type, url
         if r.status_code == 404 or r.status_code == 410:
+            # Remembered like a page, so higher-priority indexes are not asked again within the TTL.
+            self.cache.put_page(CachedPage(url=url, body=b"", content_type=NOT_FOUND, etag=None, last_modified=None,
+                                           stored=time.time(), max_age=0))
             return None, "", url
         if r.status_code in (401, 403):
             raise IndexError_(f"index {index.name} refused access to {redact_url(url)} (HTTP {r.status_code})",

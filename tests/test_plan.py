@@ -788,3 +788,20 @@ def test_metadata_cache_cannot_be_poisoned_by_another_index(index_server: IndexS
     assert main(["lock", "app", "--python-platform", "linux", "--python-version", "3.11", "--index-url",
                  index_server.index_url("good"), "--cache-dir", cache, "-o", str(tmp_path / "pylock.toml"), "-q"]) == 0
     assert versions(locked(tmp_path)) == {"app": "1.0"}
+
+
+def test_not_found_answers_are_cached_too(index_server: IndexServer, tmp_path: Path) -> None:
+    """Within the page TTL a second lock does not ask a higher-priority index again for a project it lacks."""
+    index_server.add_index("main")
+    index_server.add_index("private")
+    index_server.add_wheel("main", "app", "1.0")
+    index_server.add_wheel("private", "internal", "1.0")
+    args = ["app", "--extra-index-url", index_server.index_url("private")]
+    assert lock(tmp_path, index_server, *args) == 0
+    assert any(r.path.startswith("/private/simple/app/") and r.status == 404 for r in index_server.requests)
+    index_server.clear_log()
+    assert lock(tmp_path, index_server, *args) == 0
+    assert index_server.requests == []
+    index_server.clear_log()
+    assert lock(tmp_path, index_server, *args, "--refresh") == 0
+    assert any(r.path.startswith("/private/simple/app/") for r in index_server.requests)
