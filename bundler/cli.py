@@ -237,9 +237,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     finally:
         repo.close()
         client.close()
+    allowed = repo.sources_for(name)
     for prof in profiles:
-        print(explain_project(name, [(i, links) for i, links in found if i in repo.sources_for(name)] or found,
-                              chosen[0] if chosen else None, prof, policy))
+        print(explain_project(name, [(i, links) for i, links in found if i in allowed], chosen[0] if chosen else None, prof, policy))
+    for index, links in found:
+        if links and index not in allowed:
+            print(f"\nindex {index.name} has {len(links)} files of {name}, but it is explicit and serves only "
+                  f"{', '.join(index.packages or ())}: add --pin '{name}={index.name}' to take {name} from it")
     return 0 if chosen else 1
 
 

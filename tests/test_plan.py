@@ -805,3 +805,15 @@ def test_not_found_answers_are_cached_too(index_server: IndexServer, tmp_path: P
     index_server.clear_log()
     assert lock(tmp_path, index_server, *args, "--refresh") == 0
     assert any(r.path.startswith("/private/simple/app/") for r in index_server.requests)
+
+
+def test_explain_points_at_the_explicit_index_that_has_it(index_server: IndexServer, capsys: pytest.CaptureFixture[str]) -> None:
+    publish(index_server, [W("acme-core", "1.0", index="private"), W("onlyprivate", "1.0", index="private"),
+                           W("lib", "1.0", index="main")])
+    rc = main(["explain", "onlyprivate", "--python-platform", "linux", "--python-version", "3.11", "--no-cache",
+               "--index-url", index_server.index_url("main"), "--index", f"private={index_server.index_url('private')}",
+               "--pin", "acme-*=private"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "index private has 1 files of onlyprivate, but it is explicit and serves only acme-*" in out
+    assert "--pin 'onlyprivate=private'" in out
