@@ -326,7 +326,10 @@ class Repository:
                         raise OSError(f"range request answered HTTP {rr.status_code}")
                     return rr.content
 
-                return metadata_from_zip(RangeFile(total, r.content, fetch), project)
+                try:
+                    return metadata_from_zip(RangeFile(total, r.content, fetch), project)
+                except (BadMetadata, OSError):
+                    pass  # ranges that do not add up to a zip: read the whole wheel, which is hash-checked
         if r.status_code == 416 or (r.status_code == 206):
             r = self._get(link, link.url, {"Accept-Encoding": "identity"})
         if r.status_code != 200:

@@ -817,3 +817,24 @@ def test_explain_points_at_the_explicit_index_that_has_it(index_server: IndexSer
     assert rc == 1
     assert "index private has 1 files of onlyprivate, but it is explicit and serves only acme-*" in out
     assert "--pin 'onlyprivate=private'" in out
+
+
+def test_range_reads_that_are_not_a_zip_fall_back_to_the_whole_wheel(index_server: IndexServer, tmp_path: Path) -> None:
+    """A proxy that garbles ranged answers costs a whole-wheel download (hash-checked), not a failed lock."""
+    from indexserver import Response
+
+    index_server.add_index("main", formats=("html",), metadata_files=False)
+    info = index_server.add_wheel("main", "app", "1.0", requires_dist=["dep"])
+    index_server.add_wheel("main", "dep", "1.0")
+
+    def garble(req: Any) -> Any:
+        rng = req.headers.get("range", "")
+        if rng and "/files/app-" in req.path:
+            n = min(info.size, 4096)
+            return Response(206, {"Content-Range": f"bytes {info.size - n}-{info.size - 1}/{info.size}"}, b"\0" * n)
+        return None
+
+    index_server.set_fault(garble)
+    assert lock(tmp_path, index_server, "app", cache=False) == 0
+    assert versions(locked(tmp_path)) == {"app": "1.0", "dep": "1.0"}
+    assert any(r.path.endswith(info.filename) and not r.range and r.status == 200 for r in index_server.requests)
