@@ -90,11 +90,10 @@ def request_with_retries(
                 return response
             after = _retry_after(response)
             delay = after if after is not None else _backoff(attempt)  # Retry-After: 0 means now
-        except (httpx.TransportError,) as e:
+        except httpx.TransportError:
             if attempt >= retries:
                 raise
             delay = _backoff(attempt)
-            del e
         attempt += 1
         sleep(delay)
 

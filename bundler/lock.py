@@ -62,7 +62,6 @@ class Lock:
     profiles: tuple[Profile, ...]
     packages: tuple[LockedPackage, ...]
     requirements: tuple[str, ...]
-    created_at: str | None = None
 
     def for_target(self, target: str) -> list[tuple[LockedPackage, LockedWheel]]:
         """The (package, wheel) pairs installed on ``target``."""
@@ -98,7 +97,7 @@ def _wheel_entry(pin: Pin) -> dict[str, Any]:
     return entry
 
 
-def lock_dict(plan: Plan, *, exclude_newer: datetime | None = None, created_at: datetime | None = None) -> dict[str, Any]:
+def lock_dict(plan: Plan, *, exclude_newer: datetime | None = None) -> dict[str, Any]:
     """The pylock.toml document for ``plan`` as a dict (TOML-serializable)."""
     names = _unique_names(plan)
     markers = {n: target_marker(t.profile) for n, t in zip(names, plan.targets)}
@@ -130,8 +129,6 @@ def lock_dict(plan: Plan, *, exclude_newer: datetime | None = None, created_at: 
     }
     if exclude_newer is not None:
         tool["exclude-newer"] = exclude_newer
-    if created_at is not None:
-        tool["created-at"] = created_at
     doc: dict[str, Any] = {"lock-version": "1.0"}
     doc["environments"] = sorted(set(markers.values()))
     doc["created-by"] = "wheelhouse"

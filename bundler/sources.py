@@ -352,11 +352,6 @@ def _content_range_total(value: str | None) -> int | None:
     return int(total) if total.isdigit() else None
 
 
-def local_file_exists(url: str) -> bool:
-    """True when ``url`` is a local path or file: URL that exists (used for direct references)."""
-    p = _local_path(url)
-    return p is not None and os.path.exists(p)
-
 
 def direct_link(url: str, client: httpx.Client, cache: PlannerCache) -> Link:
     """A ``Link`` for a ``name @ URL`` wheel. Without a ``#sha256=`` the file is read once and hashed."""
