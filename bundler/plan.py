@@ -278,7 +278,7 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         if len(urls) > 1:
             raise ResolutionImpossible(f"{name} is given by two different URLs: " + ", ".join(sorted(str(u) for u in urls)))
         link = self.direct_links[next(iter(urls))]  # type: ignore[index]
-        from bundler.select import best_rank, wheel_info  # local: the pure helper, not a cycle
+        from bundler.select import best_rank  # local: the pure helper, not a cycle
         info = wheel_info(link.filename)
         if info is None:
             raise BadInput(f"{name} @ {link.url}: only wheel URLs can be locked for a target (got {link.filename})")
