@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from packaging.version import InvalidVersion, Version
+
 from bundler.errors import BundlerError, NoCompatibleFile, ResolutionImpossible
 from bundler.index import IndexConfig, Link, redact_url
 from bundler.profile import Profile
@@ -58,6 +60,8 @@ def _hint_for(reasons: Sequence[str], profile: Profile) -> str:
         return "this project publishes only source distributions; build a wheel for the target and add it with --find-links"
     if "requires-python" in reasons and "tags" not in reasons:
         return f"pick a version that supports Python {profile.markers['python_version']}, or a target with another Python"
+    if reasons == ["no-hash"]:
+        return "this index publishes no sha256 for these files; use one that does, or put the wheels in a --find-links folder (hashed when read)"
     if "too-new" in reasons:
         return "move --exclude-newer later, or pin an older version"
     return "choose a version that has wheels for this target (see the table), or a target that matches an available wheel"
@@ -99,7 +103,8 @@ def explain_impossible(causes: Sequence[Any], provider: Any, profile: Profile) -
             ok = filter_specifier(usable, spec, allow_pre=provider.policy.allow_pre)
             if not ok:
                 versions = _compress([str(c.version) for c in usable], 10)
-                matching = [link for link in links if _version_of(link) is not None and spec.contains(_version_of(link), prereleases=True)]
+                matching = [link for link, v in ((link, _version_of(link)) for link in links)
+                            if v is not None and spec.contains(v, prereleases=True)]
                 offered = f"\n  files matching {infos[0].requirement}:\n{availability_table(matching)}" if matching else ""
                 return ResolutionImpossible(
                     f"{_who(infos[0])} {infos[0].requirement}, but no version of {name} that matches it has a wheel for target {profile.name}.\n"
@@ -149,15 +154,13 @@ def explain_project(name: str, found: list[tuple[IndexConfig, list[Link]]], chos
 
 
 def _near_misses(rejections: Sequence[Rejection], limit: int = 8) -> list[Rejection]:
-    """The rejections closest to usable, newest first: one flaw beats two, and a sdist is farthest."""
-    from packaging.version import InvalidVersion, Version
+    """The rejections closest to usable (``Rejection.distance``), newest first among equals."""
 
     def key(r: Rejection) -> Any:
         try:
             v = Version(r.version)
         except InvalidVersion:
             v = Version("0")
-        flaws = 3 if r.reason in ("sdist", "bad-name") else r.detail.count("built for ") or 1
-        return (-flaws, "it needs" in r.detail, v)  # same OS and CPU, only a newer libc away: closest
+        return (-r.distance, v)
 
     return sorted(rejections, key=key, reverse=True)[:limit]

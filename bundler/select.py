@@ -11,10 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.tags import parse_tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
@@ -38,8 +37,9 @@ class Rejection:
 
     filename: str
     version: str
-    reason: str  # short code: sdist | tags | requires-python | yanked | too-new | hash | bad-name
+    reason: str  # short code: sdist | tags | requires-python | yanked | too-new | hash | no-hash | bad-name
     detail: str
+    distance: int = 2  # how far from usable: 1 only the libc is too old, 2 one flaw, 3 two, 4 not a wheel
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,23 +69,20 @@ def best_rank(tags: Iterable[str], ranks: dict[str, int]) -> int | None:
     return best
 
 
-def _fast_rank(filename: str, ranks: dict[str, int]) -> int | None:
-    """The best rank of a wheel filename's (compressed) tag set, from the string alone."""
+def filename_tags(filename: str) -> Iterator[str]:
+    """The tags of a wheel filename's (compressed) tag set, from the string alone (no validation)."""
     parts = filename[:-4].lower().split("-")
     if len(parts) < 5:
-        return None
-    best = None
+        return
     for py in parts[-3].split("."):
         for abi in parts[-2].split("."):
             for plat in parts[-1].split("."):
-                r = ranks.get(f"{py}-{abi}-{plat}")
-                if r is not None and (best is None or r < best):
-                    best = r
-    return best
+                yield f"{py}-{abi}-{plat}"
 
 
-def tag_mismatch(tags: Iterable[str], profile: Profile) -> str:
-    """Say in words why a wheel's tags miss the target: the Python side, the platform side, or both."""
+def tag_mismatch(tags: Iterable[str], profile: Profile) -> tuple[str, int]:
+    """Say in words why a wheel's tags miss the target (the Python side, the platform side, or
+    both), with the ``Rejection.distance`` that goes with it."""
     accepted = set(profile.tags)
     pys = {t.rsplit("-", 1)[0] for t in accepted}
     plats = set(profile.platform_tags()) | {"any"}
@@ -93,23 +90,26 @@ def tag_mismatch(tags: Iterable[str], profile: Profile) -> str:
     wheel_plats = sorted({t.rsplit("-", 1)[1] for t in tags})
     py_ok = any(p in pys for p in wheel_pys)
     plat_ok = any(p in plats for p in wheel_plats)
-    parts = []
+    parts, distance = [], 2
     if not py_ok:
         parts.append(f"built for {', '.join(wheel_pys)}; the target runs {profile.describe().split(' on ')[0]}")
     if not plat_ok:
-        parts.append(f"built for {', '.join(wheel_plats)}; {_platform_gap(wheel_plats, profile)}")
-    return "; ".join(parts) or "tag combination not supported: " + ", ".join(sorted(tags))
+        gap, libc_only = _platform_gap(wheel_plats, profile)
+        parts.append(f"built for {', '.join(wheel_plats)}; {gap}")
+        distance = 3 if not py_ok else 1 if libc_only else 2
+    return "; ".join(parts) or "tag combination not supported: " + ", ".join(sorted(tags)), distance
 
 
-def _platform_gap(wheel_plats: Sequence[str], profile: Profile) -> str:
+def _platform_gap(wheel_plats: Sequence[str], profile: Profile) -> tuple[str, bool]:
+    """Why the platforms miss, and whether only the libc is too old (same OS and CPU)."""
     f = profile.facts
     for plat in wheel_plats:
         m = re.fullmatch(r"(many|musl)linux_(\d+)_(\d+)_(\w+)", plat)
         if m and m.group(4) == f.arch and f.libc_version:
             libc = "glibc" if m.group(1) == "many" else "musl"
             if libc == f.libc:
-                return f"it needs {libc} {m.group(2)}.{m.group(3)}, the target has {f.libc_version}"
-    return f"the target is {f.os} {f.arch}" + (f" with {f.libc} {f.libc_version}" if f.libc else "")
+                return f"it needs {libc} {m.group(2)}.{m.group(3)}, the target has {f.libc_version}", True
+    return f"the target is {f.os} {f.arch}" + (f" with {f.libc} {f.libc_version}" if f.libc else ""), False
 
 
 def requires_python_ok(spec: str | None, python_full_version: str) -> bool:
@@ -128,11 +128,12 @@ def _check(link: Link, info: tuple[str, Version, frozenset[str]] | None, profile
     if info is None:
         kind = "sdist" if not link.is_wheel else "bad-name"
         detail = "source distributions are not built for a foreign target" if kind == "sdist" else "malformed wheel filename"
-        return Rejection(filename=link.filename, version="?", reason=kind, detail=detail)
+        return Rejection(filename=link.filename, version="?", reason=kind, detail=detail, distance=4)
     version = str(info[1])
     rank = best_rank(info[2], ranks)
     if rank is None:
-        return Rejection(filename=link.filename, version=version, reason="tags", detail=tag_mismatch(info[2], profile))
+        detail, distance = tag_mismatch(info[2], profile)
+        return Rejection(filename=link.filename, version=version, reason="tags", detail=detail, distance=distance)
     if not requires_python_ok(link.requires_python, profile.markers["python_full_version"]):
         return Rejection(filename=link.filename, version=version, reason="requires-python",
                          detail=f"requires Python {link.requires_python}")
@@ -146,7 +147,11 @@ def _check(link: Link, info: tuple[str, Version, frozenset[str]] | None, profile
         # As uv does: a file whose index gives no upload time cannot be shown to be old enough.
         return Rejection(filename=link.filename, version=version, reason="too-new",
                          detail="the index gives no upload time, so --exclude-newer cannot admit it")
-    if hashes is not None and (link.sha256 is None or link.sha256 not in hashes):
+    if link.sha256 is None:
+        # Every locked file is installed with --require-hashes: an index that gives no sha256
+        # cannot supply it (find-links folders and direct URLs are hashed when read).
+        return Rejection(filename=link.filename, version=version, reason="no-hash", detail="the index gives no sha256 for it")
+    if hashes is not None and link.sha256 not in hashes:
         return Rejection(filename=link.filename, version=version, reason="hash", detail="sha256 not among the pinned --hash values")
     return rank
 
@@ -172,7 +177,7 @@ def versions_for_target(
     for link in links:
         # Most files of big projects are for other platforms: a string check of the filename's
         # tags skips them before the (much slower) full filename parse.
-        if not link.is_wheel or _fast_rank(link.filename, ranks) is None:
+        if not link.is_wheel or best_rank(filename_tags(link.filename), ranks) is None:
             continue
         info = wheel_info(link.filename)
         if info is None or canonicalize_name(info[0]) != norm:
@@ -229,8 +234,7 @@ def availability(links: Sequence[Link]) -> list[tuple[str, list[str], list[str]]
             continue
         pys, plats = table.setdefault(info[1], (set(), set()))
         for t in info[2]:
-            tag = parse_tag(t)
-            for one in tag:
-                pys.add(one.interpreter if one.abi in ("none", "abi3") or one.abi == one.interpreter else f"{one.interpreter}-{one.abi}")
-                plats.add(one.platform)
+            interpreter, abi, platform = t.split("-")
+            pys.add(interpreter if abi in ("none", "abi3") or abi == interpreter else f"{interpreter}-{abi}")
+            plats.add(platform)
     return [(str(v), sorted(table[v][0]), sorted(table[v][1])) for v in sorted(table, reverse=True)]

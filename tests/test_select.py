@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -33,6 +35,7 @@ def link(filename: str, **kw) -> Link:
     kw.setdefault("index", "test")
     kw.setdefault("index_url", "https://example.invalid/simple/")
     kw.setdefault("url", f"https://example.invalid/files/{filename}")
+    kw.setdefault("sha256", hashlib.sha256(filename.encode()).hexdigest())  # indexes give one; see test_no_hash_*
     return Link(filename=filename, **kw)
 
 
@@ -379,3 +382,21 @@ def test_availability_table() -> None:
 
 def test_availability_empty() -> None:
     assert availability([link("a-1.0.tar.gz")]) == []
+
+
+def test_no_hash_file_is_never_selected() -> None:
+    """Every locked file is installed with --require-hashes, so an unhashed index file is refused."""
+    links = [link("p-2.0-py3-none-any.whl", sha256=None), link("p-1.0-py3-none-any.whl")]
+    assert chosen(versions_for_target("p", links, LINUX)) == [("1.0", "p-1.0-py3-none-any.whl")]
+    assert [(r.filename, r.reason) for r in explain_links("p", links, LINUX)] == [("p-2.0-py3-none-any.whl", "no-hash")]
+
+
+def test_rejection_distance_orders_near_misses() -> None:
+    links = [
+        link("p-1.0-cp311-cp311-manylinux_2_34_x86_64.whl"),  # only the glibc is too old
+        link("p-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"),  # wrong Python
+        link("p-1.0-cp311-cp311-win_amd64.whl"),  # wrong platform
+        link("p-1.0-cp312-cp312-win_amd64.whl"),  # both
+        link("p-1.0.tar.gz"),  # not a wheel
+    ]
+    assert [r.distance for r in explain_links("p", links, LINUX)] == [1, 2, 2, 3, 4]
