@@ -154,7 +154,7 @@ def _open_repository(args: argparse.Namespace, indexes: Sequence[Any]) -> Any:
             raise BadInput(f"cannot use cache directory {cache.root}: {why}",
                            hint="give another --cache-dir, or --no-cache") from None
     client = make_client(cert=args.cert, max_connections=max(args.jobs, 4))
-    return Repository(indexes, client, cache, jobs=args.jobs, page_ttl=0.0 if args.refresh else 600.0), client, cache
+    return Repository(indexes, client, cache, jobs=args.jobs, page_ttl=0.0 if args.refresh else 600.0), client
 
 
 class _Progress:
@@ -181,7 +181,6 @@ def cmd_lock(args: argparse.Namespace) -> int:
     from bundler.config import build_job
     from bundler.lock import write_lock
     from bundler.plan import plan
-    from bundler.sources import direct_link
 
     job = build_job(positional=args.inputs, req_files=args.requirement, constraint_files=args.constraint, profile_specs=args.profile,
                     platform=args.python_platform, version=args.python_version, index_url=args.index_url,
@@ -196,10 +195,10 @@ def cmd_lock(args: argparse.Namespace) -> int:
     if not output.parent.is_dir():
         raise BundlerError(f"cannot write {output}: {output.parent} is not a directory")
     started = time.monotonic()
-    repo, client, cache = _open_repository(args, job.indexes)
+    repo, client = _open_repository(args, job.indexes)
     progress = _Progress(not args.quiet)
     try:
-        direct = {r.url: direct_link(r.url, client, cache) for r in job.inputs.requirements if r.url}
+        direct = {r.url: repo.direct_link(r.url) for r in job.inputs.requirements if r.url}
         result = plan(repo, job.profiles, job.inputs, job.indexes, direct_links=direct, progress=progress)
     finally:
         progress.close()
@@ -213,7 +212,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
                 for pin in t.pins:
                     _err(f"  {pin.name}=={pin.version}  {pin.link.filename}")
         took = time.monotonic() - started
-        _err(f"wrote {lock_path} and {req_path} in {took:.1f}s ({repo.stats['requests']} requests)")
+        _err(f"wrote {lock_path} and {req_path} in {took:.1f}s ({repo.requests} requests)")
     return 0
 
 
@@ -230,7 +229,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                             named=args.index, pins=args.pin, recipe=None, reqset=RequirementSet())
     policy = Policy(allow_pre=args.pre, exclude_newer=parse_timestamp(args.exclude_newer) if args.exclude_newer else None)
     name = canonicalize_name(args.package)
-    repo, client, _ = _open_repository(args, indexes)
+    repo, client = _open_repository(args, indexes)
     try:
         found = repo.all_links(name)
         chosen = repo.project_links(name)

@@ -102,11 +102,13 @@ class PlannerCache:
                           last_modified=meta.get("last-modified"), stored=float(meta.get("stored", 0)),
                           max_age=int(meta.get("max-age", 0)))
 
-    def put_page(self, page: CachedPage) -> None:
+    def put_page(self, page: CachedPage, *, body_unchanged: bool = False) -> None:
+        """Store a page; after a 304, ``body_unchanged`` rewrites only the small validator record."""
         if self.root is None:
             return
         meta_path, body_path = self._page_paths(page.url)
-        atomic_write(body_path, page.body)
+        if not body_unchanged:
+            atomic_write(body_path, page.body)
         meta = {
             "url": redact_url(page.url),
             "content-type": page.content_type,

@@ -146,7 +146,8 @@ def project_url(index_url: str, project: str) -> str:
     return urljoin(index_url if index_url.endswith("/") else index_url + "/", canonicalize_name(project) + "/")
 
 
-def _filename_from_url(url: str) -> str:
+def filename_from_url(url: str) -> str:
+    """The unquoted file name at the end of ``url`` (query and fragment ignored)."""
     name = url.partition("#")[0].partition("?")[0].rsplit("/", 1)[-1]
     return unquote(name) if "%" in name else name
 
@@ -158,7 +159,8 @@ def _join(base: str, href: str) -> str:
     return urljoin(base, href)
 
 
-def _hash_from_fragment(url: str) -> tuple[str, str | None]:
+def split_hash(url: str) -> tuple[str, str | None]:
+    """``(url without fragment, sha256 from a #sha256=... fragment or None)``."""
     base, _, frag = url.partition("#")
     if frag.startswith("sha256="):
         return base, frag[len("sha256=") :].lower()
@@ -203,7 +205,7 @@ def parse_json_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link
     for f in data["files"]:
         if not isinstance(f, dict) or not isinstance(f.get("url"), str):
             continue
-        url, frag_hash = _hash_from_fragment(_join(page_url, f["url"]))
+        url, frag_hash = split_hash(_join(page_url, f["url"]))
         hashes = f.get("hashes") if isinstance(f.get("hashes"), dict) else {}
         sha = hashes.get("sha256") or frag_hash
         yanked = f.get("yanked", False)
@@ -212,7 +214,7 @@ def parse_json_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link
         size = f.get("size")
         links.append(
             Link(
-                filename=f.get("filename") or _filename_from_url(url),
+                filename=f.get("filename") or filename_from_url(url),
                 url=url,
                 index=index.name,
                 index_url=index.url,
@@ -265,8 +267,8 @@ def parse_html_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link
         href = a.get("href")
         if not href:
             continue
-        url, sha = _hash_from_fragment(_join(base, href))
-        filename = _filename_from_url(url)
+        url, sha = split_hash(_join(base, href))
+        filename = filename_from_url(url)
         if not filename.endswith((".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")):
             continue
         yanked = a.get("data-yanked", "\0")

@@ -25,7 +25,8 @@ from packaging.utils import canonicalize_name
 from bundler.errors import BadInput, HashMismatch, IndexError_
 from bundler.http import describe_http_error, request_with_retries
 from bundler.httpcache import CachedPage, PlannerCache, max_age_of
-from bundler.index import ACCEPT, IndexConfig, Link, metadata_key, parse_html_page, parse_page, project_url, redact_url
+from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadata_key, parse_html_page, parse_page, project_url,
+                           redact_url, split_hash)
 from bundler.wheelmeta import BadMetadata, RangeFile, metadata_from_zip
 
 TAIL = 64 * 1024
@@ -69,16 +70,13 @@ class Repository:
         cache: PlannerCache,
         *,
         jobs: int = 16,
-        offline: bool = False,
         page_ttl: float = 600.0,
-        on_request: Callable[[str], None] | None = None,
     ) -> None:
         if not indexes:
             raise BadInput("no index to resolve from")
         self.indexes = list(indexes)
         self.client = client
         self.cache = cache
-        self.offline = offline
         # Pages younger than this are reused without asking: PyPI itself sends max-age=600, but
         # some mirrors send no Cache-Control at all. 0 (``--refresh``) revalidates every page.
         self.page_ttl = page_ttl
@@ -87,18 +85,20 @@ class Repository:
         self._pages: dict[tuple[str, str], Future[list[Link] | None]] = {}
         self._flat: dict[str, Future[dict[str, list[Link]]]] = {}
         self._meta: dict[str, Future[bytes]] = {}
-        self._on_request = on_request or (lambda url: None)
-        self._listeners: list[tuple[Callable[[str, IndexConfig, list[Link]], None], Callable[[Link, bytes], None]]] = []
-        self.stats = {"requests": 0, "not-modified": 0, "cache-hits": 0, "range-reads": 0, "whole-wheels": 0}
+        self._page_listeners: list[Callable[[str, IndexConfig, list[Link]], None]] = []
+        self._meta_listeners: list[Callable[[Link, bytes], None]] = []
+        self.requests = 0  # HTTP requests sent, for the summary line
 
     def listen(self, on_page: Callable[[str, IndexConfig, list[Link]], None], on_metadata: Callable[[Link, bytes], None]) -> None:
         """Call ``on_page``/``on_metadata`` (on worker threads) as pages and metadata arrive, for speculation."""
-        self._listeners.append((on_page, on_metadata))
+        self._page_listeners.append(on_page)
+        self._meta_listeners.append(on_metadata)
 
-    def _notify(self, which: int, *args: object) -> None:
-        for listener in self._listeners:
+    @staticmethod
+    def _notify(listeners: Sequence[Callable[..., None]], *args: object) -> None:
+        for listener in listeners:
             try:
-                listener[which](*args)  # type: ignore[operator]
+                listener(*args)
             except Exception:  # speculation must never break the real work
                 pass
 
@@ -164,7 +164,7 @@ class Repository:
                 fut.set_exception(e)
         links = fut.result().get(project) or None
         if links:
-            self._notify(0, project, index, links)
+            self._notify(self._page_listeners, project, index, links)
         return links
 
     def _load_flat(self, index: IndexConfig) -> dict[str, list[Link]]:
@@ -200,37 +200,31 @@ class Repository:
             return None
         links = parse_page(body, ctype, final_url, index)
         if links:
-            self._notify(0, project, index, links)
+            self._notify(self._page_listeners, project, index, links)
         return links
 
     def _get_page(self, index: IndexConfig, url: str) -> tuple[bytes | None, str, str]:
         """GET a page with revalidation; (None, '', url) on 404."""
         cached = self.cache.get_page(url)
-        if cached is not None and (cached.fresh or self.offline or time.time() - cached.stored < self.page_ttl):
-            self.stats["cache-hits"] += 1
+        if cached is not None and (cached.fresh or time.time() - cached.stored < self.page_ttl):
             if cached.content_type == NOT_FOUND:
                 return None, "", url
             return cached.body, cached.content_type, url
-        if self.offline:
-            raise IndexError_(f"offline, and {redact_url(url)} is not in the cache")
         headers = {"Accept": ACCEPT, "Accept-Encoding": "gzip"}
         if cached is not None:
             if cached.etag:
                 headers["If-None-Match"] = cached.etag
             if cached.last_modified:
                 headers["If-Modified-Since"] = cached.last_modified
-        self._on_request(url)
-        self.stats["requests"] += 1
+        self.requests += 1
         try:
             r = request_with_retries(self.client, "GET", url, headers=headers)
         except httpx.HTTPError as e:
             raise IndexError_(f"index {index.name}: {describe_http_error(e, url)}",
                               hint="check the index URL and your network or proxy settings") from None
         if r.status_code == 304 and cached is not None:
-            self.stats["not-modified"] += 1
-            self.cache.put_page(CachedPage(url=url, body=cached.body, content_type=cached.content_type, etag=cached.etag,
-                                           last_modified=cached.last_modified, stored=time.time(),
-                                           max_age=max_age_of(r.headers.get("Cache-Control"))))
+            self.cache.put_page(replace(cached, stored=time.time(), max_age=max_age_of(r.headers.get("Cache-Control"))),
+                                body_unchanged=True)
             return cached.body, cached.content_type, url
         if r.status_code == 404 or r.status_code == 410:
             # Remembered like a page, so higher-priority indexes are not asked again within the TTL.
@@ -248,6 +242,46 @@ class Repository:
                                        last_modified=r.headers.get("Last-Modified"), stored=time.time(),
                                        max_age=max_age_of(r.headers.get("Cache-Control"))))
         return r.content, ctype, final
+
+    # -- direct references -------------------------------------------------------------------
+
+    def direct_link(self, url: str) -> Link:
+        """A ``Link`` for a ``name @ URL`` wheel. Without a ``#sha256=`` the file is read once and
+        hashed; its metadata, read from those bytes, is remembered so nothing is fetched twice."""
+        base, sha = split_hash(url)
+        filename = filename_from_url(base)
+        local = _local_path(base)
+        if local is not None:
+            if not local.is_file():
+                raise BadInput(f"direct reference {base}: no such file")
+            actual = _sha256_file(local)
+            if sha and sha != actual:
+                raise HashMismatch(f"{filename} ({base})", sha, actual)
+            return Link(filename=filename, url=local.resolve().as_uri(), index="direct", index_url="", sha256=actual,
+                        size=local.stat().st_size, flat=True)
+        if sha:
+            return Link(filename=filename, url=base, index="direct", index_url="", sha256=sha, flat=True)
+        self.requests += 1
+        try:
+            r = request_with_retries(self.client, "GET", base, headers={"Accept-Encoding": "identity"})
+        except httpx.HTTPError as e:
+            raise IndexError_(describe_http_error(e, base)) from None
+        if r.status_code != 200:
+            raise IndexError_(f"direct reference {redact_url(base)} answered HTTP {r.status_code}")
+        try:
+            meta = metadata_from_zip(io.BytesIO(r.content), _project_of(filename))
+        except BadMetadata as e:
+            raise IndexError_(f"direct reference {redact_url(base)}: {e}") from None
+        actual = hashlib.sha256(r.content).hexdigest()
+        link = Link(filename=filename, url=base, index="direct", index_url="", sha256=actual, size=len(r.content), flat=True)
+        if self.cache.root is not None:
+            self.cache.put_blob(actual, r.content)
+            self.cache.put_metadata(metadata_key(link), meta)
+        done: Future[bytes] = Future()
+        done.set_result(meta)
+        with self._lock:
+            self._meta[link.url] = done
+        return link
 
     # -- metadata ----------------------------------------------------------------------------
 
@@ -270,7 +304,7 @@ class Repository:
     def _load_metadata(self, link: Link) -> bytes:
         cached = self.cache.get_metadata(metadata_key(link))
         if cached is not None:
-            self._notify(1, link, cached)
+            self._notify(self._meta_listeners, link, cached)
             return cached
         local = _local_path(link.url)
         try:
@@ -286,14 +320,11 @@ class Repository:
         except OSError as e:
             raise IndexError_(f"cannot read {link.filename}: {e}") from None
         self.cache.put_metadata(metadata_key(link), data)
-        self._notify(1, link, data)
+        self._notify(self._meta_listeners, link, data)
         return data
 
     def _get(self, link: Link, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
-        if self.offline:
-            raise IndexError_(f"offline, and the metadata of {link.filename} is not in the cache")
-        self._on_request(url)
-        self.stats["requests"] += 1
+        self.requests += 1
         try:
             r = request_with_retries(self.client, "GET", url, headers=headers)
         except httpx.HTTPError as e:
@@ -317,7 +348,6 @@ class Repository:
         if r.status_code == 206:
             total = _content_range_total(r.headers.get("Content-Range"))
             if total is not None:
-                self.stats["range-reads"] += 1
 
                 def fetch(start: int, end: int) -> bytes:
                     rr = self._get(link, link.url, {"Range": f"bytes={start}-{end}", "Accept-Encoding": "identity"})
@@ -329,13 +359,12 @@ class Repository:
                     return metadata_from_zip(RangeFile(total, r.content, fetch), project)
                 except (BadMetadata, OSError):
                     pass  # ranges that do not add up to a zip: read the whole wheel, which is hash-checked
-        if r.status_code == 416 or (r.status_code == 206):
+        if r.status_code in (206, 416):
             r = self._get(link, link.url, {"Accept-Encoding": "identity"})
         if r.status_code != 200:
             raise IndexError_(f"index {link.index} answered HTTP {r.status_code} for {redact_url(link.url)}")
         # The server ignored Range: the whole wheel is here; verify it and keep it for the fetch stage.
         body = r.content
-        self.stats["whole-wheels"] += 1
         actual = hashlib.sha256(body).hexdigest()
         if link.sha256 and actual != link.sha256:
             raise HashMismatch(f"{link.filename} ({redact_url(link.url)})", link.sha256, actual)
@@ -349,40 +378,3 @@ def _content_range_total(value: str | None) -> int | None:
         return None
     total = value.rsplit("/", 1)[1].strip()
     return int(total) if total.isdigit() else None
-
-
-
-def direct_link(url: str, client: httpx.Client, cache: PlannerCache) -> Link:
-    """A ``Link`` for a ``name @ URL`` wheel. Without a ``#sha256=`` the file is read once and hashed."""
-    from bundler.index import _hash_from_fragment, _filename_from_url  # the page parsers' URL helpers
-
-    base, sha = _hash_from_fragment(url)
-    filename = _filename_from_url(base)
-    local = _local_path(base)
-    if local is not None:
-        if not local.is_file():
-            raise BadInput(f"direct reference {base}: no such file")
-        actual = _sha256_file(local)
-        if sha and sha != actual:
-            raise HashMismatch(f"{filename} ({base})", sha, actual)
-        return Link(filename=filename, url=local.resolve().as_uri(), index="direct", index_url="", sha256=actual,
-                    size=local.stat().st_size, flat=True)
-    if sha:
-        return Link(filename=filename, url=base, index="direct", index_url="", sha256=sha, flat=True)
-    try:
-        r = request_with_retries(client, "GET", base, headers={"Accept-Encoding": "identity"})
-    except httpx.HTTPError as e:
-        raise IndexError_(describe_http_error(e, base)) from None
-    if r.status_code != 200:
-        raise IndexError_(f"direct reference {redact_url(base)} answered HTTP {r.status_code}")
-    actual = hashlib.sha256(r.content).hexdigest()
-    if cache.root is not None:
-        try:
-            meta = metadata_from_zip(io.BytesIO(r.content), _project_of(filename))
-        except BadMetadata as e:
-            raise IndexError_(f"direct reference {redact_url(base)}: {e}") from None
-    link = Link(filename=filename, url=base, index="direct", index_url="", sha256=actual, size=len(r.content), flat=True)
-    if cache.root is not None:
-        cache.put_blob(actual, r.content)
-        cache.put_metadata(metadata_key(link), meta)
-    return link

@@ -502,6 +502,15 @@ def test_direct_url_locks_that_exact_file(index_server: IndexServer, tmp_path: P
     assert not any(w.filename.startswith("pkg-2.0") for p in lk.packages for w in p.wheels)
 
 
+def test_direct_url_without_hash_is_read_once(index_server: IndexServer, tmp_path: Path) -> None:
+    """The bytes read to hash a direct URL also give its metadata: no second request, even with --no-cache."""
+    publish(index_server, [W("pkg", "1.0", deps=["lib"], index="files"), W("lib", "1.0", index="main")])
+    url = index_server.file_url("files", "pkg-1.0-py3-none-any.whl")
+    assert lock(tmp_path, index_server, f"pkg @ {url}", cache=False) == 0
+    assert versions(locked(tmp_path)) == {"pkg": "1.0", "lib": "1.0"}
+    assert len([r for r in index_server.requests if r.path.startswith("/files/files/pkg-1.0")]) == 1
+
+
 def test_direct_url_with_extras_uses_that_file_for_the_base(index_server: IndexServer, tmp_path: Path) -> None:
     publish(index_server, [W("pkg", "1.0", deps=["speedup; extra == 'fast'"], extras=["fast"], index="files"),
                            W("pkg", "1.0", tag="cp311-cp311-manylinux_2_17_x86_64"), W("speedup", "1.0")])
@@ -676,9 +685,11 @@ def test_warm_cache_only_revalidates_pages(index_server: IndexServer, tmp_path: 
     assert any(r.range for r in index_server.requests) and any(r.path.endswith(".metadata") for r in index_server.requests)
     found_pages = {r.path for r in index_server.requests if "/simple/" in r.path and r.status == 200}
     assert found_pages == {"/main/simple/app/", "/main/simple/lib/", "/html/simple/other/"}
+    bodies = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "pages").rglob("*.body") if p.stat().st_size}  # not 404s
     index_server.clear_log()
     assert lock(tmp_path, index_server, *args) == 0
     assert (tmp_path / "pylock.toml").read_bytes() == first
+    assert bodies and all(p.stat().st_mtime_ns == t for p, t in bodies.items()), "a 304 must not rewrite the page body"
     second = index_server.requests
     for r in second:
         assert "/simple/" in r.path, f"unexpected request {r.path}"
