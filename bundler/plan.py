@@ -23,14 +23,20 @@ from resolvelib import AbstractProvider, BaseReporter, Resolver
 from resolvelib.resolvers import ResolutionImpossible as _RLImpossible
 from resolvelib.resolvers import ResolutionTooDeep
 
-from bundler.diagnose import explain_impossible
-from bundler.errors import BadInput, ResolutionImpossible
-from bundler.index import IndexConfig, Link, ProjectIndex
+from bundler.diagnose import explain_impossible, target_needs
+from bundler.errors import BadInput, NoCompatibleFile, ResolutionImpossible
+from bundler.index import IndexConfig, Link, ProjectIndex, redact_url
 from bundler.profile import Profile
-from bundler.select import Policy, WheelChoice, filter_specifier, requires_python_ok, versions_for_target, wheel_info
+from bundler.select import (Policy, WheelChoice, best_rank, filter_specifier, requires_python_ok, versions_for_target,
+                            wheel_info)
 from bundler.wheelmeta import BadMetadata, CoreMetadata, parse_metadata
 
 PYTHON = "<python>"
+
+
+def _key(name: str, extras: frozenset[str]) -> str:
+    """resolvelib identifier: ``name`` or ``name[extra1,extra2]``."""
+    return name + (f"[{','.join(sorted(extras))}]" if extras else "")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,7 +52,7 @@ class Req:
 
     @property
     def key(self) -> str:
-        return self.name + (f"[{','.join(sorted(self.extras))}]" if self.extras else "")
+        return _key(self.name, self.extras)
 
     def __str__(self) -> str:
         return self.text or f"{self.key}{self.specifier}"
@@ -61,7 +67,7 @@ class Candidate:
 
     @property
     def key(self) -> str:
-        return self.name + (f"[{','.join(sorted(self.extras))}]" if self.extras else "")
+        return _key(self.name, self.extras)
 
     def __str__(self) -> str:
         return f"{self.key} {self.version}"
@@ -74,18 +80,12 @@ class Pin:
     name: str
     version: str
     link: Link
-    extras: tuple[str, ...] = ()
-    dependencies: tuple[str, ...] = ()  # canonical names it depends on, on this target
-    requested: bool = False  # named directly by the user
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TargetPlan:
     profile: Profile
     pins: tuple[Pin, ...]
-
-    def by_name(self) -> dict[str, Pin]:
-        return {p.name: p for p in self.pins}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,12 +114,9 @@ class MetadataStore:
         self._lock = threading.Lock()
 
     def get(self, link: Link) -> CoreMetadata:
-        key = link.url
         with self._lock:
-            hit = self._parsed.get(key)
-        if hit is not None:
-            return hit
-        return self.parse(link, self.repo.metadata(link))
+            hit = self._parsed.get(link.url)
+        return hit if hit is not None else self.parse(link, self.repo.metadata(link))
 
     def parse(self, link: Link, data: bytes) -> CoreMetadata:
         """Parse (once) and remember the metadata ``data`` of ``link``."""
@@ -181,13 +178,14 @@ class Speculator:
 
 def requirement_from_packaging(req: Requirement, *, parent: str | None = None) -> Req:
     """Convert a parsed PEP 508 requirement (its marker already evaluated) to a ``Req``."""
+    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
     return Req(
         name=canonicalize_name(req.name),
         extras=frozenset(canonicalize_name(e) for e in req.extras),
         specifier=req.specifier,
         url=req.url,
         parent=parent,
-        text=str(Requirement(str(req).split(";")[0].strip())),
+        text=f"{req.name}{extras} @ {req.url}" if req.url else f"{req.name}{extras}{req.specifier}",
     )
 
 
@@ -210,8 +208,6 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         self.hashes = inputs.hashes
         self.direct_links = direct_links
         self._choices: dict[str, list[WheelChoice]] = {}
-        self.sources: dict[str, IndexConfig] = {}
-        self.deps: dict[str, tuple[str, ...]] = {}
 
     # -- identity and order ------------------------------------------------------------------
 
@@ -238,7 +234,6 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             result: list[WheelChoice] = []
         else:
             index, links = found
-            self.sources[name] = index
             ready = self.speculator.choices(self.profile, name, index.name) if self.speculator and cache_key else None
             result = ready if ready is not None else versions_for_target(
                 name, links, self.profile, policy=self.policy, pinned_versions=pinned, hashes=hashes, ranks=self.ranks)
@@ -278,14 +273,10 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         if len(urls) > 1:
             raise ResolutionImpossible(f"{name} is given by two different URLs: " + ", ".join(sorted(str(u) for u in urls)))
         link = self.direct_links[next(iter(urls))]  # type: ignore[index]
-        from bundler.select import best_rank  # local: the pure helper, not a cycle
         info = wheel_info(link.filename)
         if info is None:
             raise BadInput(f"{name} @ {link.url}: only wheel URLs can be locked for a target (got {link.filename})")
         if best_rank(info[2], self.ranks) is None:  # a direct URL must still suit the target's tags
-            from bundler.diagnose import target_needs
-            from bundler.errors import NoCompatibleFile
-            from bundler.index import redact_url
             raise NoCompatibleFile(f"{name} @ {redact_url(link.url)}: {link.filename} is not usable on target {self.profile.name}"
                                    f"\n  target: {target_needs(self.profile)}",
                                    hint="give a wheel built for this target, or a marker (; sys_platform == ...) that limits the URL to targets it suits")
@@ -321,17 +312,15 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             # ``pkg[x] @ URL``: the base project must be that same file, not one from an index.
             url = next((u for u, link in self.direct_links.items() if link == candidate.link), None)
             deps.append(Req(name=candidate.name, specifier=exact, url=url, parent=parent, text=f"{candidate.name}=={candidate.version}"))
-            wanted = [e for e in candidate.extras]
             for r in meta.requires_dist:
                 if r.marker is None:
                     continue
-                if any(_marker_ok(r.marker, self.env, e) for e in wanted) and not _marker_ok(r.marker, self.env, ""):
+                if any(_marker_ok(r.marker, self.env, e) for e in candidate.extras) and not _marker_ok(r.marker, self.env, ""):
                     deps.append(requirement_from_packaging(r, parent=f"{candidate.key} {candidate.version}"))
         else:
             for r in meta.requires_dist:
                 if r.marker is None or _marker_ok(r.marker, self.env, ""):
                     deps.append(requirement_from_packaging(r, parent=parent))
-            self.deps[candidate.name] = tuple(sorted({d.name for d in deps if d.name != PYTHON}))
         self.repo.prefetch_projects([d.name for d in deps if d.name != PYTHON])
         return deps
 
@@ -372,18 +361,8 @@ def resolve_target(repo: ProjectIndex, store: MetadataStore, profile: Profile, i
     except ResolutionTooDeep:
         raise ResolutionImpossible(f"resolution for {profile.name} did not converge after {max_rounds} rounds",
                                    hint="add constraints (-c) that pin the packages being backtracked over") from None
-    requested = {r.name for r in roots}
-    extras: dict[str, set[str]] = {}
-    for cand in result.mapping.values():
-        if cand.extras:
-            extras.setdefault(cand.name, set()).update(cand.extras)
-    pins = []
-    for key, cand in sorted(result.mapping.items()):
-        if cand.name == PYTHON or cand.extras:
-            continue
-        assert cand.link is not None
-        pins.append(Pin(name=cand.name, version=str(cand.version), link=cand.link, extras=tuple(sorted(extras.get(cand.name, ()))),
-                        dependencies=provider.deps.get(cand.name, ()), requested=cand.name in requested))
+    pins = [Pin(name=cand.name, version=str(cand.version), link=cand.link)
+            for _, cand in sorted(result.mapping.items()) if cand.name != PYTHON and not cand.extras and cand.link is not None]
     return TargetPlan(profile=profile, pins=tuple(pins))
 
 

@@ -54,7 +54,7 @@ def make_plan(*targets: tuple, requirements: tuple[str, ...] = ("requests",)) ->
 
 
 ONE = make_plan(
-    (LINUX, [pin("requests", "2.31.0", requested=True, dependencies=("urllib3",)), pin("urllib3", "2.2.1")]),
+    (LINUX, [pin("requests", "2.31.0"), pin("urllib3", "2.2.1")]),
 )
 
 TWO = make_plan(
