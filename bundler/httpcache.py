@@ -20,6 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from bundler.index import redact_url
 
@@ -50,6 +51,37 @@ def atomic_write(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def atomic_write_all(files: Sequence[tuple[Path, bytes]]) -> None:
+    """Write several files as one step: each is written in full under a temporary name, then all
+    are renamed; if any step fails, the files already renamed get their previous content back."""
+    temps: list[tuple[Path, Path]] = []
+    published: list[tuple[Path, bytes | None]] = []
+    try:
+        for final, data in files:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
+            temps.append((Path(tmp), final))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        for tmp, final in temps:
+            previous = final.read_bytes() if final.is_file() else None
+            os.replace(tmp, final)
+            published.append((final, previous))
+    except BaseException:
+        for final, previous in reversed(published):
+            try:
+                if previous is None:
+                    final.unlink()
+                else:
+                    atomic_write(final, previous)
+            except OSError:
+                pass
+        raise
+    finally:
+        for tmp, _ in temps:
+            tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,6 @@ profile, so later stages (fetch, pack, install) need nothing but the lock.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +20,7 @@ from packaging.pylock import Pylock, PylockValidationError
 
 from bundler import __version__
 from bundler.errors import BadInput, ResolutionImpossible
-from bundler.httpcache import atomic_write
+from bundler.httpcache import atomic_write_all
 from bundler.index import redact_url
 from bundler.inputs import read_toml
 from bundler.plan import Pin, Plan
@@ -183,7 +181,7 @@ def render_requirements(doc: dict[str, Any]) -> str:
 
 
 def write_lock(plan: Plan, output: Path, *, exclude_newer: datetime | None = None) -> tuple[Path, Path]:
-    """Write ``output`` (pylock) and ``requirements.txt`` beside it, each atomically.
+    """Write ``output`` (pylock) and ``requirements.txt`` beside it, both or neither.
 
     For ``pylock.NAME.toml`` the requirements file is ``requirements.NAME.txt``.
     """
@@ -194,38 +192,9 @@ def write_lock(plan: Plan, output: Path, *, exclude_newer: datetime | None = Non
     stem = name[len("pylock."):-len(".toml")] if name.startswith("pylock.") and name.endswith(".toml") and name != "pylock.toml" else ""
     req_path = output.with_name(f"requirements.{stem}.txt" if stem else "requirements.txt")
     try:
-        previous = output.read_bytes() if output.is_file() else None
-    except OSError:
-        previous = None
-    target, written = output, False
-    # Both files are written in full to temporary names first; only then are both renamed, so a
-    # failure leaves the previous pair (or nothing) in place, never a half-written file.
-    temps: list[tuple[Path, Path]] = []
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        for final, text in ((output, lock_text), (req_path, req_text)):
-            fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
-            temps.append((Path(tmp), final))
-            with os.fdopen(fd, "wb") as f:
-                f.write(text.encode())
-        for tmp, final in temps:
-            target = final
-            os.replace(tmp, final)
-            written = True
-    except OSError as e:
-        if written:  # the lock was renamed but requirements.txt was not: put the previous lock back
-            try:
-                if previous is not None:
-                    atomic_write(output, previous)
-                else:
-                    output.unlink()
-            except OSError:
-                pass
-        raise BadInput(f"cannot write {target}: {e.strerror or e}") from None
-    finally:
-        for tmp, _ in temps:
-            if tmp.exists():
-                tmp.unlink()
+        atomic_write_all([(output, lock_text.encode()), (req_path, req_text.encode())])
+    except OSError as e:  # os.replace names the temporary file first and the final one second
+        raise BadInput(f"cannot write {e.filename2 or e.filename or output}: {e.strerror or e}") from None
     return output, req_path
 
 
