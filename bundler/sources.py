@@ -33,6 +33,10 @@ TAIL = 64 * 1024
 NOT_FOUND = "x-wheelhouse/not-found"  # content type of a cached 404
 
 
+class _Closed(Exception):
+    """Raised in worker threads after ``Repository.close``; nobody waits for their results."""
+
+
 def _local_path(url: str) -> Path | None:
     if url.startswith("file:"):
         return Path(url2pathname(unquote(urlsplit(url).path)))
@@ -88,6 +92,7 @@ class Repository:
         self._page_listeners: list[Callable[[str, IndexConfig, list[Link]], None]] = []
         self._meta_listeners: list[Callable[[Link, bytes], None]] = []
         self.requests = 0  # HTTP requests sent, for the summary line
+        self._closed = threading.Event()
 
     def listen(self, on_page: Callable[[str, IndexConfig, list[Link]], None], on_metadata: Callable[[Link, bytes], None]) -> None:
         """Call ``on_page``/``on_metadata`` (on worker threads) as pages and metadata arrive, for speculation."""
@@ -103,7 +108,16 @@ class Repository:
                 pass
 
     def close(self) -> None:
+        """Stop: queued work is dropped, and speculative work in flight sends no further requests
+        (the interpreter would otherwise wait for it at exit)."""
+        self._closed.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _send(self, url: str, headers: dict[str, str]) -> httpx.Response:
+        if self._closed.is_set():
+            raise _Closed()
+        self.requests += 1
+        return request_with_retries(self.client, "GET", url, headers=headers)
 
     # -- index semantics ---------------------------------------------------------------------
 
@@ -216,9 +230,8 @@ class Repository:
                 headers["If-None-Match"] = cached.etag
             if cached.last_modified:
                 headers["If-Modified-Since"] = cached.last_modified
-        self.requests += 1
         try:
-            r = request_with_retries(self.client, "GET", url, headers=headers)
+            r = self._send(url, headers)
         except httpx.HTTPError as e:
             raise IndexError_(f"index {index.name}: {describe_http_error(e, url)}",
                               hint="check the index URL and your network or proxy settings") from None
@@ -261,9 +274,8 @@ class Repository:
                         size=local.stat().st_size, flat=True)
         if sha:
             return Link(filename=filename, url=base, index="direct", index_url="", sha256=sha, flat=True)
-        self.requests += 1
         try:
-            r = request_with_retries(self.client, "GET", base, headers={"Accept-Encoding": "identity"})
+            r = self._send(base, {"Accept-Encoding": "identity"})
         except httpx.HTTPError as e:
             raise IndexError_(describe_http_error(e, base)) from None
         if r.status_code != 200:
@@ -324,9 +336,8 @@ class Repository:
         return data
 
     def _get(self, link: Link, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
-        self.requests += 1
         try:
-            r = request_with_retries(self.client, "GET", url, headers=headers)
+            r = self._send(url, headers or {})
         except httpx.HTTPError as e:
             raise IndexError_(f"index {link.index}: {describe_http_error(e, url)}") from None
         return r
