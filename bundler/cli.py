@@ -48,6 +48,17 @@ def _add_index_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--jobs", type=int, default=16, metavar="N", help="concurrent index requests (default 16)")
 
 
+def _add_fetch_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("downloads")
+    g.add_argument("--cache-dir", metavar="DIR", help="content-addressed cache shared by all locks (default: ~/.cache/wheelhouse)")
+    g.add_argument("--jobs", type=int, default=8, metavar="N", help="concurrent transfers (default 8)")
+    g.add_argument("--limit-rate", metavar="RATE", help="cap the total rate over all transfers, e.g. 500K, 2M, 1G (bytes/s)")
+    g.add_argument("--retries", type=int, default=5, metavar="N", help="retries per file after a failure (default 5)")
+    g.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                   help="give up on a connection that sends nothing for S seconds, then retry (default 30)")
+    g.add_argument("--cert", metavar="FILE", help="CA bundle for TLS (default: SSL_CERT_FILE or the system's)")
+
+
 def main_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``wheelhouse`` command."""
     parser = _Parser(prog="wheelhouse", description="Resolve, lock, fetch and pack Python environments for air-gapped target machines.",
@@ -82,6 +93,15 @@ def main_parser() -> argparse.ArgumentParser:
     lock.add_argument("-v", "--verbose", action="store_true", help="list every locked package")
     _add_target_args(lock)
     _add_index_args(lock)
+
+    fetch = sub.add_parser("fetch", help="download every file a lock names into the cache, verified",
+                           description="Download every file a lock names (all targets) into the content-addressed cache: "
+                                       "concurrent, resumable (Range + If-Range), retried with backoff, rate-limited, and "
+                                       "checked against the lock's sha256 and size before anything is kept.")
+    fetch.add_argument("lock", metavar="LOCK", help="a pylock.toml written by 'wheelhouse lock'")
+    fetch.add_argument("--dest", metavar="DIR", help="also place the verified files in DIR under their file names (as pip download -d)")
+    _add_fetch_args(fetch)
+    fetch.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary; only errors")
 
     exp = sub.add_parser("explain", help="why a project has (or lacks) a usable file for a target")
     exp.add_argument("package", metavar="PACKAGE")
@@ -216,6 +236,131 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+class _FetchProgress:
+    """A byte bar with the files in flight on a terminal, a line every few seconds otherwise, or nothing."""
+
+    def __init__(self, quiet: bool, interval: float = 5.0) -> None:
+        import threading
+
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.bar: Any = None
+        self.lock = threading.Lock()
+        self.inflight: dict[str, None] = {}
+        self.done = self.total = self.files = 0
+        self.interval = interval
+        self.last = self.t0 = time.monotonic()
+
+    def start(self, files: int, total_bytes: int) -> None:
+        self.files, self.total = files, total_bytes
+        self.t0 = self.last = time.monotonic()
+        if self.quiet or not files:
+            return
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total_bytes or None, unit="B", unit_scale=True, desc=f"fetching {files} files",
+                            file=sys.stderr, leave=False, dynamic_ncols=True)
+        else:
+            _err(f"fetching {files} files" + (f", {_human(total_bytes)}" if total_bytes else ""))
+
+    def file_start(self, spec: Any, offset: int) -> None:
+        with self.lock:
+            self.inflight[spec.filename] = None
+            self._postfix()
+
+    def file_end(self, spec: Any) -> None:
+        with self.lock:
+            self.inflight.pop(spec.filename, None)
+            self._postfix()
+
+    def _postfix(self) -> None:
+        if self.bar is not None:
+            names = list(self.inflight)
+            self.bar.set_postfix_str(", ".join(n.split("-")[0] for n in names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else ""),
+                                     refresh=False)
+
+    def advance(self, nbytes: int) -> None:
+        with self.lock:
+            self.done += nbytes
+            if self.bar is not None:
+                self.bar.update(nbytes)
+            elif not self.quiet and time.monotonic() - self.last >= self.interval:
+                self.last = time.monotonic()
+                rate = self.done / max(self.last - self.t0, 1e-9)
+                _err(f"  {_human(self.done)} of {_human(self.total)} at {_human(rate)}/s, {len(self.inflight)} files in flight")
+
+    def retry(self, spec: Any, reason: str, delay: float) -> None:
+        if self.quiet:
+            return
+        line = f"retrying {spec.filename} in {delay:.1f}s: {reason}"
+        with self.lock:
+            if self.bar is not None:
+                self.bar.write(line, file=sys.stderr)
+            else:
+                _err(line)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _run_fetch(specs: Sequence[Any], args: argparse.Namespace, dest: Path | None) -> Any:
+    """Fetch ``specs`` with the download flags in ``args``; print the summary unless quiet."""
+    from bundler.cache import BlobStore
+    from bundler.fetch import FetchOptions, fetch_files, parse_rate, place
+    from bundler.httpcache import default_cache_dir
+
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.retries < 0:
+        raise UsageError("--retries must be 0 or more")
+    if not args.timeout > 0:
+        raise UsageError("--timeout must be positive")
+    options = FetchOptions(jobs=args.jobs, per_host=args.jobs, retries=args.retries, timeout=args.timeout, cert=args.cert,
+                           limit_rate=parse_rate(args.limit_rate) if args.limit_rate else None)
+    root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BadInput(f"cannot use cache directory {root}: {e.strerror or e}", hint="give another --cache-dir") from None
+    progress = _FetchProgress(args.quiet)
+    try:
+        report = fetch_files(specs, BlobStore(root), options, reporter=progress)
+    finally:
+        progress.close()
+    if dest is not None:
+        try:
+            place(specs, report, dest)
+        except OSError as e:
+            raise BadInput(f"cannot place files in {dest}: {e.strerror or e}") from None
+    if not args.quiet:
+        rate = report.bytes / report.elapsed if report.elapsed > 0 else 0.0
+        resumed = f", {_human(report.resumed_bytes)} resumed" if report.resumed_bytes else ""
+        _err(f"fetched {report.files} files ({report.downloaded} downloaded, {report.cached} cached): "
+             f"{_human(report.bytes)}{resumed}, {report.retries} retries, {report.elapsed:.1f}s, {_human(rate)}/s"
+             + (f"; placed in {dest}" if dest is not None else ""))
+    return report
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from bundler.fetch import lock_files
+    from bundler.lock import read_lock
+
+    lock = read_lock(args.lock)
+    _run_fetch(lock_files(lock), args, Path(args.dest) if args.dest else None)
+    return 0
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from packaging.utils import canonicalize_name
 
@@ -246,7 +391,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0 if chosen else 1
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"profile": cmd_profile, "lock": cmd_lock, "explain": cmd_explain}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "profile": cmd_profile, "lock": cmd_lock, "fetch": cmd_fetch, "explain": cmd_explain}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,7 @@ import netrc
 import os
 import random
 import ssl
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Generator
@@ -88,21 +89,23 @@ def request_with_retries(
             response = client.request(method, url, headers=headers)
             if response.status_code not in RETRY_STATUS or attempt >= retries:
                 return response
-            after = _retry_after(response)
-            delay = after if after is not None else _backoff(attempt)  # Retry-After: 0 means now
+            after = retry_after(response)
+            delay = after if after is not None else backoff_delay(attempt)  # Retry-After: 0 means now
         except httpx.TransportError:
             if attempt >= retries:
                 raise
-            delay = _backoff(attempt)
+            delay = backoff_delay(attempt)
         attempt += 1
         sleep(delay)
 
 
-def _backoff(attempt: int) -> float:
+def backoff_delay(attempt: int) -> float:
+    """Exponential backoff with jitter: about 0.25 s, 0.5 s, 1 s, ... capped at 8 s."""
     return min(8.0, 0.25 * 2**attempt) * (0.5 + random.random())
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds asked for by a Retry-After header in delta-seconds form (capped at 60), else None."""
     value = response.headers.get("Retry-After")
     if value and value.strip().isdigit():
         return min(60.0, float(value.strip()))
@@ -118,3 +121,32 @@ def describe_http_error(exc: Exception, url: str) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out talking to {redact_url(url)}"
     return f"{kind} while fetching {redact_url(url)}: {reason}"
+
+
+class RateLimiter:
+    """One token bucket shared by every transfer: ``rate`` bytes per second, ``burst`` bytes of slack.
+
+    ``take(n)`` blocks until ``n`` bytes may pass. Time is accounted as a virtual clock (the moment
+    the bucket would be empty), so many threads asking at once are served in turn and the long-run
+    rate is exact, whatever the chunk sizes.
+    """
+
+    def __init__(self, rate: float, *, burst: float | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = float(rate)
+        self.burst_seconds = (burst if burst is not None else min(64 * 1024, rate / 10)) / self.rate
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._free_at = clock()
+
+    def take(self, n: int) -> None:
+        """Wait until ``n`` more bytes fit under the rate."""
+        with self._lock:
+            now = self._clock()
+            self._free_at = max(self._free_at, now) + n / self.rate
+            wait = self._free_at - now - self.burst_seconds
+        if wait > 0:
+            self._sleep(wait)

@@ -1,0 +1,141 @@
+"""The content-addressed store: verified files by sha256, shared by every lock.
+
+Layout under the cache directory (the planner's pages and metadata live beside it)::
+
+    blobs/sha256/<aa>/<sha256>     a verified file; only ever published with ``os.replace``
+    partial/<sha256>.part          bytes of an unfinished download
+    partial/<sha256>.json          its state: redacted URL, expected size and sha256, ETag, Last-Modified
+    locks/<sha256>.lock            an advisory lock held while one process works on that file
+
+A blob is re-hashed every time it is used, so a file damaged on disk (or edited by hand) is found
+before it reaches a bundle; the damaged copy is removed and fetched again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+CHUNK = 1 << 20
+
+try:  # POSIX; on Windows the store still works for one process at a time
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+
+def hash_file(path: Path, *, limit: int | None = None) -> tuple[str, int]:
+    """sha256 hex digest and size of ``path`` (of its first ``limit`` bytes when given), streamed."""
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "rb") as f:
+        while limit is None or n < limit:
+            chunk = f.read(CHUNK if limit is None else min(CHUNK, limit - n))
+            if not chunk:
+                break
+            h.update(chunk)
+            n += len(chunk)
+    return h.hexdigest(), n
+
+
+@dataclass(slots=True, kw_only=True)
+class PartialState:
+    """What is known about the bytes in a ``.part`` file; enough to resume safely with If-Range."""
+
+    url: str  # redacted: never credentials
+    sha256: str
+    size: int | None
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def validator(self) -> str | None:
+        """The If-Range value: a strong ETag, else Last-Modified (weak ETags may not be used)."""
+        if self.etag and not self.etag.startswith("W/"):
+            return self.etag
+        return self.last_modified
+
+
+class BlobStore:
+    """Verified files under ``root/blobs`` and the state of unfinished downloads."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, sha256: str) -> Path:
+        """Where the blob with this sha256 lives (whether or not it exists)."""
+        if not _SHA256.fullmatch(sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        return self.root / "blobs" / "sha256" / sha256[:2] / sha256
+
+    def verified(self, sha256: str, size: int | None) -> Path | None:
+        """The blob's path if it exists and its bytes hash right; a damaged blob is deleted."""
+        path = self.path(sha256)
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        if size is None or st.st_size == size:
+            digest, _ = hash_file(path)
+            if digest == sha256:
+                return path
+        path.unlink(missing_ok=True)
+        return None
+
+    def publish(self, source: Path, sha256: str) -> Path:
+        """Move an already verified file into place atomically."""
+        final = self.path(sha256)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, final)
+        return final
+
+    # -- unfinished downloads ----------------------------------------------------------------
+    def partial_paths(self, sha256: str) -> tuple[Path, Path]:
+        """The ``.part`` file and its state record for a download of this sha256."""
+        base = self.root / "partial" / sha256
+        self.path(sha256)  # validates the digest
+        return base.with_suffix(".part"), base.with_suffix(".json")
+
+    def read_state(self, sha256: str) -> PartialState | None:
+        """The state record of an unfinished download, or None when missing or unreadable."""
+        _, state_path = self.partial_paths(sha256)
+        try:
+            data = json.loads(state_path.read_text())
+            state = PartialState(**{k: data.get(k) for k in ("url", "sha256", "size", "etag", "last_modified")})
+        except (OSError, ValueError, TypeError):
+            return None
+        return state if state.sha256 == sha256 else None
+
+    def write_state(self, state: PartialState) -> None:
+        """Record the state of an unfinished download (atomically)."""
+        _, state_path = self.partial_paths(state.sha256)
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = state_path.with_suffix(f".json.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(asdict(state)))
+        os.replace(tmp, state_path)
+
+    def discard_partial(self, sha256: str) -> None:
+        """Forget an unfinished download: its bytes and its state."""
+        for p in self.partial_paths(sha256):
+            p.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def locked(self, sha256: str) -> Iterator[None]:
+        """Hold the advisory lock for one file, so two processes never write the same ``.part``."""
+        self.path(sha256)
+        lock_path = self.root / "locks" / f"{sha256}.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
