@@ -197,7 +197,17 @@ class _Progress:
             self.bar.close()
 
 
-def cmd_lock(args: argparse.Namespace) -> int:
+def _check_output(output: Path, example: str) -> None:
+    if output.is_dir():
+        raise UsageError(f"-o {output} is a directory; give a file name such as {output / example}")
+    if not output.parent.exists():
+        raise BundlerError(f"cannot write {output}: directory {output.parent} does not exist")
+    if not output.parent.is_dir():
+        raise BundlerError(f"cannot write {output}: {output.parent} is not a directory")
+
+
+def _lock(args: argparse.Namespace, output: Path) -> tuple[Any, Path, Path]:
+    """Plan the job described by ``args`` and write the lock to ``output``; return (plan, lock, requirements)."""
     from bundler.config import build_job
     from bundler.lock import write_lock
     from bundler.plan import plan
@@ -207,32 +217,37 @@ def cmd_lock(args: argparse.Namespace) -> int:
                     extra_index_urls=args.extra_index_url, find_links=args.find_links, named=args.index, pins=args.pin,
                     pre=args.pre, exclude_newer=args.exclude_newer,
                     default_recipe=DEFAULT_RECIPE if DEFAULT_RECIPE.is_file() else None)
-    output = Path(args.output)
-    if output.is_dir():
-        raise UsageError(f"-o {output} is a directory; give a file name such as {output / 'pylock.toml'}")
-    if not output.parent.exists():
-        raise BundlerError(f"cannot write {output}: directory {output.parent} does not exist")
-    if not output.parent.is_dir():
-        raise BundlerError(f"cannot write {output}: {output.parent} is not a directory")
     started = time.monotonic()
     repo, client = _open_repository(args, job.indexes)
     progress = _Progress(not args.quiet)
     try:
         direct = {r.url: repo.direct_link(r.url) for r in job.inputs.requirements if r.url}
-        result = plan(repo, job.profiles, job.inputs, job.indexes, direct_links=direct, progress=progress)
+        result = plan(repo, job.profiles, job.inputs, job.indexes, direct_links=direct, progress=progress, bootstrap=True)
     finally:
         progress.close()
         repo.close()
         client.close()
-    lock_path, req_path = write_lock(result, output, exclude_newer=job.inputs.policy.exclude_newer)
+    recipe = job.recipe
+    lock_path, req_path = write_lock(result, output, exclude_newer=job.inputs.policy.exclude_newer,
+                                     name=recipe.name if recipe and recipe.name else None,
+                                     smoke=recipe.smoke if recipe else ())
     if not args.quiet:
         for t in result.targets:
             _err(f"{t.profile.name}: {len(t.pins)} packages ({t.profile.describe()})")
+            if t.bootstrap is None:
+                _err(f"  note: no index offers a pip wheel for {t.profile.name}; 'wheelhouse pack' needs one for the installer")
             if args.verbose:
                 for pin in t.pins:
                     _err(f"  {pin.name}=={pin.version}  {pin.link.filename}")
         took = time.monotonic() - started
         _err(f"wrote {lock_path} and {req_path} in {took:.1f}s ({repo.requests} requests)")
+    return result, lock_path, req_path
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    _check_output(output, "pylock.toml")
+    _lock(args, output)
     return 0
 
 

@@ -9,10 +9,10 @@ profile, so later stages (fetch, pack, install) need nothing but the lock.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import tomllib
 import tomli_w
@@ -60,6 +60,9 @@ class Lock:
     profiles: tuple[Profile, ...]
     packages: tuple[LockedPackage, ...]
     requirements: tuple[str, ...]
+    bootstrap: dict[str, tuple[str, LockedWheel]] = field(default_factory=dict)  # target -> (pip version, wheel)
+    smoke: tuple[str, ...] = ()
+    name: str | None = None
 
     def for_target(self, target: str) -> list[tuple[LockedPackage, LockedWheel]]:
         """The (package, wheel) pairs installed on ``target``."""
@@ -95,7 +98,16 @@ def _wheel_entry(pin: Pin) -> dict[str, Any]:
     return entry
 
 
-def lock_dict(plan: Plan, *, exclude_newer: datetime | None = None) -> dict[str, Any]:
+def _target_entry(name: str, marker: str, target: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": name, "marker": marker, "profile": {**target.profile.to_dict(), "name": name}}
+    if target.bootstrap is not None:  # the pip the installer runs; not part of the installed set
+        entry["bootstrap"] = {"name": target.bootstrap.name, "version": target.bootstrap.version,
+                              "wheel": _wheel_entry(target.bootstrap)}
+    return entry
+
+
+def lock_dict(plan: Plan, *, exclude_newer: datetime | None = None, name: str | None = None,
+              smoke: Sequence[str] = ()) -> dict[str, Any]:
     """The pylock.toml document for ``plan`` as a dict (TOML-serializable)."""
     names = _unique_names(plan)
     markers = {n: target_marker(t.profile) for n, t in zip(names, plan.targets)}
@@ -123,8 +135,12 @@ def lock_dict(plan: Plan, *, exclude_newer: datetime | None = None) -> dict[str,
         "version": __version__,
         "requirements": list(plan.requirements),
         "indexes": [i.to_dict() for i in plan.indexes],
-        "targets": [{"name": n, "marker": markers[n], "profile": {**t.profile.to_dict(), "name": n}} for n, t in zip(names, plan.targets)],
+        "targets": [_target_entry(n, markers[n], t) for n, t in zip(names, plan.targets)],
     }
+    if name:
+        tool["name"] = name
+    if smoke:
+        tool["smoke"] = list(smoke)
     if exclude_newer is not None:
         tool["exclude-newer"] = exclude_newer
     doc: dict[str, Any] = {"lock-version": "1.0"}
@@ -180,12 +196,13 @@ def render_requirements(doc: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def write_lock(plan: Plan, output: Path, *, exclude_newer: datetime | None = None) -> tuple[Path, Path]:
+def write_lock(plan: Plan, output: Path, *, exclude_newer: datetime | None = None, name: str | None = None,
+               smoke: Sequence[str] = ()) -> tuple[Path, Path]:
     """Write ``output`` (pylock) and ``requirements.txt`` beside it, both or neither.
 
     For ``pylock.NAME.toml`` the requirements file is ``requirements.NAME.txt``.
     """
-    doc = lock_dict(plan, exclude_newer=exclude_newer)
+    doc = lock_dict(plan, exclude_newer=exclude_newer, name=name, smoke=smoke)
     lock_text = render_lock(doc)
     req_text = render_requirements(doc)
     name = output.name
@@ -212,8 +229,15 @@ def read_lock(path: str | Path) -> Lock:
     profiles = tuple(Profile.from_dict(t["profile"], origin=f"{p}: tool.wheelhouse.targets") for t in tool["targets"])
     packages = []
     for pkg in data["packages"]:
-        wheels = tuple(LockedWheel(filename=w["name"], url=w["url"], sha256=w["hashes"]["sha256"], size=w.get("size"),
-                                   upload_time=w.get("upload-time")) for w in pkg.get("wheels", []))
+        wheels = tuple(_locked_wheel(w) for w in pkg.get("wheels", []))
         packages.append(LockedPackage(name=pkg["name"], version=pkg["version"], index=pkg.get("index"), marker=pkg.get("marker"),
                                       wheels=wheels, targets=dict(pkg.get("tool", {}).get("wheelhouse", {}).get("targets", {}))))
-    return Lock(profiles=profiles, packages=tuple(packages), requirements=tuple(tool.get("requirements", [])))
+    bootstrap = {t["name"]: (t["bootstrap"]["version"], _locked_wheel(t["bootstrap"]["wheel"]))
+                 for t in tool["targets"] if "bootstrap" in t}
+    return Lock(profiles=profiles, packages=tuple(packages), requirements=tuple(tool.get("requirements", [])),
+                bootstrap=bootstrap, smoke=tuple(tool.get("smoke", [])), name=tool.get("name"))
+
+
+def _locked_wheel(w: dict[str, Any]) -> LockedWheel:
+    return LockedWheel(filename=w["name"], url=w["url"], sha256=w["hashes"]["sha256"], size=w.get("size"),
+                       upload_time=w.get("upload-time"))

@@ -24,7 +24,7 @@ from resolvelib.resolvers import ResolutionImpossible as _RLImpossible
 from resolvelib.resolvers import ResolutionTooDeep
 
 from bundler.diagnose import explain_impossible, target_needs
-from bundler.errors import BadInput, NoCompatibleFile, ResolutionImpossible
+from bundler.errors import BadInput, BundlerError, NoCompatibleFile, ResolutionImpossible
 from bundler.index import IndexConfig, Link, ProjectIndex, redact_url
 from bundler.profile import Profile
 from bundler.select import (Policy, WheelChoice, best_rank, filter_specifier, requires_python_ok, versions_for_target,
@@ -86,6 +86,7 @@ class Pin:
 class TargetPlan:
     profile: Profile
     pins: tuple[Pin, ...]
+    bootstrap: Pin | None = None  # the pip wheel the installer runs on the target (None: none found)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -366,9 +367,28 @@ def resolve_target(repo: ProjectIndex, store: MetadataStore, profile: Profile, i
     return TargetPlan(profile=profile, pins=tuple(pins))
 
 
+BOOTSTRAP = "pip"
+
+
+def with_bootstrap(repo: ProjectIndex, store: MetadataStore, target: TargetPlan, inputs: Inputs) -> TargetPlan:
+    """Add the pip wheel the target's installer will run: the locked pip if there is one, else the
+    newest pip for the target's Python under the same constraints and policy; None when no index has one."""
+    pin = next((p for p in target.pins if p.name == BOOTSTRAP), None)
+    if pin is None:
+        own = Inputs(requirements=(Requirement(BOOTSTRAP),), constraints=inputs.constraints, policy=inputs.policy)
+        try:
+            pin = next(iter(resolve_target(repo, store, target.profile, own, {}).pins), None)
+        except BundlerError:
+            pin = None
+    return TargetPlan(profile=target.profile, pins=target.pins, bootstrap=pin)
+
+
 def plan(repo: ProjectIndex, profiles: Sequence[Profile], inputs: Inputs, indexes: Sequence[IndexConfig], *,
-         direct_links: Mapping[str, Link] | None = None, progress: Any = None) -> Plan:
-    """Resolve ``inputs`` for every profile (concurrently; pages and metadata are shared)."""
+         direct_links: Mapping[str, Link] | None = None, progress: Any = None, bootstrap: bool = False) -> Plan:
+    """Resolve ``inputs`` for every profile (concurrently; pages and metadata are shared).
+
+    With ``bootstrap``, each target also gets a pip wheel for its installer (see ``with_bootstrap``).
+    """
     store = MetadataStore(repo)
     direct = dict(direct_links or {})
     speculator = Speculator(repo, store, profiles, inputs.policy)
@@ -380,6 +400,8 @@ def plan(repo: ProjectIndex, profiles: Sequence[Profile], inputs: Inputs, indexe
             futures = [pool.submit(resolve_target, repo, store, p, inputs, direct, progress=progress, speculator=speculator)
                        for p in profiles]
             targets = [f.result() for f in futures]
+    if bootstrap:
+        targets = [with_bootstrap(repo, store, t, inputs) for t in targets]
     return Plan(targets=tuple(targets), indexes=tuple(indexes), requirements=tuple(str(r) for r in inputs.requirements))
 
 
