@@ -59,6 +59,13 @@ def _add_fetch_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cert", metavar="FILE", help="CA bundle for TLS (default: SSL_CERT_FILE or the system's)")
 
 
+def _add_pack_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", required=True, metavar="BUNDLE", help="the archive to write, e.g. bundle.tar.zst")
+    p.add_argument("--format", choices=("tar.zst", "tar.gz", "tar"),
+                   help="archive format (default: from the -o suffix, else tar.zst; tar.gz/tar for targets without zstd)")
+    p.add_argument("--level", type=int, metavar="N", help="compression level (default: zstd 3, gzip 6)")
+
+
 def main_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``wheelhouse`` command."""
     parser = _Parser(prog="wheelhouse", description="Resolve, lock, fetch and pack Python environments for air-gapped target machines.",
@@ -102,6 +109,41 @@ def main_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--dest", metavar="DIR", help="also place the verified files in DIR under their file names (as pip download -d)")
     _add_fetch_args(fetch)
     fetch.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary; only errors")
+
+    pk = sub.add_parser("pack", help="pack a lock and its fetched wheels into one reproducible bundle with an installer",
+                        description="Check that every wheel of the lock is in the cache and hashes right and that every target's "
+                                    "dependencies are met inside the bundle, then write one reproducible archive with "
+                                    "install.sh/install.py, bundle.json, the lock, requirements.txt, SHA256SUMS, wheels/ and a "
+                                    "static simple/ index.")
+    pk.add_argument("lock", metavar="LOCK", help="a pylock.toml written by 'wheelhouse lock' (fetched with 'wheelhouse fetch')")
+    _add_pack_args(pk)
+    pk.add_argument("--cache-dir", metavar="DIR", help="the cache 'wheelhouse fetch' filled (default: ~/.cache/wheelhouse)")
+    pk.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+
+    bd = sub.add_parser("build", help="lock + fetch + pack in one run",
+                        description="Resolve for the target(s), fetch every file verified, and pack the bundle. "
+                                    "With no recipe or requirement, builds recipes/default.toml.")
+    bd.add_argument("inputs", nargs="*", metavar="RECIPE|REQ", help="a recipe (*.toml) and/or requirement strings (default: recipes/default.toml)")
+    bd.add_argument("-r", "--requirement", action="append", default=[], metavar="FILE", help="requirements file")
+    bd.add_argument("-c", "--constraint", action="append", default=[], metavar="FILE", help="constraints file")
+    bd.add_argument("--pre", action="store_true", help="allow pre-releases")
+    bd.add_argument("--exclude-newer", metavar="TIMESTAMP", help="ignore files uploaded after this time")
+    bd.add_argument("--lock-output", metavar="FILE", help="also keep the lock at FILE (requirements.txt beside it)")
+    bd.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    bd.add_argument("-v", "--verbose", action="store_true", help="list every locked package")
+    _add_pack_args(bd)
+    _add_target_args(bd)
+    _add_index_args(bd)
+    g = bd.add_argument_group("downloads")
+    g.add_argument("--limit-rate", metavar="RATE", help="cap the total download rate, e.g. 500K, 2M (bytes/s)")
+    g.add_argument("--retries", type=int, default=5, metavar="N", help="retries per file (default 5)")
+    g.add_argument("--timeout", type=float, default=30.0, metavar="S", help="stall timeout in seconds (default 30)")
+
+    ins = sub.add_parser("inspect", help="list a bundle's targets and packages")
+    ins.add_argument("bundle", metavar="BUNDLE", help="a bundle archive or unpacked bundle directory")
+    ins.add_argument("--json", action="store_true", help="print bundle.json")
+    ver = sub.add_parser("verify", help="check every hash, the member set and completeness of a bundle (exit 1 on any problem)")
+    ver.add_argument("bundle", metavar="BUNDLE", help="a bundle archive or unpacked bundle directory")
 
     exp = sub.add_parser("explain", help="why a project has (or lacks) a usable file for a target")
     exp.add_argument("package", metavar="PACKAGE")
@@ -229,7 +271,7 @@ def _lock(args: argparse.Namespace, output: Path) -> tuple[Any, Path, Path]:
         client.close()
     recipe = job.recipe
     lock_path, req_path = write_lock(result, output, exclude_newer=job.inputs.policy.exclude_newer,
-                                     name=recipe.name if recipe and recipe.name else None,
+                                     title=recipe.name if recipe and recipe.name else None,
                                      smoke=recipe.smoke if recipe else ())
     if not args.quiet:
         for t in result.targets:
@@ -376,6 +418,102 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store(args: argparse.Namespace) -> Any:
+    from bundler.cache import BlobStore
+    from bundler.httpcache import default_cache_dir
+
+    return BlobStore(Path(args.cache_dir) if args.cache_dir else default_cache_dir())
+
+
+def _pack(args: argparse.Namespace, lock_path: Path, output: Path) -> Any:
+    from bundler.pack import pack
+
+    result = pack(lock_path, _store(args), output, fmt=args.format, level=args.level)
+    if not args.quiet:
+        m = result.manifest
+        wheels = sum(1 for p in m.files if p.startswith("wheels/"))
+        _err(f"wrote {output}: {_human(result.size)}, {wheels} wheels for {', '.join(t.name for t in m.targets)}")
+        _err(f"sha256 {result.sha256}")
+        _err(f"on the target: tar -xf {output.name} && sh {m.name}/install.sh")
+    return result
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    _check_output(output, "bundle.tar.zst")
+    _pack(args, Path(args.lock), output)
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from bundler.fetch import FileSpec
+
+    output = Path(args.output)
+    _check_output(output, "bundle.tar.zst")
+    if args.lock_output:
+        _check_output(Path(args.lock_output), "pylock.toml")
+    with tempfile.TemporaryDirectory(prefix="wheelhouse-build-") as tmp:
+        lock_path = Path(args.lock_output) if args.lock_output else Path(tmp) / "pylock.toml"
+        if args.no_cache:
+            raise UsageError("build needs the cache for the fetched files; drop --no-cache (or give --cache-dir)")
+        result, lock_path, _ = _lock(args, lock_path)
+        # The plan's own URLs still carry any credentials the indexes were given; the lock's are redacted.
+        pins = [p for t in result.targets for p in (*t.pins, *([t.bootstrap] if t.bootstrap else []))]
+        specs = [FileSpec(url=p.link.url, sha256=p.link.sha256, size=p.link.size, filename=p.link.filename) for p in pins]
+        _run_fetch(specs, args, None)
+        _pack(args, lock_path, output)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from bundler.bundle import read_bundle
+
+    path = Path(args.bundle)
+    if not path.exists():
+        raise BadInput(f"no such bundle: {path}")
+    reading = read_bundle(path, want_metadata=False, manifest_only=True)
+    m = reading.manifest
+    if m is None:
+        raise BundlerError(f"{path} has no readable bundle.json" + (f": {reading.problems[0]}" if reading.problems else ""))
+    if args.json:
+        sys.stdout.write(m.to_json().decode())
+        return 0
+    total = sum(size for size, _ in m.files.values())
+    print(f"bundle   {m.name}  ({m.tool}, created {m.created}, {len(m.files)} files, {_human(total)})")
+    for t in m.targets:
+        print(f"target   {t.name}: {t.profile.describe()}" + (f", installer pip {t.pip.split('/')[-1].split('-')[1]}" if t.pip else ""))
+    rows = {}
+    for t in m.targets:
+        for p in t.packages:
+            rows.setdefault((p.name, p.version), {})[t.name] = m.files.get(p.wheel, (0, ""))[0]
+    if rows:
+        width = max(len(n) for n, _ in rows)
+        vwidth = max(len(v) for _, v in rows)
+        print(f"\n{'package':<{width}}  {'version':<{vwidth}}  {'size':>9}  targets")
+        for (n, v), per in sorted(rows.items()):
+            size = max(per.values())
+            where = "all" if len(per) == len(m.targets) else ", ".join(sorted(per))
+            print(f"{n:<{width}}  {v:<{vwidth}}  {_human(size):>9}  {where}")
+    if m.smoke:
+        print(f"\nsmoke    {'; '.join(m.smoke)}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from bundler.bundle import verify
+
+    path = Path(args.bundle)
+    if not path.exists():
+        raise BadInput(f"no such bundle: {path}")
+    reading = verify(path)
+    m = reading.manifest
+    assert m is not None
+    print(f"{path}: OK — {len(m.files)} files match bundle.json, complete for {', '.join(t.name for t in m.targets)}")
+    return 0
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from packaging.utils import canonicalize_name
 
@@ -407,7 +545,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "profile": cmd_profile, "lock": cmd_lock, "fetch": cmd_fetch, "explain": cmd_explain}
+    "profile": cmd_profile, "lock": cmd_lock, "fetch": cmd_fetch, "pack": cmd_pack, "build": cmd_build,
+    "inspect": cmd_inspect, "verify": cmd_verify, "explain": cmd_explain}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

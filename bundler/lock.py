@@ -106,7 +106,7 @@ def _target_entry(name: str, marker: str, target: Any) -> dict[str, Any]:
     return entry
 
 
-def lock_dict(plan: Plan, *, exclude_newer: datetime | None = None, name: str | None = None,
+def lock_dict(plan: Plan, *, exclude_newer: datetime | None = None, title: str | None = None,
               smoke: Sequence[str] = ()) -> dict[str, Any]:
     """The pylock.toml document for ``plan`` as a dict (TOML-serializable)."""
     names = _unique_names(plan)
@@ -137,8 +137,8 @@ def lock_dict(plan: Plan, *, exclude_newer: datetime | None = None, name: str | 
         "indexes": [i.to_dict() for i in plan.indexes],
         "targets": [_target_entry(n, markers[n], t) for n, t in zip(names, plan.targets)],
     }
-    if name:
-        tool["name"] = name
+    if title:
+        tool["name"] = title
     if smoke:
         tool["smoke"] = list(smoke)
     if exclude_newer is not None:
@@ -196,13 +196,13 @@ def render_requirements(doc: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def write_lock(plan: Plan, output: Path, *, exclude_newer: datetime | None = None, name: str | None = None,
+def write_lock(plan: Plan, output: Path, *, exclude_newer: datetime | None = None, title: str | None = None,
                smoke: Sequence[str] = ()) -> tuple[Path, Path]:
     """Write ``output`` (pylock) and ``requirements.txt`` beside it, both or neither.
 
     For ``pylock.NAME.toml`` the requirements file is ``requirements.NAME.txt``.
     """
-    doc = lock_dict(plan, exclude_newer=exclude_newer, name=name, smoke=smoke)
+    doc = lock_dict(plan, exclude_newer=exclude_newer, title=title, smoke=smoke)
     lock_text = render_lock(doc)
     req_text = render_requirements(doc)
     name = output.name

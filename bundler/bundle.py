@@ -1,0 +1,220 @@
+"""Read a bundle back — an archive (tar, tar.gz, tar.zst) or an unpacked directory — and verify it.
+
+Archive layers prove nothing: a truncated zstd stream or a tar cut at a member boundary can read
+back without an error. So a reader checks the exact member set and every size and sha256 against
+``bundle.json``, and refuses members that are not plain files or directories under the one top
+directory (absolute paths, ``..``, links, devices). The completeness proof is run again from the
+dependency data each wheel's own METADATA gives.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from bundler.errors import BadInput, BundlerError
+from bundler.manifest import Incomplete, Manifest, check_complete
+from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20
+
+
+class BadBundle(BundlerError):
+    """A bundle whose bytes or structure do not match its manifest."""
+
+
+@dataclass(slots=True)
+class BundleReading:
+    """What was found in a bundle: its manifest, each file's (size, sha256), and the problems seen."""
+
+    manifest: Manifest | None = None
+    files: dict[str, tuple[int, str]] = field(default_factory=dict)
+    metadata: dict[str, tuple[tuple[str, ...], str | None]] = field(default_factory=dict)  # wheel path -> deps
+    problems: list[str] = field(default_factory=list)
+    top: str = ""
+
+
+def _safe_name(name: str) -> tuple[str, str] | None:
+    """(top, relative path) for a safe member name, else None."""
+    p = PurePosixPath(name)
+    if p.is_absolute() or not p.parts or any(part in ("..", "") for part in p.parts) or "\\" in name:
+        return None
+    return p.parts[0], "/".join(p.parts[1:])
+
+
+def _open_archive(path: Path) -> tuple[IO[bytes], list[Any]]:
+    f = open(path, "rb")
+    head = f.read(4)
+    f.seek(0)
+    if head.startswith(_ZSTD_MAGIC):
+        import zstandard
+
+        reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True, closefd=True)
+        return reader, [reader]
+    if head.startswith(_GZIP_MAGIC):
+        g = gzip.GzipFile(fileobj=f, mode="rb")
+        return g, [g, f]
+    return f, [f]
+
+
+def _digest(stream: IO[bytes], spool: IO[bytes] | None) -> tuple[int, str]:
+    h = hashlib.sha256()
+    n = 0
+    while chunk := stream.read(_CHUNK):
+        h.update(chunk)
+        n += len(chunk)
+        if spool is not None:
+            spool.write(chunk)
+    return n, h.hexdigest()
+
+
+def _wheel_deps(fileobj: IO[bytes], wheel: str) -> tuple[tuple[str, ...], str | None]:
+    project = PurePosixPath(wheel).name.split("-")[0]
+    meta = parse_metadata(metadata_from_zip(fileobj, project))
+    return tuple(str(r) for r in meta.requires_dist), meta.requires_python
+
+
+def read_bundle(path: Path, *, want_metadata: bool = True, manifest_only: bool = False) -> BundleReading:
+    """Read every member of a bundle archive or directory; problems are collected, not raised."""
+    reading = BundleReading()
+    if path.is_dir():
+        _read_directory(path, reading, want_metadata)
+        return reading
+    try:
+        _read_archive(path, reading, want_metadata, manifest_only)
+    except (tarfile.TarError, EOFError, OSError, ValueError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise BadInput(f"no such bundle: {path}") from None
+        reading.problems.append(f"the archive is damaged or truncated: {e}")
+    except Exception as e:  # zstandard.ZstdError has no common base with the above
+        if type(e).__module__.startswith("zstandard") or type(e).__name__ == "ZstdError":
+            reading.problems.append(f"the zstd stream is damaged or truncated: {e}")
+        else:
+            raise
+    return reading
+
+
+def _read_archive(path: Path, reading: BundleReading, want_metadata: bool, manifest_only: bool) -> None:
+    stream, closers = _open_archive(path)
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for member in tar:
+                where = _safe_name(member.name)
+                if where is None:
+                    reading.problems.append(f"unsafe member name {member.name!r} (absolute or with '..')")
+                    continue
+                top, rel = where
+                reading.top = reading.top or top
+                if top != reading.top:
+                    reading.problems.append(f"member {member.name!r} is outside the bundle directory {reading.top}/")
+                    continue
+                if member.isdir():
+                    continue
+                if not member.isreg():
+                    reading.problems.append(f"member {member.name!r} is a link or device, not a regular file")
+                    continue
+                if rel in reading.files:
+                    reading.problems.append(f"member {rel} appears twice")
+                src = tar.extractfile(member)
+                assert src is not None
+                if rel == "bundle.json":
+                    data = src.read()
+                    reading.files[rel] = (len(data), hashlib.sha256(data).hexdigest())
+                    reading.manifest = _manifest(data, reading)
+                    if manifest_only:
+                        return
+                    continue
+                wheel = want_metadata and rel.startswith("wheels/") and rel.endswith(".whl")
+                with tempfile.TemporaryFile() if wheel else _Null() as spool:
+                    reading.files[rel] = _digest(src, spool if wheel else None)
+                    if wheel:
+                        spool.seek(0)
+                        _record_deps(spool, rel, reading)
+    finally:
+        for c in closers:
+            c.close()
+
+
+class _Null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _manifest(data: bytes, reading: BundleReading) -> Manifest | None:
+    try:
+        return Manifest.from_json(data)
+    except BadInput as e:
+        reading.problems.append(e.message)
+        return None
+
+
+def _record_deps(fileobj: IO[bytes], rel: str, reading: BundleReading) -> None:
+    try:
+        reading.metadata[rel] = _wheel_deps(fileobj, rel)
+    except BadMetadata as e:
+        reading.problems.append(f"{rel}: {e}")
+
+
+def _read_directory(root: Path, reading: BundleReading, want_metadata: bool) -> None:
+    reading.top = root.name
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in list(dirnames):
+            if os.path.islink(os.path.join(dirpath, d)):
+                reading.problems.append(f"{os.path.relpath(os.path.join(dirpath, d), root)} is a link")
+                dirnames.remove(d)
+        for fn in filenames:
+            full = Path(dirpath) / fn
+            rel = full.relative_to(root).as_posix()
+            if full.is_symlink() or not full.is_file():
+                reading.problems.append(f"{rel} is a link or device, not a regular file")
+                continue
+            with open(full, "rb") as f:
+                reading.files[rel] = _digest(f, None)
+                if rel == "bundle.json":
+                    f.seek(0)
+                    reading.manifest = _manifest(f.read(), reading)
+                elif want_metadata and rel.startswith("wheels/") and rel.endswith(".whl"):
+                    f.seek(0)
+                    _record_deps(f, rel, reading)
+
+
+def verify(path: Path) -> BundleReading:
+    """Check a bundle completely; raise ``BadBundle`` listing every problem, else return the reading."""
+    reading = read_bundle(path)
+    m = reading.manifest
+    if m is None and not any("bundle.json" in p for p in reading.problems):
+        reading.problems.append("bundle.json is missing")
+    if m is not None:
+        found = {p: v for p, v in reading.files.items() if p != "bundle.json"}
+        for p in sorted(set(m.files) - set(found)):
+            reading.problems.append(f"{p} is listed in bundle.json but missing from the bundle")
+        for p in sorted(set(found) - set(m.files)):
+            reading.problems.append(f"{p} is in the bundle but not in bundle.json")
+        for p in sorted(set(found) & set(m.files)):
+            (size, sha), (esize, esha) = found[p], m.files[p]
+            if sha != esha or size != esize:
+                reading.problems.append(f"{p}: expected sha256 {esha} ({esize} bytes), got {sha} ({size} bytes)")
+        for t in m.targets:
+            for pkg in t.packages:
+                real = reading.metadata.get(pkg.wheel)
+                if real is not None and (tuple(real[0]), real[1]) != (tuple(pkg.requires_dist), pkg.requires_python):
+                    reading.problems.append(f"{pkg.wheel}: bundle.json's dependency data differs from the wheel's METADATA")
+            try:
+                check_complete(t, m.requirements)
+            except Incomplete as e:
+                reading.problems.append(e.message)
+    if reading.problems:
+        shown = "\n  ".join(reading.problems[:30]) + (f"\n  ... and {len(reading.problems) - 30} more" if len(reading.problems) > 30 else "")
+        raise BadBundle(f"{path} failed verification:\n  {shown}", hint="do not install it; build or copy it again")
+    return reading

@@ -1,0 +1,175 @@
+"""The bundle manifest (``bundle.json``) and the completeness proof run before a bundle ships.
+
+``bundle.json``::
+
+    {"format": "wheelhouse-bundle", "format-version": 1, "name", "tool", "lock-sha256", "created",
+     "smoke": [...], "requirements": [...root requirements...],
+     "targets": [{"name", "profile": {...}, "requirements": "requirements.txt", "pip": "wheels/pip-...whl",
+                  "packages": [{"name", "version", "wheel", "requires-dist": [...], "requires-python"}]}],
+     "files": {"<posix path>": {"size", "sha256"}, ...}}      # every file but bundle.json itself
+
+Completeness is pure: it takes each target's packages with the dependency data read from the
+wheels themselves and proves that every root requirement and every Requires-Dist that applies on the
+target (its markers, the extras asked for) is met inside the bundle by a wheel the target can use.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from packaging.markers import InvalidMarker, Marker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from bundler.errors import BadInput, BundlerError
+from bundler.profile import Profile
+from bundler.select import filename_tags, requires_python_ok
+
+FORMAT = "wheelhouse-bundle"
+FORMAT_VERSION = 1
+
+
+class Incomplete(BundlerError):
+    """A bundle would not install its locked set on a target from its own files."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BundledPackage:
+    """One installed package of a target, with the dependency data read from its wheel."""
+
+    name: str
+    version: str
+    wheel: str  # path inside the bundle, e.g. wheels/x-1.0-py3-none-any.whl
+    requires_dist: tuple[str, ...]
+    requires_python: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "wheel": self.wheel,
+                "requires-dist": list(self.requires_dist), "requires-python": self.requires_python}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BundledPackage:
+        return cls(name=d["name"], version=d["version"], wheel=d["wheel"], requires_dist=tuple(d.get("requires-dist", ())),
+                   requires_python=d.get("requires-python"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BundledTarget:
+    name: str
+    profile: Profile
+    pip: str | None  # path of the bootstrap pip wheel
+    packages: tuple[BundledPackage, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "profile": self.profile.to_dict(), "requirements": "requirements.txt", "pip": self.pip,
+                "packages": [p.to_dict() for p in self.packages]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BundledTarget:
+        return cls(name=d["name"], profile=Profile.from_dict(d["profile"], origin="bundle.json"), pip=d.get("pip"),
+                   packages=tuple(BundledPackage.from_dict(p) for p in d.get("packages", ())))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Manifest:
+    name: str
+    tool: str
+    lock_sha256: str
+    created: str
+    smoke: tuple[str, ...]
+    requirements: tuple[str, ...]
+    targets: tuple[BundledTarget, ...]
+    files: dict[str, tuple[int, str]]  # path -> (size, sha256)
+
+    def to_json(self) -> bytes:
+        """Canonical bytes: sorted keys, fixed indentation, trailing newline."""
+        doc = {"format": FORMAT, "format-version": FORMAT_VERSION, "name": self.name, "tool": self.tool,
+               "lock-sha256": self.lock_sha256, "created": self.created, "smoke": list(self.smoke),
+               "requirements": list(self.requirements), "targets": [t.to_dict() for t in self.targets],
+               "files": {p: {"size": s, "sha256": h} for p, (s, h) in sorted(self.files.items())}}
+        return (json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, origin: str = "bundle.json") -> Manifest:
+        try:
+            d = json.loads(data)
+            if d.get("format") != FORMAT or d.get("format-version") != FORMAT_VERSION:
+                raise BadInput(f"{origin} is not a wheelhouse bundle manifest of format version {FORMAT_VERSION}")
+            return cls(name=d["name"], tool=d["tool"], lock_sha256=d["lock-sha256"], created=d["created"],
+                       smoke=tuple(d.get("smoke", ())), requirements=tuple(d.get("requirements", ())),
+                       targets=tuple(BundledTarget.from_dict(t) for t in d["targets"]),
+                       files={p: (int(v["size"]), str(v["sha256"])) for p, v in d["files"].items()})
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise BadInput(f"{origin} is not a readable bundle manifest: {e}") from None
+
+
+def _req(text: str, where: str) -> Requirement:
+    try:
+        return Requirement(text)
+    except InvalidRequirement as e:
+        raise Incomplete(f"{where}: unreadable requirement {text!r}: {e}") from None
+
+
+def _applies(req: Requirement, env: Mapping[str, str], extras: Sequence[str]) -> bool:
+    if req.marker is None:
+        return True
+    try:
+        return any(req.marker.evaluate({**env, "extra": e}) for e in ("", *extras))
+    except InvalidMarker:  # pragma: no cover - Requirement() already parsed it
+        return False
+
+
+def check_complete(target: BundledTarget, roots: Sequence[str]) -> None:
+    """Prove ``target`` installs from the bundle alone; raise ``Incomplete`` naming what is missing."""
+    prof = target.profile
+    env = dict(prof.markers)
+    tags = set(prof.tags)
+    by_name = {canonicalize_name(p.name): p for p in target.packages}
+    problems: list[str] = []
+    for p in target.packages:
+        wheel = p.wheel.rsplit("/", 1)[-1]
+        if not set(filename_tags(wheel)) & tags:
+            problems.append(f"{wheel} does not install on {prof.name} ({prof.describe()})")
+        if not requires_python_ok(p.requires_python, prof.markers["python_full_version"]):
+            problems.append(f"{p.name} {p.version} requires Python {p.requires_python}; {prof.name} runs "
+                            f"{prof.markers['python_full_version']}")
+    if target.pip is not None and not set(filename_tags(target.pip.rsplit("/", 1)[-1])) & tags:
+        problems.append(f"the bootstrap {target.pip} does not run on {prof.name}")
+    todo: list[tuple[Requirement, str]] = [(r, "the requirements") for r in (_req(t, "requirements") for t in roots)
+                                           if _applies(r, env, ())]
+    seen: set[tuple[str, str]] = set()
+    while todo:
+        req, needed_by = todo.pop()
+        name = canonicalize_name(req.name)
+        pkg = by_name.get(name)
+        if pkg is None:
+            problems.append(f"{req} (needed by {needed_by}) is not in the bundle for {prof.name}")
+            continue
+        try:
+            ok = req.url is not None or req.specifier.contains(Version(pkg.version), prereleases=True)
+        except InvalidVersion:
+            ok = False
+        if not ok:
+            problems.append(f"{needed_by} needs {req}, but the bundle has {pkg.name} {pkg.version} for {prof.name}")
+        for extra in sorted({canonicalize_name(e) for e in req.extras} | {""}):
+            if (name, extra) in seen:
+                continue
+            seen.add((name, extra))
+            for text in pkg.requires_dist:
+                dep = _req(text, f"{pkg.name} {pkg.version}")
+                if extra and not (dep.marker is not None and _applies_only_with(dep.marker, env, extra)):
+                    continue
+                if not extra and not _applies(dep, env, ()):
+                    continue
+                todo.append((dep, f"{pkg.name} {pkg.version}" + (f"[{extra}]" if extra else "")))
+    if problems:
+        shown = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
+        raise Incomplete(f"the bundle is incomplete for target {prof.name}:\n  {shown}",
+                         hint="re-lock so the lock and the wheels agree; nothing was written")
+
+
+def _applies_only_with(marker: Marker, env: Mapping[str, str], extra: str) -> bool:
+    return marker.evaluate({**env, "extra": extra})

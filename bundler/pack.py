@@ -1,0 +1,311 @@
+"""Pack a lock and the cached wheels into one reproducible archive with its installer.
+
+The archive holds one directory ``<name>/`` (layout in DESIGN.md). It is reproducible to the byte:
+members sorted, mtime fixed (``SOURCE_DATE_EPOCH``, else the lock's exclude-newer, else its newest
+upload time), owner 0/0 with no user or group names, modes 0644/0755, GNU tar headers written here
+rather than by ``tarfile`` (whose stream mode re-buffers every block), and compression with fixed
+parameters: zstd frames carry checksums and always use the multi-threaded engine (its output does
+not depend on the number of workers, but differs from the single-threaded one); gzip has no name and
+a fixed mtime.
+
+Nothing is written unless every wheel is in the cache with the right sha256 and the completeness
+proof holds for every target; the archive is written under a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import html
+import os
+import re
+import tarfile
+import tempfile
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, Iterator
+from urllib.parse import quote
+
+from packaging.utils import canonicalize_name
+
+from bundler import __version__
+from bundler.cache import BlobStore
+from bundler.errors import BadInput, BundlerError, HashMismatch
+from bundler.lock import Lock, LockedWheel, read_lock, render_requirements
+from bundler.manifest import BundledPackage, BundledTarget, Manifest, check_complete
+from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
+
+FORMATS = ("tar.zst", "tar.gz", "tar")
+DEFAULT_LEVELS = {"tar.zst": 3, "tar.gz": 6, "tar": 0}
+TARGET_DIR = Path(__file__).resolve().parent / "_target"
+SCRIPTS = {"install.sh": 0o755, "install.py": 0o644, "capture_profile.py": 0o644}
+_BLOCK = 512
+_RECORD = 20 * _BLOCK
+_CHUNK = 1 << 20
+_EPOCH_1980 = 315532800  # zip's earliest time; used when a lock has no date at all
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackResult:
+    path: Path
+    sha256: str
+    size: int
+    manifest: Manifest
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    path: str  # inside <name>/
+    size: int
+    sha256: str
+    data: bytes | None = None  # generated files
+    source: Path | None = None  # wheels, from the cache
+    mode: int = 0o644
+
+
+def format_of(output: Path, requested: str | None) -> str:
+    """The archive format: as requested, else from the output's suffix, else tar.zst."""
+    if requested:
+        if requested not in FORMATS:
+            raise BadInput(f"unknown --format {requested!r}", hint=f"choose one of {', '.join(FORMATS)}")
+        return requested
+    name = output.name
+    for fmt in FORMATS:
+        if name.endswith("." + fmt):
+            return fmt
+    if name.endswith(".tgz"):
+        return "tar.gz"
+    return "tar.zst"
+
+
+def bundle_name(lock: Lock, output: Path) -> str:
+    """The top directory inside the archive: the recipe's name, else the output's stem."""
+    base = lock.name or re.sub(r"(\.tar(\.zst|\.gz)?|\.tgz)$", "", output.name) or "bundle"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip(".-") or "bundle"
+
+
+def _mtime(doc: dict[str, Any], lock: Lock, source_date_epoch: str | None) -> int:
+    if source_date_epoch:
+        if not source_date_epoch.strip().isdigit():
+            raise BadInput(f"SOURCE_DATE_EPOCH={source_date_epoch!r} is not a number of seconds")
+        return int(source_date_epoch)
+    stamp = doc.get("tool", {}).get("wheelhouse", {}).get("exclude-newer")
+    times = [w.upload_time for p in lock.packages for w in p.wheels if w.upload_time is not None]
+    for value in ([stamp] if stamp is not None else []) + ([max(times)] if times else []):
+        if isinstance(value, datetime):
+            return int((value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp())
+    return _EPOCH_1980
+
+
+def _wheel_metadata(path: Path, project: str, version: str, filename: str) -> tuple[tuple[str, ...], str | None]:
+    try:
+        with open(path, "rb") as f:
+            meta = parse_metadata(metadata_from_zip(f, project))
+    except (BadMetadata, OSError) as e:
+        raise BundlerError(f"cannot read the metadata of {filename}: {e}") from None
+    if canonicalize_name(meta.name) != canonicalize_name(project) or meta.version.split("+")[0] != version.split("+")[0]:
+        raise BundlerError(f"{filename} says it is {meta.name} {meta.version}, but the lock names {project} {version}")
+    return tuple(str(r) for r in meta.requires_dist), meta.requires_python
+
+
+def _simple_index(wheels: dict[str, tuple[str, str]], requires_python: dict[str, str | None]) -> dict[str, bytes]:
+    """A static PEP 503 index: simple/index.html and simple/<project>/index.html over ../../wheels/."""
+    projects: dict[str, list[str]] = {}
+    for filename, (project, _) in wheels.items():
+        projects.setdefault(canonicalize_name(project), []).append(filename)
+    head = '<!DOCTYPE html>\n<html>\n<head><meta name="pypi:repository-version" content="1.0"><title>{}</title></head>\n<body>\n'
+    pages = {"simple/index.html": (head.format("Simple index") + "".join(
+        f'<a href="{p}/">{p}</a>\n' for p in sorted(projects)) + "</body>\n</html>\n").encode()}
+    for project, files in projects.items():
+        links = []
+        for fn in sorted(files):
+            rp = requires_python.get(fn)
+            attr = f' data-requires-python="{html.escape(rp)}"' if rp else ""
+            links.append(f'<a href="../../wheels/{quote(fn)}#sha256={wheels[fn][1]}"{attr}>{html.escape(fn)}</a>\n')
+        pages[f"simple/{project}/index.html"] = (head.format(f"Links for {project}") + "".join(links) + "</body>\n</html>\n").encode()
+    return pages
+
+
+def plan_bundle(lock_path: Path, store: BlobStore, output: Path, *, jobs: int = 4) -> tuple[Manifest, list[_Member], int]:
+    """Everything that goes into the bundle, checked: wheels present and hashing right, metadata
+    read from them, completeness proven for every target. Raises before anything is written."""
+    lock_bytes = lock_path.read_bytes()
+    lock = read_lock(lock_path)
+    name = bundle_name(lock, output)
+    doc = tomllib.loads(lock_bytes.decode())
+    wheels: dict[str, tuple[LockedWheel, str, str]] = {}  # filename -> (wheel, project, version)
+
+    def add(wheel: LockedWheel, project: str, version: str) -> None:
+        seen = wheels.get(wheel.filename)
+        if seen is not None and seen[0].sha256 != wheel.sha256:
+            raise BundlerError(f"the lock names two different files called {wheel.filename}")
+        wheels[wheel.filename] = (wheel, project, version)
+
+    for pkg in lock.packages:
+        for w in pkg.wheels:
+            add(w, pkg.name, pkg.version)
+    for prof in lock.profiles:
+        if prof.name not in lock.bootstrap:
+            raise BundlerError(f"the lock has no bootstrap pip wheel for target {prof.name}; the installer needs one",
+                               hint="re-lock with an index that offers pip (PyPI does)")
+        version, w = lock.bootstrap[prof.name]
+        add(w, "pip", version)
+    missing = [fn for fn, (w, _, _) in wheels.items() if not store.path(w.sha256).is_file()]
+    if missing:
+        raise BundlerError(f"{len(missing)} of {len(wheels)} files of the lock are not in the cache {store.root}: "
+                           f"{', '.join(sorted(missing)[:5])}{' ...' if len(missing) > 5 else ''}",
+                           hint=f"run 'wheelhouse fetch {lock_path}' first (with the same --cache-dir), or use 'wheelhouse build'")
+
+    def check(item: tuple[str, tuple[LockedWheel, str, str]]) -> tuple[str, tuple[tuple[str, ...], str | None], int]:
+        fn, (w, project, version) = item
+        path = store.verified(w.sha256, w.size)  # re-hashes; a damaged blob is removed
+        if path is None:
+            raise HashMismatch(f"{fn} in the cache {store.root} (the damaged copy was removed; fetch again)", w.sha256,
+                               "a different digest")
+        return fn, _wheel_metadata(path, project, version, fn), path.stat().st_size
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        checked = {fn: (meta, size) for fn, meta, size in pool.map(check, sorted(wheels.items()))}
+
+    targets = []
+    for prof in lock.profiles:
+        pkgs = tuple(BundledPackage(name=p.name, version=p.version, wheel=f"wheels/{w.filename}",
+                                    requires_dist=checked[w.filename][0][0], requires_python=checked[w.filename][0][1])
+                     for p, w in lock.for_target(prof.name))
+        target = BundledTarget(name=prof.name, profile=prof, pip=f"wheels/{lock.bootstrap[prof.name][1].filename}", packages=pkgs)
+        check_complete(target, lock.requirements)
+        targets.append(target)
+
+    members = [_Member(path=f"wheels/{fn}", size=checked[fn][1], sha256=w.sha256, source=store.path(w.sha256))
+               for fn, (w, _, _) in wheels.items()]
+    generated = {"pylock.toml": lock_bytes, "requirements.txt": render_requirements(doc).encode()}
+    generated.update(_simple_index({fn: (project, w.sha256) for fn, (w, project, _) in wheels.items()},
+                                   {fn: checked[fn][0][1] for fn in wheels}))
+    modes = {}
+    for script, mode in SCRIPTS.items():
+        generated[script] = (TARGET_DIR / script).read_bytes()
+        modes[script] = mode
+    for path, data in generated.items():
+        members.append(_Member(path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data,
+                               mode=modes.get(path, 0o644)))
+    sums = "".join(f"{m.sha256}  {m.path}\n" for m in sorted(members, key=lambda m: m.path)).encode()
+    members.append(_Member(path="SHA256SUMS", size=len(sums), sha256=hashlib.sha256(sums).hexdigest(), data=sums))
+    mtime = _mtime(doc, lock, os.environ.get("SOURCE_DATE_EPOCH"))
+    created = datetime.fromtimestamp(mtime, timezone.utc)
+    manifest = Manifest(name=name, tool=f"wheelhouse {__version__}", lock_sha256=hashlib.sha256(lock_bytes).hexdigest(),
+                        created=created.strftime("%Y-%m-%dT%H:%M:%SZ"), smoke=lock.smoke, requirements=lock.requirements,
+                        targets=tuple(targets), files={m.path: (m.size, m.sha256) for m in members})
+    data = manifest.to_json()
+    members.append(_Member(path="bundle.json", size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data))
+    return manifest, sorted(members, key=lambda m: m.path), mtime
+
+
+class _Counting:
+    """A write-only wrapper that hashes and counts what passes through."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.raw.write(data)
+        self.sha.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+def _tar_header(path: str, size: int, mode: int, mtime: int, kind: bytes) -> bytes:
+    info = tarfile.TarInfo(path)
+    info.size, info.mode, info.mtime, info.type = size, mode, mtime, kind
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "strict")
+
+
+def _tar_stream(top: str, members: list[_Member], mtime: int) -> Iterator[bytes | _Member]:
+    """The tar archive as header/padding bytes, with members' data left to the writer."""
+    dirs = {top}
+    for m in members:
+        parts = m.path.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            dirs.add(f"{top}/{'/'.join(parts[:i])}")
+    entries = sorted([(d + "/", None) for d in dirs] + [(f"{top}/{m.path}", m) for m in members], key=lambda e: e[0])
+    for path, m in entries:
+        if m is None:
+            yield _tar_header(path, 0, 0o755, mtime, tarfile.DIRTYPE)
+        else:
+            yield _tar_header(path, m.size, m.mode, mtime, tarfile.REGTYPE)
+            yield m
+            yield b"\0" * (-m.size % _BLOCK)
+    yield b"\0" * (2 * _BLOCK)
+
+
+def _open_compressor(fmt: str, level: int, raw: _Counting, mtime: int, threads: int) -> Any:
+    if fmt == "tar.zst":
+        import zstandard
+
+        cctx = zstandard.ZstdCompressor(level=level, write_checksum=True, threads=max(1, threads))
+        return cctx.stream_writer(raw, closefd=False)
+    if fmt == "tar.gz":
+        return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=mtime, compresslevel=level)  # type: ignore[arg-type]
+    return raw
+
+
+def write_archive(top: str, members: list[_Member], output: Path, *, fmt: str, level: int, mtime: int,
+                  threads: int | None = None) -> tuple[str, int]:
+    """Write the archive atomically; returns its (sha256, size). Wheel bytes are hashed again as they
+    are copied, so a file that changed in the cache since it was checked fails the pack."""
+    threads = threads if threads is not None else (os.cpu_count() or 1)
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            raw = _Counting(f)
+            out = _open_compressor(fmt, level, raw, mtime, threads)
+            written = 0
+            for piece in _tar_stream(top, members, mtime):
+                if isinstance(piece, bytes):
+                    out.write(piece)
+                    written += len(piece)
+                    continue
+                if piece.data is not None:
+                    out.write(piece.data)
+                else:
+                    h = hashlib.sha256()
+                    assert piece.source is not None
+                    with open(piece.source, "rb") as src:
+                        while chunk := src.read(_CHUNK):
+                            h.update(chunk)
+                            out.write(chunk)
+                    if h.hexdigest() != piece.sha256:
+                        raise HashMismatch(f"{piece.path} (changed in the cache while packing)", piece.sha256, h.hexdigest())
+                written += piece.size
+            out.write(b"\0" * (-written % _RECORD))
+            if out is not raw:
+                out.close()
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return raw.sha.hexdigest(), raw.size
+
+
+def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None,
+         threads: int | None = None, jobs: int = 4) -> PackResult:
+    """Check everything, then write the bundle for ``lock_path`` to ``output``; see the module docstring."""
+    fmt = format_of(output, fmt)
+    if level is None:
+        level = DEFAULT_LEVELS[fmt]
+    elif fmt == "tar.zst" and not 1 <= level <= 22 or fmt == "tar.gz" and not 0 <= level <= 9:
+        raise BadInput(f"--level {level} is out of range for {fmt} (zstd 1-22, gzip 0-9)")
+    manifest, members, mtime = plan_bundle(lock_path, store, output, jobs=jobs)
+    sha, size = write_archive(manifest.name, members, output, fmt=fmt, level=level, mtime=mtime, threads=threads)
+    return PackResult(path=output, sha256=sha, size=size, manifest=manifest)
