@@ -279,12 +279,11 @@ class _Transfer:
             self.s.count(resumed_bytes=offset)
         self.s.reporter.file_start(spec, offset)
         size = offset
-        chunk_size = 16 * 1024 if self.s.limiter else 256 * 1024
         self.part.parent.mkdir(parents=True, exist_ok=True)
         with open(self.part, "r+b" if offset else "wb") as f:
             f.seek(offset)
             f.truncate()
-            for chunk in r.iter_raw(chunk_size):
+            for chunk in r.iter_raw():  # no chunk_size: httpx would hold back bytes until a chunk fills
                 if self.s.cancel.is_set():
                     raise _Cancelled
                 if self.s.limiter:

@@ -26,7 +26,8 @@ RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
 class NetrcAuth(httpx.Auth):
-    """Basic auth from ``~/.netrc`` (or ``$NETRC``) for hosts that have an entry, nothing otherwise."""
+    """Basic auth from the URL's userinfo, else from ``~/.netrc`` (or ``$NETRC``) for hosts that have an
+    entry, else nothing."""
 
     def __init__(self, path: str | None = None) -> None:
         self._netrc: netrc.netrc | None = None
@@ -38,7 +39,10 @@ class NetrcAuth(httpx.Auth):
                 self._netrc = None
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self._netrc is not None and "Authorization" not in request.headers:
+        # A client-wide auth makes httpx ignore URL userinfo, so it is honoured here, before netrc.
+        if "Authorization" not in request.headers and (request.url.username or request.url.password):
+            request.headers["Authorization"] = httpx.BasicAuth(request.url.username, request.url.password)._auth_header
+        elif self._netrc is not None and "Authorization" not in request.headers:
             entry = self._netrc.authenticators(request.url.host)
             if entry and entry[0] is not None:
                 request.headers["Authorization"] = httpx.BasicAuth(entry[0], entry[2] or "")._auth_header
