@@ -248,7 +248,7 @@ def _check_output(output: Path, example: str) -> None:
         raise BundlerError(f"cannot write {output}: {output.parent} is not a directory")
 
 
-def _lock(args: argparse.Namespace, output: Path) -> tuple[Any, Path, Path]:
+def _lock(args: argparse.Namespace, output: Path, *, temporary: bool = False) -> tuple[Any, Path, Path]:
     """Plan the job described by ``args`` and write the lock to ``output``; return (plan, lock, requirements)."""
     from bundler.config import build_job
     from bundler.lock import write_lock
@@ -282,7 +282,8 @@ def _lock(args: argparse.Namespace, output: Path) -> tuple[Any, Path, Path]:
                 for pin in t.pins:
                     _err(f"  {pin.name}=={pin.version}  {pin.link.filename}")
         took = time.monotonic() - started
-        _err(f"wrote {lock_path} and {req_path} in {took:.1f}s ({repo.requests} requests)")
+        what = "locked" if temporary else f"wrote {lock_path} and {req_path}"
+        _err(f"{what} in {took:.1f}s ({repo.requests} requests)")
     return result, lock_path, req_path
 
 
@@ -458,7 +459,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         lock_path = Path(args.lock_output) if args.lock_output else Path(tmp) / "pylock.toml"
         if args.no_cache:
             raise UsageError("build needs the cache for the fetched files; drop --no-cache (or give --cache-dir)")
-        result, lock_path, _ = _lock(args, lock_path)
+        result, lock_path, _ = _lock(args, lock_path, temporary=not args.lock_output)
         # The plan's own URLs still carry any credentials the indexes were given; the lock's are redacted.
         pins = [p for t in result.targets for p in (*t.pins, *([t.bootstrap] if t.bootstrap else []))]
         specs = [FileSpec(url=p.link.url, sha256=p.link.sha256, size=p.link.size, filename=p.link.filename) for p in pins]

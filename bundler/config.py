@@ -17,6 +17,7 @@ from bundler.inputs import Recipe, RequirementSet, load_recipe, parse_timestamp,
 from bundler.plan import Inputs
 from bundler.profile import Profile, profile_for_platform, resolve_profile
 from bundler.select import Policy
+from bundler.torch import PYTORCH_INDEX, TorchChoice, choose_backend, general_pytorch_indexes, torch_specifier
 
 
 def pip_default_index() -> str:
@@ -51,6 +52,8 @@ class Job:
     indexes: tuple[IndexConfig, ...]
     inputs: Inputs
     recipe: Recipe | None
+    torch: TorchChoice | None = None  # the PyTorch backend, when one was asked for (print its reason)
+    warnings: tuple[str, ...] = ()  # for the user: printed, never fatal
 
 
 def build_profiles(profile_specs: Sequence[str], platform: str | None, version: str | None, recipe: Recipe | None) -> list[Profile]:
@@ -133,8 +136,14 @@ def build_indexes(*, index_url: str | None, extra_index_urls: Sequence[str], fin
 def build_job(*, positional: Sequence[str], req_files: Sequence[str], constraint_files: Sequence[str], profile_specs: Sequence[str],
               platform: str | None, version: str | None, index_url: str | None, extra_index_urls: Sequence[str],
               find_links: Sequence[str], named: Sequence[str], pins: Sequence[str], pre: bool, exclude_newer: str | None,
-              default_recipe: Path | None = None) -> Job:
-    """Parse everything a ``lock`` invocation names into a ``Job``."""
+              default_recipe: Path | None = None, torch_backend: str | None = None, torch_index: str | None = None) -> Job:
+    """Parse everything a ``lock`` invocation names into a ``Job``.
+
+    ``torch_backend`` (``--torch-backend``; it overrides the recipe's ``torch-backend``) adds the
+    PyTorch index of that backend as an explicit index serving the torch family (see
+    ``bundler.torch``). ``torch_index`` replaces ``https://download.pytorch.org/whl`` (a mirror of
+    that tree), else ``WHEELHOUSE_PYTORCH_INDEX`` does.
+    """
     recipe = None
     reqset = RequirementSet()
     for item in positional:
@@ -161,8 +170,47 @@ def build_job(*, positional: Sequence[str], req_files: Sequence[str], constraint
     profiles = build_profiles(profile_specs, platform, version, recipe)
     indexes = build_indexes(index_url=index_url, extra_index_urls=extra_index_urls, find_links=find_links, named=named,
                             pins=pins, recipe=recipe, reqset=reqset)
-    policy = Policy(allow_pre=pre or reqset.pre or bool(recipe and recipe.pre), exclude_newer=when)
-    inputs = Inputs(requirements=tuple(reqset.requirements), constraints=tuple(reqset.constraints), hashes=dict(reqset.hashes), policy=policy)
+    allow_pre = pre or reqset.pre or bool(recipe and recipe.pre)
     if len({p.name for p in profiles}) != len(profiles):
         raise BadInput("two targets have the same name: " + ", ".join(p.name for p in profiles))
-    return Job(profiles=tuple(profiles), indexes=tuple(indexes), inputs=inputs, recipe=recipe)
+    choice, notes = None, []
+    backend = torch_backend if torch_backend is not None else (recipe.torch_backend if recipe else None)
+    if backend is not None:
+        base = torch_index or os.environ.get("WHEELHOUSE_PYTORCH_INDEX") or PYTORCH_INDEX
+        choice = choose_backend(backend, profiles, pre=allow_pre, base=base,
+                                torch_spec=torch_specifier(list(reqset.requirements) + list(reqset.constraints)))
+        indexes, notes = with_torch_index(indexes, choice, pins=pins, recipe=recipe, from_flag=torch_backend is not None)
+    policy = Policy(allow_pre=allow_pre, exclude_newer=when)
+    inputs = Inputs(requirements=tuple(reqset.requirements), constraints=tuple(reqset.constraints), hashes=dict(reqset.hashes), policy=policy)
+    warnings = list(choice.warnings if choice else ()) + notes + general_pytorch_indexes(indexes)
+    return Job(profiles=tuple(profiles), indexes=tuple(indexes), inputs=inputs, recipe=recipe, torch=choice, warnings=tuple(warnings))
+
+
+def with_torch_index(indexes: Sequence[IndexConfig], choice: TorchChoice, *, pins: Sequence[str], recipe: Recipe | None,
+                     from_flag: bool) -> tuple[list[IndexConfig], list[str]]:
+    """Put the backend's explicit index first, so the torch family comes from it and from nowhere else.
+
+    Another explicit index that also claims torch is a conflict, except a recipe's when the
+    backend came from the command line: the flag overrides the recipe, and being first, the
+    backend's index shadows it for the torch family.
+    """
+    if any(i.name == choice.index_name for i in indexes):
+        raise UsageError(f"an index is already named {choice.index_name!r}, the name of the --torch-backend index",
+                         hint="rename that index, or drop it and let --torch-backend add the PyTorch index")
+    family = ("torch", "torchvision", "torchaudio")
+    notes = []
+    for ix in indexes:
+        if not ix.explicit or not any(ix.claims(f) for f in family):
+            continue
+        by_pin = any(name.strip() == ix.name and IndexConfig(name="_", url="_", packages=(pattern,)).claims(f)
+                     for pattern, _, name in (p.partition("=") for p in pins) for f in family)
+        from_recipe = recipe is not None and any(r.name == ix.name and r.packages for r in recipe.indexes)
+        if by_pin or not from_recipe:
+            raise UsageError(f"index {ix.name} is pinned to serve torch, and --torch-backend would serve it too",
+                             hint="drop the --pin for the torch family, or drop --torch-backend")
+        if not from_flag:
+            raise BadInput(f"{recipe.path if recipe else 'the recipe'}: index {ix.name} serves torch and torch-backend is set too",
+                           hint="keep one: the [[index]] with the torch packages, or torch-backend")
+        notes.append(f"--torch-backend overrides the recipe's index {ix.name} for the torch family")
+    torch_index = IndexConfig(name=choice.index_name, url=choice.index_url, packages=choice.packages)
+    return [torch_index, *indexes], notes

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from bundler import torch
 from bundler.errors import BundlerError, NoCompatibleFile, ResolutionImpossible
 from bundler.index import IndexConfig, Link, redact_url
 from bundler.profile import Profile
-from bundler.select import Policy, Rejection, availability, explain_links, filter_specifier, versions_for_target, wheel_info
+from bundler.select import (Policy, Rejection, WheelChoice, availability, best_rank, explain_links, filter_specifier,
+                            versions_for_target, wheel_info)
 
 
 def _who(info: Any) -> str:
@@ -50,9 +54,160 @@ def no_file_error(name: str, index: IndexConfig, links: Sequence[Link], profile:
     rejections = explain_links(name, links, profile, policy=policy)
     reasons = sorted({r.reason for r in rejections})
     hint = _hint_for(reasons, profile)
-    msg = (f"{name} has no file usable on target {profile.name} (index {index.name}).\n"
+    gap = wheel_gap(name, links, profile)
+    summary = ""
+    if gap is not None:
+        summary, hint = f"  {gap[0]}\n", gap[1]
+    msg = (f"{name} has no file usable on target {profile.name} (index {index.name}).\n{summary}"
            f"  target: {target_needs(profile)}\n  available:\n{availability_table(links)}")
     return NoCompatibleFile(msg, hint=hint)
+
+
+# ---------------------------------------------------------------------------------------------
+# No wheel for the target's Python, platform or glibc: one sentence and what to change.
+
+_PLAT = re.compile(r"(manylinux_\d+_\d+|musllinux_\d+_\d+|manylinux\d+|macosx_\d+_\d+|linux)_(\w+)")
+
+
+def _plat_words(plats: Sequence[str]) -> list[str]:
+    """``manylinux_2_17_x86_64`` -> ``manylinux_2_17 x86_64``; legacy aliases of a PEP 600 tag are dropped."""
+    plats = sorted(set(plats))
+    out = []
+    for p in plats:
+        m = _PLAT.fullmatch(p)
+        if m and m.group(1) in ("manylinux2014", "manylinux2010", "manylinux1"):
+            glibc = {"manylinux2014": "2_17", "manylinux2010": "2_12", "manylinux1": "2_5"}[m.group(1)]
+            if f"manylinux_{glibc}_{m.group(2)}" in plats:
+                continue
+        out.append(f"{m.group(1)} {m.group(2)}" if m else p)
+    return out
+
+
+def _pythons(tags: Sequence[str]) -> str:
+    """``cp310-cp310-..., cp312-cp312-...`` -> ``CPython 3.10-3.12``; other tag sets are listed as they are."""
+    minors, abi3, other = set(), [], set()
+    for t in tags:
+        interp, abi, _ = t.split("-")
+        m = re.fullmatch(r"cp3(\d+)", interp)
+        if m and abi == "abi3":
+            abi3.append(int(m.group(1)))
+        elif m:
+            minors.add(int(m.group(1)))
+        else:
+            other.add(interp if abi in ("none", interp) else f"{interp}-{abi}")
+    parts = []
+    if minors:
+        lo, hi = min(minors), max(minors)
+        run = f"3.{lo}-3.{hi}" if sorted(minors) == list(range(lo, hi + 1)) and lo != hi else ", ".join(f"3.{m}" for m in sorted(minors))
+        parts.append(f"CPython {run}")
+    if abi3:
+        parts.append(f"CPython 3.{min(abi3)}+ (abi3)")
+    parts += sorted(other)
+    return ", ".join(parts)
+
+
+def _target_platform(profile: Profile) -> str:
+    f = profile.facts
+    if f.os == "linux":
+        return f"{f.arch} with {f.libc} {f.libc_version}" if f.libc else f"Linux {f.arch}"
+    if f.os == "macos":
+        return f"macOS {f.macos_version} {f.arch}"
+    return f"{f.os.capitalize()} {f.arch}"
+
+
+def wheel_gap(name: str, links: Sequence[Link], profile: Profile) -> tuple[str, str] | None:
+    """(sentence, hint) when no wheel of ``name`` has tags the target accepts: the Python is not
+    built for (``torch 2.3.0+cu121 has wheels for CPython 3.10-3.12; the target runs 3.13``), or the
+    platform or glibc is not (``... has wheels for manylinux_2_28 x86_64 / win_amd64; the target is
+    aarch64 with glibc 2.17``). None when some wheel's tags fit (something else rules it out)."""
+    ranks = profile.tag_ranks()
+    wheels: dict[Version, list[frozenset[str]]] = {}
+    for link in links:
+        info = wheel_info(link.filename) if link.is_wheel else None
+        if info is None:
+            continue
+        if best_rank(info[2], ranks) is not None:
+            return None
+        wheels.setdefault(info[1], []).append(info[2])
+    if not wheels:
+        return None
+    plats = set(profile.platform_tags()) | {"any"}
+    py = profile.markers["python_version"]
+    on_platform = {v: [t for tags in ts for t in tags if t.rsplit("-", 1)[1] in plats] for v, ts in wheels.items()}
+    fitting = [v for v, tags in on_platform.items() if tags]
+    if fitting:
+        v = max(fitting)
+        pys = _pythons(on_platform[v])
+        built = sorted({int(m.group(1)) for t in on_platform[v] if (m := re.match(r"cp3(\d+)-", t))})
+        example = f" (for example --python-version 3.{built[-1]})" if built else ""
+        return (f"{name} {v} has wheels for {pys}; the target runs {py}",
+                f"use a target with a Python {name} {v} is built for{example}, or a {name} release with wheels for Python {py}")
+    v = max(wheels)
+    wheel_plats = sorted({t.rsplit("-", 1)[1] for tags in wheels[v] for t in tags})
+    sentence = f"{name} {v} has wheels for {' / '.join(_plat_words(wheel_plats))}; the target is {_target_platform(profile)}"
+    f = profile.facts
+    needs = [(int(m.group(2)), int(m.group(3))) for p in wheel_plats
+             if (m := re.fullmatch(r"(many|musl)linux_(\d+)_(\d+)_(\w+)", p)) and m.group(4) == f.arch
+             and ("glibc" if m.group(1) == "many" else "musl") == f.libc]
+    if needs and f.libc_version:
+        need = "%d.%d" % min(needs)
+        return sentence, (f"the target's {f.libc} {f.libc_version} is older than {name} {v} needs ({need}): use a {name} "
+                          f"version built for {f.libc} {f.libc_version} or older, or a target with {f.libc} >= {need}")
+    return sentence, (f"{name} {v} is not built for the target's platform: choose a version that is (see the table), "
+                      "or a target it is built for")
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch: builds that live on an index that was not given, and drivers.
+
+
+def torch_index_hint(name: str, spec: SpecifierSet, index: IndexConfig) -> tuple[str, str] | None:
+    """(sentence, hint) when ``spec`` asks for a PyTorch build the supplying index cannot have:
+    a ``+cu121``/``+cpu`` local version, or a nightly (``.dev``), from an index that is not that
+    backend's PyTorch index."""
+    if not torch.in_family(name):
+        return None
+    variant = torch.named_variant(spec)
+    if variant and (variant == "cpu" or torch.cuda_version(variant)) and index.name not in (f"pytorch-{variant}", f"pytorch-nightly-{variant}"):
+        url = torch.index_url(variant)
+        return (f"local version +{variant} is published on the PyTorch index {url}",
+                f"add --torch-backend {variant} (in a recipe: torch-backend = \"{variant}\"): {name} then comes from {url} "
+                f"and everything else from {index.name if not index.name.startswith('pytorch-') else 'the other indexes'}")
+    dev = any(Version(s.version.replace("*", "0")).is_devrelease for s in spec if _parsable(s.version))
+    if dev and not index.name.startswith("pytorch-nightly-"):
+        url = torch.index_url("<backend>", nightly=True)
+        return (f"{name} nightly builds (.devYYYYMMDD) are published on the PyTorch nightly indexes {url}",
+                "add --pre --torch-backend cpu (or cuXYZ) to take them from the nightly index of that backend")
+    return None
+
+
+def _parsable(v: str) -> bool:
+    try:
+        Version(v.replace("*", "0"))
+    except InvalidVersion:
+        return False
+    return True
+
+
+def _same_release(name: str, spec: SpecifierSet, usable: Sequence[WheelChoice]) -> str | None:
+    """A hint when the target has another build of the release a local-version pin names
+    (aarch64 gets plain ``2.3.0`` where x86_64 gets ``2.3.0+cu121``)."""
+    for s in spec:
+        if s.operator in ("==", "===") and "+" in s.version and _parsable(s.version):
+            public = Version(s.version).public
+            same = [c for c in usable if c.version.public == public]
+            if same:
+                return (f"for this target the index has {name} {same[0].version}, not +{Version(s.version).local}: "
+                        f"ask for {name}=={public} (no local version) and each target gets its own build")
+    return None
+
+
+def driver_note(name: str, usable: Sequence[WheelChoice], profile: Profile) -> str | None:
+    """A note when the newest usable torch is a CUDA build the target's captured driver does not fully support."""
+    if not usable or name != "torch":
+        return None
+    warnings = torch.driver_warnings([usable[0]], profile)
+    return warnings[0] if warnings else None
 
 
 def _hint_for(reasons: Sequence[str], profile: Profile) -> str:

@@ -14,6 +14,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from bundler.errors import BadInput
+from bundler.torch import parse_backend
 
 
 @dataclass(slots=True)
@@ -147,7 +148,8 @@ def parse_timestamp(text: str, origin: str = "--exclude-newer") -> datetime:
 # ---------------------------------------------------------------------------------------------
 # Recipes
 
-RECIPE_KEYS = {"name", "description", "requirements", "constraints", "pre", "exclude-newer", "smoke", "targets", "index", "find-links"}
+RECIPE_KEYS = {"name", "description", "requirements", "constraints", "pre", "exclude-newer", "smoke", "targets", "index", "find-links",
+               "torch-backend"}
 TARGET_KEYS = {"python-platform", "python-version", "profile", "name"}
 INDEX_KEYS = {"name", "url", "packages", "default"}
 
@@ -180,6 +182,7 @@ class Recipe:
     targets: tuple[RecipeTarget, ...] = ()
     indexes: tuple[RecipeIndex, ...] = ()
     find_links: tuple[str, ...] = ()
+    torch_backend: str | None = None  # auto | cpu | cuXYZ (see bundler.torch)
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
@@ -264,6 +267,9 @@ def load_recipe(path: str | Path) -> Recipe:
         exclude = exclude if exclude.tzinfo else exclude.replace(tzinfo=timezone.utc)
     elif isinstance(exclude, str):
         exclude = parse_timestamp(exclude, f"{where}: exclude-newer")
+    backend = data.get("torch-backend")
+    if backend is not None:
+        backend = parse_backend(_expect(backend, str, f"{where}: torch-backend"), f"{where}: torch-backend")
     return Recipe(
         path=p,
         name=_expect(data.get("name", p.stem), str, f"{where}: name"),
@@ -276,4 +282,5 @@ def load_recipe(path: str | Path) -> Recipe:
         targets=tuple(targets),
         indexes=tuple(indexes),
         find_links=tuple(str(p.parent / f) if "://" not in f else f for f in _str_list(data.get("find-links", []), f"{where}: find-links")),
+        torch_backend=backend,
     )
