@@ -1,0 +1,827 @@
+#!/usr/bin/env python3
+"""Install this wheelhouse bundle into a virtual environment, without any network.
+
+Run it through ``install.sh`` in the unpacked bundle directory (or directly with Python 3.8+)::
+
+    sh install.sh [--venv DIR] [--python PATH] [--check-only] [--dry-run]
+
+In order, and stopping at the first failure (exit status 1, one reason on stderr):
+
+1. check that this machine is one the bundle was made for: same Python implementation and
+   version, same OS and CPU, and every wheel of the target supported by this interpreter's tags;
+2. verify every file of the bundle against ``bundle.json`` (size and sha256), and that no file
+   is missing or extra;
+3. make a venv (``python -m venv --without-pip``) or reuse one of the same Python version;
+4. install with the bundled pip, run straight from its wheel:
+   ``pip install --no-index --find-links wheels --require-hashes --only-binary :all: -r requirements.txt``
+   in an environment scrubbed of pip settings and proxies, then install that pip into the venv;
+5. run ``pip check`` and the bundle's smoke commands.
+
+Nothing is created before steps 1 and 2 pass. ``--check-only`` stops after them; ``--dry-run``
+also prints the commands it would run. Set ``WHEELHOUSE_DEBUG=1`` for a traceback on errors.
+
+Standard library only; runs on CPython 3.8 and newer, and stays parseable by older Pythons so
+that they get a clear message rather than a syntax error.
+"""
+
+from __future__ import print_function
+
+import sys
+
+MIN_PYTHON = (3, 8)
+
+if sys.version_info[:2] < MIN_PYTHON:  # pragma: no cover - exercised with old pyenv Pythons
+    sys.stderr.write(
+        "install.py: error: this installer needs Python %d.%d or newer; %s is Python %s. "
+        "Give another interpreter with: sh install.sh --python PATH\n"
+        % (MIN_PYTHON + (sys.executable or "this interpreter", sys.version.split()[0]))
+    )
+    sys.exit(1)
+
+import argparse
+import collections
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import traceback
+
+BUNDLE_FORMAT = "wheelhouse-bundle"
+BUNDLE_FORMAT_VERSION = 1
+MANIFEST = "bundle.json"
+DEFAULT_VENV = "venv"
+PROG = "install.sh"
+DEBUG_ENV = "WHEELHOUSE_DEBUG"
+
+_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+# A stray PYTHONPATH/PYTHONHOME would leak foreign packages into pip and the smoke tests.
+_PYTHON_VARS = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")
+_MAX_LISTED = 12
+
+
+class InstallError(Exception):
+    """A failure the user can act on: a one-line reason, optional detail lines and a hint."""
+
+    def __init__(self, message, details=(), hint=None):
+        Exception.__init__(self, message)
+        self.message = message
+        self.details = list(details)
+        self.hint = hint
+
+    def __str__(self):
+        return self.message
+
+    def report(self):
+        lines = [self.message]
+        shown = self.details[:_MAX_LISTED]
+        lines.extend("  " + d for d in shown)
+        if len(self.details) > len(shown):
+            lines.append("  ... and %d more" % (len(self.details) - len(shown)))
+        if self.hint:
+            lines.append("hint: " + self.hint)
+        return "\n".join(lines)
+
+
+def _geq():
+    """The greater-or-equal sign when stderr can show it, else ">="."""
+    encoding = getattr(sys.stderr, "encoding", None) or "ascii"
+    try:
+        "\u2265".encode(encoding)
+    except (UnicodeError, LookupError):
+        return ">="
+    return "\u2265"
+
+
+# ---------------------------------------------------------------------------------------
+# bundle.json
+
+
+def _is_safe_relpath(path):
+    if not isinstance(path, str) or not path or "\\" in path or "\0" in path:
+        return False
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        return False
+    return all(part not in ("", ".", "..") for part in path.split("/"))
+
+
+def load_manifest(bundle_dir):
+    """Read and check ``bundle.json``; returns the dict.  Raises InstallError when unusable."""
+    path = os.path.join(bundle_dir, MANIFEST)
+    if not os.path.isfile(path):
+        raise InstallError(
+            "%s has no %s: this is not an unpacked wheelhouse bundle" % (bundle_dir, MANIFEST),
+            hint="unpack the whole archive (tar -xf BUNDLE) and run install.sh from the directory it creates",
+        )
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise InstallError("cannot read %s: %s" % (MANIFEST, getattr(e, "strerror", None) or e))
+    if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
+        raise InstallError('%s is not a wheelhouse bundle manifest (no "format": "%s")' % (MANIFEST, BUNDLE_FORMAT))
+    if data.get("format-version") != BUNDLE_FORMAT_VERSION:
+        raise InstallError(
+            "%s has format-version %r; this installer understands %d"
+            % (MANIFEST, data.get("format-version"), BUNDLE_FORMAT_VERSION),
+            hint="use the install.sh shipped in the same bundle as this bundle.json",
+        )
+
+    files = data.get("files")
+    if not isinstance(files, dict) or not files:
+        raise InstallError("%s: 'files' must be a non-empty object" % MANIFEST)
+    for rel, entry in files.items():
+        if not _is_safe_relpath(rel) or rel == MANIFEST:
+            raise InstallError("%s: files: refusing the path %r" % (MANIFEST, rel))
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("size"), int)
+            or isinstance(entry.get("size"), bool)
+            or entry["size"] < 0
+            or not isinstance(entry.get("sha256"), str)
+            or not re.match(r"^[0-9a-f]{64}$", entry["sha256"])
+        ):
+            raise InstallError("%s: files[%r] needs an integer 'size' and a lowercase hex 'sha256'" % (MANIFEST, rel))
+
+    targets = data.get("targets")
+    if not isinstance(targets, list) or not targets:
+        raise InstallError("%s: 'targets' must be a non-empty list" % MANIFEST)
+    for i, target in enumerate(targets):
+        where = "%s: targets[%d]" % (MANIFEST, i)
+        if not isinstance(target, dict) or not isinstance(target.get("name"), str):
+            raise InstallError("%s needs a 'name'" % where)
+        if not isinstance(target.get("profile"), dict):
+            raise InstallError("%s.profile must be an object" % where)
+        packages = target.get("packages")
+        if not isinstance(packages, list):
+            raise InstallError("%s.packages must be a list" % where)
+        refs = [("requirements", target.get("requirements")), ("pip", target.get("pip"))]
+        for j, package in enumerate(packages):
+            if not isinstance(package, dict) or not isinstance(package.get("name"), str):
+                raise InstallError("%s.packages[%d] needs a 'name'" % (where, j))
+            refs.append(("packages[%d].wheel" % j, package.get("wheel")))
+        for field, rel in refs:
+            if not isinstance(rel, str) or rel not in files:
+                raise InstallError("%s.%s refers to %r, which is not among the bundle's files" % (where, field, rel))
+        for field, rel in refs[1:]:
+            if not rel.endswith(".whl"):
+                raise InstallError("%s.%s is not a wheel: %r" % (where, field, rel))
+    smoke = data.get("smoke", [])
+    if not isinstance(smoke, list) or not all(isinstance(s, str) for s in smoke):
+        raise InstallError("%s: 'smoke' must be a list of strings" % MANIFEST)
+    return data
+
+
+# ---------------------------------------------------------------------------------------
+# This machine, the bundle's targets, and wheel tags
+
+Machine = collections.namedtuple(
+    "Machine", "implementation python_version os arch libc libc_version macos_version tags"
+)
+Machine.__doc__ = """What this interpreter is: python_version is (major, minor, micro); tags a list, best first."""
+
+
+def load_capture_module(bundle_dir):
+    """Import the bundle's ``capture_profile.py`` (the same code that captures target profiles)."""
+    path = os.path.join(bundle_dir, "capture_profile.py")
+    if not os.path.isfile(path):
+        raise InstallError("the bundle is incomplete: capture_profile.py is missing from %s" % bundle_dir)
+    spec = importlib.util.spec_from_file_location("wheelhouse_capture_profile", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def this_machine(capture):
+    """Describe the running interpreter with the helpers of capture_profile.py."""
+    # The built-in tag logic mirrors current pip, which is what installs here (the bundled pip
+    # runs from its wheel); an old pip that happens to be importable could reject newer tags.
+    tags, _source = capture.supported_tags("builtin")
+    os_name = capture.target_os()
+    libc, libc_version = capture.libc_facts()
+    mac = capture.macos_version()
+    return Machine(
+        implementation=sys.implementation.name,
+        python_version=tuple(sys.version_info[:3]),
+        os=os_name,
+        arch=capture.target_arch(os_name),
+        libc=libc,
+        libc_version=libc_version,
+        macos_version="%d.%d" % tuple(mac) if mac else None,
+        tags=[t.lower() for t in tags],
+    )
+
+
+def parse_wheel_filename(filename):
+    """Return (name, version, set of single tags) of a wheel file name; compressed sets expanded."""
+    base = os.path.basename(filename)
+    if not base.endswith(".whl"):
+        raise InstallError("not a wheel file name: %s" % base)
+    parts = base[: -len(".whl")].split("-")
+    if len(parts) not in (5, 6) or not all(parts):
+        raise InstallError("malformed wheel file name: %s" % base)
+    interpreters, abis, platforms = (p.lower().split(".") for p in parts[-3:])
+    tags = {"%s-%s-%s" % (i, a, p) for i in interpreters for a in abis for p in platforms}
+    return parts[0], parts[1], tags
+
+
+def _version_tuple(text):
+    out = []
+    for part in (text or "").split("."):
+        m = re.match(r"\d+", part)
+        if not m:
+            break
+        out.append(int(m.group(0)))
+    return tuple(out)
+
+
+def _fact(facts, key):
+    value = facts.get(key)
+    if value is None:
+        value = facts.get(key.replace("-", "_"))
+    return None if value is None else str(value)
+
+
+TargetInfo = collections.namedtuple("TargetInfo", "implementation python os arch libc libc_version macos_version")
+
+
+def target_info(profile):
+    """The facts of a target profile that matter here, with fallbacks to its markers."""
+    facts = profile.get("facts") or {}
+    markers = profile.get("markers") or {}
+    impl = _fact(facts, "implementation") or markers.get("implementation_name")
+    version = _fact(facts, "python-version") or markers.get("python_full_version") or markers.get("python_version")
+    return TargetInfo(
+        implementation=(impl or "").lower() or None,
+        python=_version_tuple(version)[:2] or None,
+        os=_fact(facts, "os"),
+        arch=_fact(facts, "arch"),
+        libc=_fact(facts, "libc"),
+        libc_version=_fact(facts, "libc-version"),
+        macos_version=_fact(facts, "macos-version"),
+    )
+
+
+_IMPL_NAMES = {"cpython": "CPython", "pypy": "PyPy", "graalpy": "GraalPy"}
+_OS_NAMES = {"linux": "Linux", "macos": "macOS", "windows": "Windows"}
+
+
+def _impl_name(impl):
+    return _IMPL_NAMES.get(impl or "", impl or "Python")
+
+
+def _os_name(os_name):
+    return _OS_NAMES.get(os_name or "", os_name or "an unknown OS")
+
+
+def describe_target(info):
+    """``CPython 3.12 on Linux x86_64 (glibc >= 2.28)``, with a real greater-or-equal sign."""
+    version = ".".join(str(v) for v in info.python) if info.python else "?"
+    text = "%s %s on %s %s" % (_impl_name(info.implementation), version, _os_name(info.os), info.arch or "?")
+    if info.libc and info.libc_version:
+        text += " (%s %s %s)" % (info.libc, _geq(), info.libc_version)
+    elif info.macos_version:
+        text += " (macOS %s %s)" % (_geq(), info.macos_version)
+    return text
+
+
+def describe_machine(machine):
+    """``CPython 3.11.9 on Linux x86_64 (glibc 2.35)``."""
+    text = "%s %s on %s %s" % (
+        _impl_name(machine.implementation),
+        ".".join(str(v) for v in machine.python_version),
+        _os_name(machine.os),
+        machine.arch,
+    )
+    if machine.libc and machine.libc_version:
+        text += " (%s %s)" % (machine.libc, machine.libc_version)
+    elif machine.macos_version:
+        text += " (macOS %s)" % machine.macos_version
+    return text
+
+
+def _norm_arch(arch):
+    a = (arch or "").lower()
+    return {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "i386": "i686", "x86": "i686", "win32": "i686"}.get(a, a)
+
+
+_LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+
+
+def _platform_problem(plat, machine):
+    """Why this machine rejects platform tag ``plat``: (closeness rank, text); lower is closer."""
+    geq = _geq()
+    m = re.match(r"^(manylinux|musllinux)_(\d+)_(\d+)_(.+)$", plat)
+    legacy = re.match(r"^(manylinux1|manylinux2010|manylinux2014)_(.+)$", plat)
+    if m or legacy:
+        if m:
+            libc = "glibc" if m.group(1) == "manylinux" else "musl"
+            need, arch = (int(m.group(2)), int(m.group(3))), m.group(4)
+        else:
+            libc, need, arch = "glibc", _LEGACY_MANYLINUX[legacy.group(1)], legacy.group(2)
+        if machine.os != "linux":
+            return 3, "built for Linux (%s %s %d.%d); this machine runs %s" % (libc, geq, need[0], need[1], _os_name(machine.os))
+        if _norm_arch(arch) != _norm_arch(machine.arch):
+            return 2, "built for %s; this machine is %s" % (arch, machine.arch)
+        if machine.libc != libc:
+            return 1, "built for %s; this machine uses %s" % (libc, machine.libc or "an unknown libc")
+        have = _version_tuple(machine.libc_version)
+        if have < need:
+            return 0, "needs %s %s %d.%d; this machine has %s %s" % (libc, geq, need[0], need[1], libc, machine.libc_version)
+        return 0, "%s is not accepted by this interpreter" % plat
+    m = re.match(r"^macosx_(\d+)_(\d+)_(.+)$", plat)
+    if m:
+        need = "%s.%s" % (m.group(1), m.group(2))
+        if machine.os != "macos":
+            return 3, "built for macOS %s %s; this machine runs %s" % (geq, need, _os_name(machine.os))
+        if m.group(3) not in ("universal2", "universal", "intel") and _norm_arch(m.group(3)) != _norm_arch(machine.arch):
+            return 2, "built for %s; this machine is %s" % (m.group(3), machine.arch)
+        return 0, "needs macOS %s %s; this machine has macOS %s" % (geq, need, machine.macos_version)
+    m = re.match(r"^win(?:32|_(.+))$", plat)
+    if m:
+        arch = m.group(1) or "i686"
+        if machine.os != "windows":
+            return 3, "built for Windows (%s); this machine runs %s" % (plat, _os_name(machine.os))
+        return 2, "built for %s; this machine is %s" % (arch, machine.arch)
+    m = re.match(r"^linux_(.+)$", plat)
+    if m:
+        if machine.os != "linux":
+            return 3, "built for Linux (%s); this machine runs %s" % (plat, _os_name(machine.os))
+        return 2, "built for %s; this machine is %s" % (m.group(1), machine.arch)
+    return 3, "built for platform %s" % plat
+
+
+def wheel_problem(filename, machine):
+    """None when ``machine`` accepts the wheel, else a short reason it does not."""
+    _name, _version, tags = parse_wheel_filename(filename)
+    supported = set(machine.tags)
+    if tags & supported:
+        return None
+    machine_plats = {t.split("-")[2] for t in supported}
+    plats = sorted({t.split("-")[2] for t in tags})
+    if not any(p in machine_plats for p in plats):
+        return min(_platform_problem(p, machine) for p in plats)[1]
+    interpreters = sorted({t.split("-")[0] for t in tags})
+    machine_interpreters = {t.split("-")[0] for t in supported}
+    here = "%s %s" % (_impl_name(machine.implementation), "%d.%d" % machine.python_version[:2])
+    if not any(i in machine_interpreters for i in interpreters):
+        return "built for %s; this machine runs %s" % (".".join(interpreters), here)
+    abis = sorted({t.split("-")[1] for t in tags})
+    return "built for the %s ABI; %s does not accept it" % (".".join(abis), here)
+
+
+TargetCheck = collections.namedtuple("TargetCheck", "target info differences bad_wheels")
+
+
+def target_wheels(target):
+    """The wheels a target installs: its packages and its bootstrap pip."""
+    wheels = [p["wheel"] for p in target["packages"]]
+    if target["pip"] not in wheels:
+        wheels.append(target["pip"])
+    return wheels
+
+
+def check_target(target, machine):
+    """Compare one target with this machine: what differs, and which wheels cannot install here."""
+    info = target_info(target["profile"])
+    differences = []
+    if info.implementation and info.implementation != machine.implementation:
+        differences.append("implementation")
+    if info.python and tuple(info.python) != tuple(machine.python_version[:2]):
+        differences.append("python")
+    if info.os and info.os.lower() != machine.os:
+        differences.append("os")
+    if info.arch and _norm_arch(info.arch) != _norm_arch(machine.arch):
+        differences.append("arch")
+    bad = []
+    for rel in target_wheels(target):
+        problem = wheel_problem(rel, machine)
+        if problem:
+            bad.append((rel, problem))
+    return TargetCheck(target, info, differences, bad)
+
+
+def choose_target(manifest, machine):
+    """The first target this machine fits; raises InstallError naming what differs otherwise."""
+    checks = [check_target(t, machine) for t in manifest["targets"]]
+    for check in checks:
+        if not check.differences and not check.bad_wheels:
+            return check
+    def distance(c):
+        minors = abs(c.info.python[1] - machine.python_version[1]) if c.info.python and len(c.info.python) > 1 else 99
+        return (len(c.differences), len(c.bad_wheels), minors)
+
+    closest = min(checks, key=distance)
+    this = describe_machine(machine)
+    if len(checks) == 1:
+        message = "this bundle is for %s; this machine runs %s" % (describe_target(closest.info), this)
+    else:
+        message = "none of this bundle's %d targets fits this machine; the closest, %r, is for %s; this machine runs %s" % (
+            len(checks),
+            closest.target["name"],
+            describe_target(closest.info),
+            this,
+        )
+    details = []
+    if closest.bad_wheels:
+        details.append("%d of its wheels cannot install here:" % len(closest.bad_wheels))
+        details.extend("  %s: %s" % (os.path.basename(rel), why) for rel, why in closest.bad_wheels)
+    raise InstallError(
+        message,
+        details,
+        hint="run install.sh with a matching interpreter (--python PATH), or build a bundle for this machine: "
+        "run 'python3 capture_profile.py -o this-machine.json' here and give that file to "
+        "'wheelhouse build --profile' on the connected machine",
+    )
+
+
+def nvidia_warning(check, capture):
+    """A warning when the target had an NVIDIA driver and this machine has none or an older one."""
+    want = _fact(check.target["profile"].get("facts") or {}, "nvidia-driver")
+    if not want:
+        return None
+    have = capture.nvidia_driver_version()
+    if have is None:
+        return "the bundle was made for a machine with NVIDIA driver %s; none was found here, so GPU code may not run" % want
+    if _version_tuple(have) < _version_tuple(want):
+        return "the bundle was made for NVIDIA driver %s; this machine has %s, which may be too old for its CUDA wheels" % (want, have)
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# File verification
+
+
+def sha256_of(path, chunk=1 << 20):
+    """(sha256 hex, size) of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(chunk)
+            if not block:
+                break
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def _same_path(a, b):
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def files_on_disk(bundle_dir, skip_dirs=()):
+    """Relative POSIX paths of every file (and link) under ``bundle_dir``, bundle.json excluded.
+
+    ``__pycache__`` directories and the directories in ``skip_dirs`` (a venv inside the bundle)
+    are not looked into.
+    """
+    found = set()
+    errors = []
+
+    def onerror(e):
+        errors.append(e)
+
+    for root, dirs, names in os.walk(bundle_dir, onerror=onerror):
+        rel_root = os.path.relpath(root, bundle_dir)
+        prefix = "" if rel_root == os.curdir else rel_root.replace(os.sep, "/") + "/"
+        kept = []
+        for d in dirs:
+            full = os.path.join(root, d)
+            if d == "__pycache__" or any(_same_path(full, s) for s in skip_dirs):
+                continue
+            if os.path.islink(full):
+                found.add(prefix + d)  # never followed: reported as an extra file
+                continue
+            kept.append(d)
+        dirs[:] = kept
+        for n in names:
+            if prefix or n != MANIFEST:
+                found.add(prefix + n)
+    if errors:
+        e = errors[0]
+        raise InstallError("cannot read the bundle directory %s: %s" % (getattr(e, "filename", bundle_dir), e.strerror or e))
+    return found
+
+
+def verify_files(bundle_dir, files, skip_dirs=()):
+    """Check sizes and sha256 of every listed file, and that nothing is missing or extra."""
+    present = files_on_disk(bundle_dir, skip_dirs)
+    problems = []
+    for rel in sorted(set(files) - present):
+        problems.append("%s: missing (bundle.json lists it)" % rel)
+    for rel in sorted(present - set(files)):
+        problems.append("%s: unexpected file (not listed in bundle.json)" % rel)
+    for rel in sorted(set(files) & present):
+        path = os.path.join(bundle_dir, *rel.split("/"))
+        expected = files[rel]
+        if os.path.islink(path) or not os.path.isfile(path):
+            problems.append("%s: not a regular file" % rel)
+            continue
+        try:
+            actual, size = sha256_of(path)
+        except OSError as e:
+            problems.append("%s: cannot read: %s" % (rel, e.strerror or e))
+            continue
+        if actual != expected["sha256"] or size != expected["size"]:
+            problems.append(
+                "%s: expected sha256 %s (%d bytes), found sha256 %s (%d bytes)"
+                % (rel, expected["sha256"], expected["size"], actual, size)
+            )
+    if not problems:
+        return len(files)
+    hint = "the bundle is damaged or was changed after packing; copy it again from the source and re-check it with 'sha256sum -c SHA256SUMS'"
+    if len(problems) == 1:
+        raise InstallError("bundle verification failed: " + problems[0], hint=hint)
+    raise InstallError("bundle verification failed: %d problems" % len(problems), problems, hint=hint)
+
+
+# ---------------------------------------------------------------------------------------
+# Virtual environment and commands
+
+
+def venv_python(venv):
+    if os.name == "nt":
+        return os.path.join(venv, "Scripts", "python.exe")
+    return os.path.join(venv, "bin", "python")
+
+
+def read_pyvenv_cfg(venv):
+    """The key/value pairs of ``venv/pyvenv.cfg``, or None when there is none."""
+    path = os.path.join(venv, "pyvenv.cfg")
+    try:
+        with open(path, "r") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    out = {}
+    for line in text.splitlines():
+        if "=" in line:
+            key, _, value = line.partition("=")
+            out[key.strip().lower()] = value.strip()
+    return out
+
+
+def existing_venv(venv):
+    """None when a new venv can be made at ``venv``; else the (major, minor) of the venv there.
+
+    Raises InstallError when the path is taken by something that is not a venv.
+    """
+    if not os.path.lexists(venv):
+        return None
+    if not os.path.isdir(venv):
+        raise InstallError("%s exists and is not a directory" % venv, hint="choose another place with --venv DIR")
+    cfg = read_pyvenv_cfg(venv)
+    if cfg is None:
+        if os.listdir(venv):
+            raise InstallError(
+                "%s exists and is not a virtual environment (no pyvenv.cfg)" % venv,
+                hint="remove it or choose another place with --venv DIR",
+            )
+        return None
+    version = _version_tuple(cfg.get("version") or cfg.get("version_info"))[:2]
+    if len(version) != 2:
+        raise InstallError("%s/pyvenv.cfg does not say which Python the venv uses" % venv, hint="remove the venv or choose another --venv DIR")
+    if version != tuple(sys.version_info[:2]):
+        raise InstallError(
+            "%s is a venv for Python %d.%d; this installer runs Python %d.%d" % ((venv,) + version + tuple(sys.version_info[:2])),
+            hint="remove it, choose another place with --venv DIR, or run install.sh --python with a Python %d.%d" % version,
+        )
+    if not os.path.exists(venv_python(venv)):
+        raise InstallError("%s is a broken venv: %s is missing" % (venv, venv_python(venv)), hint="remove it and run install.sh again")
+    return version
+
+
+_VENV_PROBE = "import sys; print('%s %d.%d' % (sys.implementation.cache_tag, sys.version_info[0], sys.version_info[1]))"
+
+
+def child_env(environ):
+    """The environment for pip and the smoke tests: no pip settings, no proxies, no user site."""
+    env = {}
+    for key, value in environ.items():
+        upper = key.upper()
+        if upper.startswith("PIP_") or upper in _PROXY_VARS or upper in _PYTHON_VARS:
+            continue
+        env[key] = value
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env["PYTHONNOUSERSITE"] = "1"
+    return env
+
+
+Plan = collections.namedtuple("Plan", "make_venv install install_pip check smoke")
+
+
+def plan_commands(bundle_dir, target, venv, smoke, reuse):
+    """The exact argv lists to run, as a Plan."""
+    py = venv_python(venv)
+    pip_wheel = os.path.join(bundle_dir, *target["pip"].split("/"))
+    pip = [py, os.path.join(pip_wheel, "pip")]
+    quiet = ["--no-cache-dir", "--disable-pip-version-check", "--no-input"]
+    requirements = os.path.join(bundle_dir, *target["requirements"].split("/"))
+    install = pip + [
+        "install", "--no-index", "--find-links", os.path.join(bundle_dir, "wheels"), "--require-hashes",
+        "--only-binary", ":all:",
+    ] + quiet + ["-r", requirements]
+    names = {re.sub(r"[-_.]+", "-", p["name"]).lower() for p in target["packages"]}
+    install_pip = None
+    if "pip" not in names:
+        install_pip = pip + ["install", "--no-index", "--no-deps", "--only-binary", ":all:"] + quiet + [pip_wheel]
+    return Plan(
+        make_venv=None if reuse else [sys.executable, "-m", "venv", "--without-pip", venv],
+        install=install,
+        install_pip=install_pip,
+        check=pip + ["check", "--disable-pip-version-check"],
+        smoke=[[py, "-c", cmd] for cmd in smoke],
+    )
+
+
+def quote(argv):
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def call(argv, env, cwd=None):
+    """Run a child with inherited stdout/stderr and return its exit status."""
+    try:
+        return subprocess.call(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
+    except OSError as e:
+        raise InstallError("cannot run %s: %s" % (argv[0], e.strerror or e))
+
+
+def run(argv, env, what, hint=None):
+    """Run a child; InstallError naming ``what`` when it fails."""
+    code = call(argv, env)
+    if code != 0:
+        raise InstallError("%s failed (exit status %d)" % (what, code), hint=hint)
+
+
+def probe_venv(venv, env):
+    """Ask the venv's interpreter what it is; InstallError unless it matches this Python."""
+    py = venv_python(venv)
+    try:
+        out = subprocess.check_output([py, "-c", _VENV_PROBE], env=env, stdin=subprocess.DEVNULL, universal_newlines=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise InstallError("the venv at %s does not work: %s" % (venv, getattr(e, "strerror", None) or e), hint="remove it and run install.sh again")
+    want = "%s %d.%d" % (sys.implementation.cache_tag, sys.version_info[0], sys.version_info[1])
+    if out.strip() != want:
+        raise InstallError(
+            "the venv at %s runs %s; this installer runs %s" % (venv, out.strip(), want),
+            hint="remove it or choose another place with --venv DIR",
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Command line
+
+
+def main_parser():
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Install this wheelhouse bundle into a virtual environment, offline: check the machine, "
+        "verify every file, make or reuse a venv, pip install the locked wheels, run pip check and the smoke tests.",
+    )
+    parser.add_argument("--venv", metavar="DIR", help="the virtual environment to make or reuse (default: venv inside the bundle)")
+    parser.add_argument("--python", metavar="PATH", help="the Python to install for (default: the one running this script)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check-only", action="store_true", help="check the machine and verify the files, then stop")
+    mode.add_argument("--dry-run", action="store_true", help="check and verify, then print the commands it would run")
+    return parser
+
+
+def _strip_python_option(argv):
+    out = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--python":
+            skip = True
+        elif not a.startswith("--python="):
+            out.append(a)
+    return out
+
+
+def _say(text=""):
+    print(text)
+    sys.stdout.flush()
+
+
+def install(args, bundle_dir, environ):
+    """Everything after argument parsing; returns the exit status or raises InstallError."""
+    sys.dont_write_bytecode = True  # importing capture_profile must not add __pycache__ to the bundle
+    manifest = load_manifest(bundle_dir)
+    capture = load_capture_module(bundle_dir)
+    machine = this_machine(capture)
+    check = choose_target(manifest, machine)
+    target = check.target
+    name = manifest.get("name") or os.path.basename(bundle_dir)
+    _say("bundle %r: target %r fits this machine (%s)" % (name, target["name"], describe_machine(machine)))
+    warning = nvidia_warning(check, capture)
+    if warning:
+        print("%s: warning: %s" % (PROG, warning), file=sys.stderr)
+
+    venv = os.path.abspath(args.venv) if args.venv else os.path.join(bundle_dir, DEFAULT_VENV)
+    if _same_path(venv, bundle_dir):
+        raise InstallError("the venv cannot be the bundle directory itself", hint="choose another place with --venv DIR")
+    # A venv made by an earlier run with the default location is not part of the bundle either.
+    default_venv = os.path.join(bundle_dir, DEFAULT_VENV)
+    skip = [venv] + ([default_venv] if os.path.isfile(os.path.join(default_venv, "pyvenv.cfg")) else [])
+    count = verify_files(bundle_dir, manifest["files"], skip_dirs=skip)
+    _say("verified %d files (size and sha256)" % count)
+    if args.check_only:
+        _say("check passed: this bundle can be installed here")
+        return 0
+
+    reuse = existing_venv(venv) is not None
+    plan = plan_commands(bundle_dir, target, venv, manifest.get("smoke", []), reuse)
+    if args.dry_run:
+        _say("dry run: would run these commands (with PIP_* and proxy variables removed, PIP_CONFIG_FILE=%s, PYTHONNOUSERSITE=1):" % os.devnull)
+        if reuse:
+            _say("  # reuse the existing venv %s" % venv)
+        steps = [plan.make_venv, plan.install, plan.install_pip, plan.check] + plan.smoke
+        for argv in steps:
+            if argv:
+                _say("  " + quote(argv))
+        return 0
+
+    env = child_env(environ)
+    fresh = not os.path.exists(venv)
+    emptied = not reuse and not fresh  # an empty directory given as --venv
+    try:
+        if reuse:
+            probe_venv(venv, env)
+            _say("reusing the venv %s" % venv)
+        else:
+            _say("creating the venv %s" % venv)
+            run(plan.make_venv, env, "creating the venv %s" % venv, hint="see the error above; --venv DIR puts the venv elsewhere")
+        _say("installing %d packages with the bundled pip (no index, hashes required)" % len(target["packages"]))
+        run(plan.install, env, "pip install")
+        if plan.install_pip:
+            run(plan.install_pip, env, "installing pip into the venv")
+    except BaseException:
+        # A venv made by this run that does not hold the full set is worse than none.
+        if not reuse:
+            shutil.rmtree(venv, ignore_errors=True)
+            if emptied:
+                os.mkdir(venv)
+        raise
+
+    kept = "; the venv at %s is left for inspection" % venv
+    code = call(plan.check, env)
+    if code != 0:
+        raise InstallError(
+            "pip check failed (exit status %d)%s" % (code, kept),
+            hint="the installed packages have missing or conflicting dependencies (see pip's output above)",
+        )
+    for argv in plan.smoke:
+        _say("smoke test: %s" % argv[-1])
+        code = call(argv, env, cwd=venv)
+        if code != 0:
+            raise InstallError("smoke test failed (exit status %d): %s%s" % (code, argv[-1], kept))
+
+    activate = os.path.join(venv, "Scripts", "activate") if os.name == "nt" else os.path.join(venv, "bin", "activate")
+    _say("")
+    _say("installed bundle %r (target %r) into %s" % (name, target["name"], venv))
+    _say("  %d packages, pip check passed, %d smoke test(s) passed" % (len(target["packages"]), len(plan.smoke)))
+    _say("  activate with:  . %s" % shlex.quote(activate))
+    _say("  or run:         %s" % shlex.quote(venv_python(venv)))
+    return 0
+
+
+def main(argv=None):
+    """Parse ``argv``, install, and map every failure to a message and an exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = main_parser().parse_args(argv)  # exits 2 on bad arguments
+    debug = bool(os.environ.get(DEBUG_ENV))
+    try:
+        if args.python:
+            # Run again under the requested interpreter (install.sh has already done this itself).
+            python = shutil.which(args.python) or args.python
+            try:
+                return subprocess.call([python, "-E", "-s", os.path.abspath(__file__)] + _strip_python_option(argv))
+            except OSError as e:
+                raise InstallError("cannot run %s: %s" % (args.python, e.strerror or e))
+        bundle_dir = os.path.dirname(os.path.abspath(__file__))
+        return install(args, bundle_dir, os.environ)
+    except InstallError as e:
+        if debug:
+            traceback.print_exc()
+        print("%s: error: %s" % (PROG, e.report()), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("%s: interrupted" % PROG, file=sys.stderr)
+        return 130
+    except Exception as e:  # anything else is a bug, but the user still gets one line
+        if debug:
+            traceback.print_exc()
+        print(
+            "%s: error: unexpected %s: %s (set %s=1 for a traceback)" % (PROG, type(e).__name__, e, DEBUG_ENV),
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Build unpacked bundle directories by hand, as ``wheelhouse pack`` lays them out.
+
+For the installer tests: they need real, hash-consistent bundles without going through the
+planner or the packer. ``pip_wheel_from_installed`` makes a bootstrap pip wheel with no network
+by zipping an installed pip back into a wheel.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import html
+import io
+import json
+import re
+import shutil
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_DIR = ROOT / "bundler" / "_target"
+SCRIPTS = ("install.sh", "install.py", "capture_profile.py")
+
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+# Written by installers, not part of a wheel.
+_INSTALL_ONLY = {"INSTALLER", "REQUESTED", "RECORD", "direct_url.json"}
+
+
+def _record_hash(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode("ascii")
+
+
+def pip_wheel_from_installed(dest_dir: Path, site_packages: Path | None = None) -> Path:
+    """Zip an installed ``pip/`` and its ``pip-*.dist-info`` into ``pip-<ver>-py3-none-any.whl``.
+
+    ``site_packages`` defaults to the one holding the pip importable here. The RECORD is
+    regenerated with sha256 entries; byte-compiled files and installer-only files are left out.
+    """
+    if site_packages is None:
+        import pip
+
+        site_packages = Path(pip.__file__).resolve().parent.parent
+    infos = sorted(site_packages.glob("pip-*.dist-info"))
+    if len(infos) != 1:
+        raise RuntimeError(f"expected one pip-*.dist-info in {site_packages}, found {infos}")
+    dist_info = infos[0]
+    version = dist_info.name[len("pip-") : -len(".dist-info")]
+
+    entries: list[tuple[str, bytes]] = []
+    for base in (site_packages / "pip", dist_info):
+        for path in sorted(base.rglob("*")):
+            if not path.is_file() or "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo"):
+                continue
+            if path.parent == dist_info and path.name in _INSTALL_ONLY:
+                continue
+            entries.append((path.relative_to(site_packages).as_posix(), path.read_bytes()))
+    record = io.StringIO()
+    writer = csv.writer(record, lineterminator="\n")
+    for arcname, data in entries:
+        writer.writerow([arcname, _record_hash(data), len(data)])
+    writer.writerow([f"{dist_info.name}/RECORD", "", ""])
+    entries.append((f"{dist_info.name}/RECORD", record.getvalue().encode()))
+
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    wheel = dest_dir / f"pip-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for arcname, data in entries:
+            info = zipfile.ZipInfo(arcname, date_time=_ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o100644 << 16
+            zf.writestr(info, data, compresslevel=1)
+    return wheel
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _wheel_name_version(filename: str) -> tuple[str, str]:
+    parts = filename[: -len(".whl")].split("-")
+    return parts[0], parts[1]
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def file_entries(bundle: Path) -> dict[str, dict[str, Any]]:
+    """``files`` of bundle.json: every file under ``bundle`` except bundle.json, sorted."""
+    out = {}
+    for path in sorted(bundle.rglob("*")):
+        rel = path.relative_to(bundle).as_posix()
+        if path.is_file() and rel != "bundle.json" and "__pycache__" not in path.parts:
+            out[rel] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    return out
+
+
+def rewrite_manifest(bundle: Path, **changes: Any) -> dict[str, Any]:
+    """Update bundle.json: apply ``changes`` to its top level and recompute ``files``."""
+    manifest_path = bundle / "bundle.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest.update(changes)
+    manifest["files"] = file_entries(bundle)
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def write_bundle(
+    bundle: Path,
+    *,
+    wheels: Sequence[Path],
+    pip_wheel: Path,
+    targets: Iterable[tuple[str, Mapping[str, Any]]],
+    smoke: Sequence[str] = (),
+    name: str = "default",
+    pip_in_requirements: bool = False,
+) -> dict[str, Any]:
+    """Lay out an unpacked bundle at ``bundle`` and return its manifest.
+
+    Every target (``(name, profile dict)``) installs all of ``wheels``; all share one
+    requirements.txt. The installer scripts are copied from ``bundler/_target``.
+    """
+    bundle.mkdir(parents=True)
+    for script in SCRIPTS:
+        shutil.copy2(TARGET_DIR / script, bundle / script)
+    (bundle / "install.sh").chmod(0o755)
+    wheels_dir = bundle / "wheels"
+    wheels_dir.mkdir()
+    copied = [Path(shutil.copy2(w, wheels_dir / w.name)) for w in [*wheels, pip_wheel]]
+    *package_wheels, pip_copy = copied
+    locked = package_wheels + ([pip_copy] if pip_in_requirements else [])
+
+    lines = ["--only-binary :all:"]
+    packages = []
+    for wheel in locked:
+        project, version = _wheel_name_version(wheel.name)
+        lines.append(f"{_normalize(project)}=={version} \\")
+        lines.append(f"    --hash=sha256:{sha256_file(wheel)}")
+        packages.append({"name": _normalize(project), "version": version, "wheel": f"wheels/{wheel.name}"})
+    (bundle / "requirements.txt").write_text("\n".join(lines) + "\n")
+
+    pylock = ['lock-version = "1.0"', 'created-by = "wheelhouse-tests"', ""]
+    for p in packages:
+        pylock += ["[[packages]]", f'name = "{p["name"]}"', f'version = "{p["version"]}"', ""]
+    (bundle / "pylock.toml").write_text("\n".join(pylock))
+
+    simple = bundle / "simple"
+    simple.mkdir()
+    projects: dict[str, list[Path]] = {}
+    for wheel in copied:
+        projects.setdefault(_normalize(_wheel_name_version(wheel.name)[0]), []).append(wheel)
+    root_links = "".join(f'<a href="{p}/">{p}</a>\n' for p in sorted(projects))
+    (simple / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{root_links}</body></html>\n")
+    for project, files in projects.items():
+        (simple / project).mkdir()
+        links = "".join(
+            f'<a href="../../wheels/{html.escape(w.name)}#sha256={sha256_file(w)}">{html.escape(w.name)}</a>\n'
+            for w in files
+        )
+        (simple / project / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{links}</body></html>\n")
+
+    sums = [f"{sha256_file(p)}  {p.relative_to(bundle).as_posix()}" for p in sorted(bundle.rglob("*")) if p.is_file()]
+    (bundle / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+
+    manifest = {
+        "format": "wheelhouse-bundle",
+        "format-version": 1,
+        "name": name,
+        "tool": "wheelhouse 0.1.0",
+        "lock-sha256": sha256_file(bundle / "pylock.toml"),
+        "created": "2025-06-01T00:00:00Z",
+        "smoke": list(smoke),
+        "targets": [
+            {
+                "name": target_name,
+                "profile": dict(profile),
+                "requirements": "requirements.txt",
+                "pip": f"wheels/{pip_copy.name}",
+                "packages": packages,
+            }
+            for target_name, profile in targets
+        ],
+    }
+    (bundle / "bundle.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return rewrite_manifest(bundle)
