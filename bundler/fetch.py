@@ -1,6 +1,7 @@
 """Resumable, rate-limited, retrying, verified downloads into the content-addressed store.
 
-One transfer per file, ``jobs`` at a time, at most ``per_host`` of them to one host. For each file:
+One transfer per file, ``jobs`` at a time, at most ``per_host`` of them to one host, each on its own
+HTTP/1.1 connection (``http2=True`` multiplexes them over one connection instead). For each file:
 
 * a verified blob already in the store is used (re-hashed first) and nothing is requested;
 * otherwise bytes go to ``partial/<sha256>.part`` beside a state record (redacted URL, size, sha256,
@@ -64,6 +65,9 @@ class FetchOptions:
     retries: int = 5
     timeout: float = 30.0
     cert: str | None = None
+    # HTTP/1.1 by default: HTTP/2 multiplexes every transfer to a host over one connection, and
+    # under per-connection shaping that measured 0.30x of parallel curl (4 connections: 0.96x).
+    http2: bool = False
 
 
 @dataclass(slots=True)
@@ -280,9 +284,13 @@ class _Transfer:
         self.s.reporter.file_start(spec, offset)
         size = offset
         self.part.parent.mkdir(parents=True, exist_ok=True)
+        if not offset:
+            # A new file, not a truncated one: ext4 flushes a file truncated to zero on close (auto_da_alloc).
+            self.part.unlink(missing_ok=True)
         with open(self.part, "r+b" if offset else "wb") as f:
-            f.seek(offset)
-            f.truncate()
+            if offset:
+                f.seek(offset)
+                f.truncate()
             for chunk in r.iter_raw():  # no chunk_size: httpx would hold back bytes until a chunk fills
                 if self.s.cancel.is_set():
                     raise _Cancelled
@@ -320,7 +328,7 @@ def fetch_files(specs: Sequence[FileSpec], store: BlobStore, options: FetchOptio
     reporter = reporter or NullReporter()
     own = client is None
     if client is None:
-        client = make_client(cert=options.cert, timeout=options.timeout, max_connections=options.jobs, http2=True)
+        client = make_client(cert=options.cert, timeout=options.timeout, max_connections=options.jobs, http2=options.http2)
     shared = _Shared(store=store, client=client, options=options, reporter=reporter, report=report, sleep=sleep,
                      limiter=RateLimiter(options.limit_rate) if options.limit_rate else None)
     try:
