@@ -25,6 +25,7 @@ from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
+_VENV = "venv"  # install.sh's default venv, inside the unpacked bundle
 
 
 class BadBundle(BundlerError):
@@ -169,6 +170,8 @@ def _record_deps(fileobj: IO[bytes], rel: str, reading: BundleReading) -> None:
 def _read_directory(root: Path, reading: BundleReading, want_metadata: bool) -> None:
     reading.top = root.name
     for dirpath, dirnames, filenames in os.walk(root):
+        if dirpath == str(root) and _VENV in dirnames and (root / _VENV / "pyvenv.cfg").is_file():
+            dirnames.remove(_VENV)  # made by install.sh's default --venv; not part of the bundle
         for d in list(dirnames):
             if os.path.islink(os.path.join(dirpath, d)):
                 reading.problems.append(f"{os.path.relpath(os.path.join(dirpath, d), root)} is a link")

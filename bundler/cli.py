@@ -40,6 +40,11 @@ def _add_index_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--index", action="append", default=[], metavar="NAME=URL", help="a named index, for --pin; repeatable")
     g.add_argument("--pin", action="append", default=[], metavar="PATTERN=NAME",
                    help="projects matching PATTERN (glob) come only from index NAME, which serves nothing else")
+    g.add_argument("--torch-backend", metavar="auto|cpu|cuXYZ",
+                   help="take torch, torchvision, torchaudio, triton and nvidia-* only from the PyTorch index of this "
+                        "backend; auto picks the newest CUDA the target profile's NVIDIA driver supports, else cpu")
+    g.add_argument("--torch-index", metavar="URL",
+                   help="a mirror of https://download.pytorch.org/whl to use for --torch-backend (or WHEELHOUSE_PYTORCH_INDEX)")
     g.add_argument("--cache-dir", metavar="DIR", help="cache for pages and metadata (default: ~/.cache/wheelhouse)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     g.add_argument("--refresh", action="store_true",
@@ -57,6 +62,9 @@ def _add_fetch_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--timeout", type=float, default=30.0, metavar="S",
                    help="give up on a connection that sends nothing for S seconds, then retry (default 30)")
     g.add_argument("--cert", metavar="FILE", help="CA bundle for TLS (default: SSL_CERT_FILE or the system's)")
+    g.add_argument("--http2", action="store_true",
+                   help="use HTTP/2 where offered: one multiplexed connection per host (default: one HTTP/1.1 connection "
+                        "per transfer, faster where each connection is shaped)")
 
 
 def _add_pack_args(p: argparse.ArgumentParser) -> None:
@@ -258,7 +266,13 @@ def _lock(args: argparse.Namespace, output: Path, *, temporary: bool = False) ->
                     platform=args.python_platform, version=args.python_version, index_url=args.index_url,
                     extra_index_urls=args.extra_index_url, find_links=args.find_links, named=args.index, pins=args.pin,
                     pre=args.pre, exclude_newer=args.exclude_newer,
-                    default_recipe=DEFAULT_RECIPE if DEFAULT_RECIPE.is_file() else None)
+                    default_recipe=DEFAULT_RECIPE if DEFAULT_RECIPE.is_file() else None,
+                    torch_backend=args.torch_backend, torch_index=args.torch_index)
+    if not args.quiet:
+        if job.torch is not None:
+            _err(f"torch backend {job.torch.backend}: {job.torch.reason}")
+        for warning in job.warnings:
+            _err(f"warning: {warning}")
     started = time.monotonic()
     repo, client = _open_repository(args, job.indexes)
     progress = _Progress(not args.quiet)
@@ -269,6 +283,13 @@ def _lock(args: argparse.Namespace, output: Path, *, temporary: bool = False) ->
         progress.close()
         repo.close()
         client.close()
+    from bundler.torch import check_variants, driver_warnings
+
+    for t in result.targets:
+        check_variants(t.pins)  # one torch build per environment: never +cpu next to +cu121
+        for warning in driver_warnings(t.pins, t.profile):
+            if not args.quiet:
+                _err(f"warning: {warning}")
     recipe = job.recipe
     lock_path, req_path = write_lock(result, output, exclude_newer=job.inputs.policy.exclude_newer,
                                      title=recipe.name if recipe and recipe.name else None,
@@ -385,6 +406,7 @@ def _run_fetch(specs: Sequence[Any], args: argparse.Namespace, dest: Path | None
     if not args.timeout > 0:
         raise UsageError("--timeout must be positive")
     options = FetchOptions(jobs=args.jobs, per_host=args.jobs, retries=args.retries, timeout=args.timeout, cert=args.cert,
+                           http2=getattr(args, "http2", False),
                            limit_rate=parse_rate(args.limit_rate) if args.limit_rate else None)
     root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     try:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Sequence
 from urllib.parse import urlsplit
 
+from packaging.utils import canonicalize_name
+
 from bundler.errors import BadInput, UsageError
 from bundler.index import PYPI_SIMPLE, IndexConfig, normalize_index_url
 from bundler.inputs import Recipe, RequirementSet, load_recipe, parse_timestamp, read_requirements_file
@@ -175,14 +177,23 @@ def build_job(*, positional: Sequence[str], req_files: Sequence[str], constraint
         raise BadInput("two targets have the same name: " + ", ".join(p.name for p in profiles))
     choice, notes = None, []
     backend = torch_backend if torch_backend is not None else (recipe.torch_backend if recipe else None)
+    base = torch_index or os.environ.get("WHEELHOUSE_PYTORCH_INDEX") or PYTORCH_INDEX
     if backend is not None:
-        base = torch_index or os.environ.get("WHEELHOUSE_PYTORCH_INDEX") or PYTORCH_INDEX
-        choice = choose_backend(backend, profiles, pre=allow_pre, base=base,
+        origin = "--torch-backend" if torch_backend is not None or recipe is None else f"{recipe.path}: torch-backend"
+        choice = choose_backend(backend, profiles, pre=allow_pre, base=base, origin=origin,
                                 torch_spec=torch_specifier(list(reqset.requirements) + list(reqset.constraints)))
         indexes, notes = with_torch_index(indexes, choice, pins=pins, recipe=recipe, from_flag=torch_backend is not None)
-    policy = Policy(allow_pre=allow_pre, exclude_newer=when)
+    # The PyTorch indexes give no upload times: --exclude-newer cannot hold their files back, so the
+    # torch family is admitted undated (recipes pin it with == for reproducible re-locks).
+    policy = Policy(allow_pre=allow_pre, exclude_newer=when, undated_ok=frozenset({choice.index_name}) if choice else frozenset())
     inputs = Inputs(requirements=tuple(reqset.requirements), constraints=tuple(reqset.constraints), hashes=dict(reqset.hashes), policy=policy)
-    warnings = list(choice.warnings if choice else ()) + notes + general_pytorch_indexes(indexes)
+    warnings = list(choice.warnings if choice else ()) + notes + general_pytorch_indexes(indexes, base)
+    if choice and when:
+        loose = sorted({r.name for r in reqset.requirements if canonicalize_name(r.name) in ("torch", "torchvision", "torchaudio")
+                        and not any(s.operator in ("==", "===") and "*" not in s.version for s in r.specifier)})
+        if loose:
+            warnings.append(f"the PyTorch index gives no upload times, so --exclude-newer does not hold back {', '.join(loose)}: "
+                            "pin them with == for a lock that re-locks the same")
     return Job(profiles=tuple(profiles), indexes=tuple(indexes), inputs=inputs, recipe=recipe, torch=choice, warnings=tuple(warnings))
 
 

@@ -170,9 +170,10 @@ def torch_index_hint(name: str, spec: SpecifierSet, index: IndexConfig) -> tuple
     variant = torch.named_variant(spec)
     if variant and (variant == "cpu" or torch.cuda_version(variant)) and index.name not in (f"pytorch-{variant}", f"pytorch-nightly-{variant}"):
         url = torch.index_url(variant)
-        return (f"local version +{variant} is published on the PyTorch index {url}",
-                f"add --torch-backend {variant} (in a recipe: torch-backend = \"{variant}\"): {name} then comes from {url} "
-                f"and everything else from {index.name if not index.name.startswith('pytorch-') else 'the other indexes'}")
+        rest = index.name if not index.name.startswith("pytorch-") else "the other indexes"
+        hint = (f"add --torch-backend {variant} (in a recipe: torch-backend = \"{variant}\"): {name} then comes from {url} "
+                f"and everything else from {rest}")
+        return f"local version +{variant} is published on the PyTorch index {url}", hint
     dev = any(Version(s.version.replace("*", "0")).is_devrelease for s in spec if _parsable(s.version))
     if dev and not index.name.startswith("pytorch-nightly-"):
         url = torch.index_url("<backend>", nightly=True)
@@ -210,6 +211,18 @@ def driver_note(name: str, usable: Sequence[WheelChoice], profile: Profile) -> s
     return warnings[0] if warnings else None
 
 
+def _unknown_hint(name: str, sources: Sequence[IndexConfig]) -> str:
+    if name in ("pytorch-triton", "torchtriton"):
+        return (f"{name} is published only on the PyTorch nightly indexes ({torch.index_url('<backend>', nightly=True)}), "
+                "never take it from PyPI: add --pre --torch-backend cuXYZ")
+    backend = next((i for i in sources if i.explicit and i.name.startswith("pytorch-")), None)
+    if backend is not None:
+        return (f"{name} is served only by {backend.name} (the --torch-backend index claims {', '.join(backend.packages or ())}), "
+                "which does not have it: lock without --torch-backend, with a recipe [[index]] for the PyTorch index that lists "
+                "exactly the projects to take from it")
+    return "check the spelling, or add the index that hosts it (--extra-index-url, --index NAME=URL with --pin)"
+
+
 def _hint_for(reasons: Sequence[str], profile: Profile) -> str:
     if reasons == ["sdist"]:
         return "this project publishes only source distributions; build a wheel for the target and add it with --find-links"
@@ -238,10 +251,11 @@ def explain_impossible(causes: Sequence[Any], provider: Any, profile: Profile) -
             continue
         found = provider.repo.project_links(name)
         if found is None:
-            searched = ", ".join(f"{i.name} ({redact_url(i.url)})" for i in provider.repo.sources_for(name))
+            sources = provider.repo.sources_for(name)
+            searched = ", ".join(f"{i.name} ({redact_url(i.url)})" for i in sources)
             who = _who(infos[0])
             return ResolutionImpossible(f"{who} {infos[0].requirement}, but no index has a project named {name!r} (searched {searched})",
-                                        hint="check the spelling, or add the index that hosts it (--extra-index-url, --index NAME=URL with --pin)")
+                                        hint=_unknown_hint(name, sources))
         index, links = found
         usable = versions_for_target(name, links, profile, policy=provider.policy)
         if not usable:
@@ -261,10 +275,21 @@ def explain_impossible(causes: Sequence[Any], provider: Any, profile: Profile) -
                 matching = [link for link, v in ((link, _version_of(link)) for link in links)
                             if v is not None and spec.contains(v, prereleases=True)]
                 offered = f"\n  files matching {infos[0].requirement}:\n{availability_table(matching)}" if matching else ""
+                hint = "relax the version specifier, or allow pre-releases with --pre" if any(s.version for s in spec) else None
+                why = ""
+                elsewhere = torch_index_hint(name, spec, index) if not matching else None
+                gap = wheel_gap(name, matching, profile) if matching else None
+                if elsewhere:
+                    why, hint = f"; {elsewhere[0]}", elsewhere[1]
+                elif gap:
+                    why, hint = f"\n  {gap[0]}", gap[1]
+                if not elsewhere:
+                    hint = _same_release(name, spec, usable) or hint
                 return ResolutionImpossible(
-                    f"{_who(infos[0])} {infos[0].requirement}, but no version of {name} that matches it has a wheel for target {profile.name}.\n"
+                    f"{_who(infos[0])} {infos[0].requirement}, but no version of {name} that matches it has a wheel for target {profile.name}"
+                    f"{why}.\n"
                     f"  versions usable on the target: {versions}{offered}\n  target: {target_needs(profile)}",
-                    hint="relax the version specifier, or allow pre-releases with --pre" if any(s.version for s in spec) else None)
+                    hint=hint)
     lines = []
     for name, infos in by_name.items():
         if name == "<python>":
@@ -298,8 +323,14 @@ def explain_project(name: str, found: list[tuple[IndexConfig, list[Link]]], chos
         if usable:
             best = usable[0]
             out.append(f"  usable: {len(usable)} versions, newest {best.version} via {best.link.filename}")
+            note = driver_note(name, usable, profile)
+            if note:
+                out.append(f"  note: {note}")
         else:
             out.append("  usable: none")
+            gap = wheel_gap(name, links, profile)
+            if gap:
+                out += [f"  {gap[0]}", f"  hint: {gap[1]}"]
         out.append("  available:\n" + availability_table(links))
         near = _near_misses(explain_links(name, links, profile, policy=policy))
         if near:

@@ -132,8 +132,11 @@ def _simple_index(wheels: dict[str, tuple[str, str]], requires_python: dict[str,
 def plan_bundle(lock_path: Path, store: BlobStore, output: Path, *, jobs: int = 4) -> tuple[Manifest, list[_Member], int]:
     """Everything that goes into the bundle, checked: wheels present and hashing right, metadata
     read from them, completeness proven for every target. Raises before anything is written."""
-    lock_bytes = lock_path.read_bytes()
-    lock = read_lock(lock_path)
+    lock = read_lock(lock_path)  # first: it turns a missing or unreadable lock into a BadInput
+    try:
+        lock_bytes = lock_path.read_bytes()
+    except OSError as e:
+        raise BadInput(f"cannot read lock {lock_path}: {e.strerror or e}") from None
     name = bundle_name(lock, output)
     doc = tomllib.loads(lock_bytes.decode())
     wheels: dict[str, tuple[LockedWheel, str, str]] = {}  # filename -> (wheel, project, version)
@@ -258,14 +261,24 @@ def _open_compressor(fmt: str, level: int, raw: _Counting, mtime: int, threads: 
     return raw
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_archive(top: str, members: list[_Member], output: Path, *, fmt: str, level: int, mtime: int,
                   threads: int | None = None) -> tuple[str, int]:
     """Write the archive atomically; returns its (sha256, size). Wheel bytes are hashed again as they
     are copied, so a file that changed in the cache since it was checked fails the pack."""
     threads = threads if threads is not None else (os.cpu_count() or 1)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    except OSError as e:
+        raise BundlerError(f"cannot write {output}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; a bundle is meant to be copied and shared
             raw = _Counting(f)
             out = _open_compressor(fmt, level, raw, mtime, threads)
             written = 0
@@ -292,6 +305,10 @@ def write_archive(top: str, members: list[_Member], output: Path, *, fmt: str, l
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, output)
+    except OSError as e:  # a full disk, a vanished cache file, ...: no traceback, no temporary file left
+        Path(tmp).unlink(missing_ok=True)
+        where = f" ({e.filename})" if e.filename and e.filename != tmp else ""
+        raise BundlerError(f"cannot write {output}: {e.strerror or e}{where}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -44,10 +44,15 @@ class Rejection:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """Knobs that apply to every project."""
+    """Knobs that apply to every project.
+
+    ``undated_ok`` names indexes whose files may lack an upload time under ``exclude_newer`` (the
+    PyTorch indexes give none; their projects are pinned by exact versions instead).
+    """
 
     allow_pre: bool = False
     exclude_newer: datetime | None = None
+    undated_ok: frozenset[str] = frozenset()
 
 
 def wheel_info(filename: str) -> tuple[str, Version, frozenset[str]] | None:
@@ -143,7 +148,7 @@ def _check(link: Link, info: tuple[str, Version, frozenset[str]] | None, profile
     if policy.exclude_newer and link.upload_time and link.upload_time >= policy.exclude_newer:
         return Rejection(filename=link.filename, version=version, reason="too-new",
                          detail=f"uploaded {link.upload_time:%Y-%m-%d %H:%M}, after --exclude-newer")
-    if policy.exclude_newer and link.upload_time is None and not link.flat:
+    if policy.exclude_newer and link.upload_time is None and not link.flat and link.index not in policy.undated_ok:
         # As uv does: a file whose index gives no upload time cannot be shown to be old enough.
         return Rejection(filename=link.filename, version=version, reason="too-new",
                          detail="the index gives no upload time, so --exclude-newer cannot admit it")
