@@ -375,7 +375,8 @@ class _FetchProgress:
             elif not self.quiet and time.monotonic() - self.last >= self.interval:
                 self.last = time.monotonic()
                 rate = self.done / max(self.last - self.t0, 1e-9)
-                _err(f"  {_human(self.done)} of {_human(self.total)} at {_human(rate)}/s, {len(self.inflight)} files in flight")
+                of = f" of {_human(self.total)}" if self.total else ""
+                _err(f"  {_human(self.done)}{of} at {_human(rate)}/s, {len(self.inflight)} files in flight")
 
     def retry(self, spec: Any, reason: str, delay: float) -> None:
         if self.quiet:

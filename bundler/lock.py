@@ -12,7 +12,7 @@ import io
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import tomllib
 import tomli_w
@@ -23,8 +23,10 @@ from bundler.errors import BadInput, ResolutionImpossible
 from bundler.httpcache import atomic_write_all
 from bundler.index import redact_url
 from bundler.inputs import read_toml
-from bundler.plan import Pin, Plan
 from bundler.profile import Profile
+
+if TYPE_CHECKING:  # the readers of a lock (fetch, pack) need not load the resolver
+    from bundler.plan import Pin, Plan
 
 
 def target_marker(profile: Profile) -> str:

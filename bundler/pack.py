@@ -20,7 +20,9 @@ import html
 import os
 import re
 import tarfile
+import queue
 import tempfile
+import threading
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -163,12 +165,16 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, *, jobs: int = 
                            hint=f"run 'wheelhouse fetch {lock_path}' first (with the same --cache-dir), or use 'wheelhouse build'")
 
     def check(item: tuple[str, tuple[LockedWheel, str, str]]) -> tuple[str, tuple[tuple[str, ...], str | None], int]:
+        # Only the size and the metadata here: the bytes are hashed once, as they are copied into
+        # the archive, and a mismatch there fails the pack before anything is published.
         fn, (w, project, version) = item
-        path = store.verified(w.sha256, w.size)  # re-hashes; a damaged blob is removed
-        if path is None:
-            raise HashMismatch(f"{fn} in the cache {store.root} (the damaged copy was removed; fetch again)", w.sha256,
-                               "a different digest")
-        return fn, _wheel_metadata(path, project, version, fn), path.stat().st_size
+        path = store.path(w.sha256)
+        size = path.stat().st_size
+        if w.size is not None and size != w.size:
+            path.unlink(missing_ok=True)
+            raise BundlerError(f"{fn} in the cache {store.root} has {size} bytes, not the {w.size} the lock names; "
+                               "the damaged copy was removed", hint=f"run 'wheelhouse fetch {lock_path}' again")
+        return fn, _wheel_metadata(path, project, version, fn), size
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         checked = {fn: (meta, size) for fn, meta, size in pool.map(check, sorted(wheels.items()))}
@@ -207,21 +213,36 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, *, jobs: int = 
 
 
 class _Counting:
-    """A write-only wrapper that hashes and counts what passes through."""
+    """A write-only wrapper that counts what passes through and hashes it on a second thread, so the
+    archive's sha256 costs no time on the thread that reads, hashes and compresses the wheels."""
 
     def __init__(self, raw: IO[bytes]) -> None:
         self.raw = raw
         self.sha = hashlib.sha256()
         self.size = 0
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._hash, name="pack-sha256", daemon=True)
+        self._thread.start()
+
+    def _hash(self) -> None:
+        while (data := self._queue.get()) is not None:
+            self.sha.update(data)
 
     def write(self, data: bytes) -> int:
+        data = bytes(data)  # the compressor may reuse its buffer
         self.raw.write(data)
-        self.sha.update(data)
+        self._queue.put(data)
         self.size += len(data)
         return len(data)
 
     def flush(self) -> None:
         self.raw.flush()
+
+    def digest(self) -> str:
+        """The sha256 of everything written (waits for the hashing thread)."""
+        self._queue.put(None)
+        self._thread.join()
+        return self.sha.hexdigest()
 
 
 def _tar_header(path: str, size: int, mode: int, mtime: int, kind: bytes) -> bytes:
@@ -276,6 +297,7 @@ def write_archive(top: str, members: list[_Member], output: Path, *, fmt: str, l
         fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
     except OSError as e:
         raise BundlerError(f"cannot write {output}: {e.strerror or e}") from None
+    raw: _Counting | None = None
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; a bundle is meant to be copied and shared
@@ -297,13 +319,17 @@ def write_archive(top: str, members: list[_Member], output: Path, *, fmt: str, l
                             h.update(chunk)
                             out.write(chunk)
                     if h.hexdigest() != piece.sha256:
-                        raise HashMismatch(f"{piece.path} (changed in the cache while packing)", piece.sha256, h.hexdigest())
+                        piece.source.unlink(missing_ok=True)  # a damaged blob in the content-addressed store
+                        err = HashMismatch(f"{piece.path} in the cache {piece.source.parent.parent.parent.parent}",
+                                           piece.sha256, h.hexdigest())
+                        err.hint = "the damaged copy was removed from the cache: run 'wheelhouse fetch LOCK' again"
+                        raise err
                 written += piece.size
             out.write(b"\0" * (-written % _RECORD))
             if out is not raw:
                 out.close()
             f.flush()
-            os.fsync(f.fileno())
+        digest = raw.digest()
         os.replace(tmp, output)
     except OSError as e:  # a full disk, a vanished cache file, ...: no traceback, no temporary file left
         Path(tmp).unlink(missing_ok=True)
@@ -312,7 +338,10 @@ def write_archive(top: str, members: list[_Member], output: Path, *, fmt: str, l
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return raw.sha.hexdigest(), raw.size
+    finally:
+        if raw is not None and raw._thread.is_alive():
+            raw.digest()  # stop the hashing thread on the way out of a failure
+    return digest, raw.size
 
 
 def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None,
