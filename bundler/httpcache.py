@@ -93,6 +93,7 @@ class CachedPage:
     last_modified: str | None
     stored: float
     max_age: int
+    final_url: str | None = None  # where the page was after redirects (redacted); None: the URL itself
 
     @property
     def fresh(self) -> bool:
@@ -132,7 +133,7 @@ class PlannerCache:
             return None  # a torn or damaged entry is a miss, never wrong data
         return CachedPage(url=url, body=body, content_type=meta.get("content-type", ""), etag=meta.get("etag"),
                           last_modified=meta.get("last-modified"), stored=float(meta.get("stored", 0)),
-                          max_age=int(meta.get("max-age", 0)))
+                          max_age=int(meta.get("max-age", 0)), final_url=meta.get("final-url"))
 
     def put_page(self, page: CachedPage, *, body_unchanged: bool = False) -> None:
         """Store a page; after a 304, ``body_unchanged`` rewrites only the small validator record."""
@@ -150,6 +151,8 @@ class PlannerCache:
             "max-age": page.max_age,
             "body-sha256": hashlib.sha256(page.body).hexdigest(),
         }
+        if page.final_url and redact_url(page.final_url) != redact_url(page.url):
+            meta["final-url"] = redact_url(page.final_url)
         atomic_write(meta_path, json.dumps(meta).encode())
 
     def _metadata_path(self, sha256: str) -> Path:

@@ -234,6 +234,14 @@ def read_lock(path: str | Path) -> Lock:
         wheels = tuple(_locked_wheel(w) for w in pkg.get("wheels", []))
         packages.append(LockedPackage(name=pkg["name"], version=pkg["version"], index=pkg.get("index"), marker=pkg.get("marker"),
                                       wheels=wheels, targets=dict(pkg.get("tool", {}).get("wheelhouse", {}).get("targets", {}))))
+    names = {prof.name for prof in profiles}
+    for pkg in packages:
+        listed = {w.filename for w in pkg.wheels}
+        for target, fname in pkg.targets.items():
+            if target not in names or fname not in listed:
+                raise BadInput(f"lock {p}: package {pkg.name} says target {target!r} installs {fname!r}, but "
+                               + ("the lock has no such target" if target not in names else "lists no such wheel"),
+                               hint="the lock was edited by hand or damaged: lock again")
     bootstrap = {t["name"]: (t["bootstrap"]["version"], _locked_wheel(t["bootstrap"]["wheel"]))
                  for t in tool["targets"] if "bootstrap" in t}
     return Lock(profiles=profiles, packages=tuple(packages), requirements=tuple(tool.get("requirements", [])),

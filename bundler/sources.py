@@ -16,7 +16,7 @@ from dataclasses import replace
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 from urllib.request import url2pathname
 
 import httpx
@@ -223,7 +223,7 @@ class Repository:
         if cached is not None and (cached.fresh or time.time() - cached.stored < self.page_ttl):
             if cached.content_type == NOT_FOUND:
                 return None, "", url
-            return cached.body, cached.content_type, url
+            return cached.body, cached.content_type, _base_of(cached, url)
         headers = {"Accept": ACCEPT, "Accept-Encoding": "gzip"}
         if cached is not None:
             if cached.etag:
@@ -253,7 +253,7 @@ class Repository:
         final = str(r.url)
         self.cache.put_page(CachedPage(url=url, body=r.content, content_type=ctype, etag=r.headers.get("ETag"),
                                        last_modified=r.headers.get("Last-Modified"), stored=time.time(),
-                                       max_age=max_age_of(r.headers.get("Cache-Control"))))
+                                       max_age=max_age_of(r.headers.get("Cache-Control")), final_url=final))
         return r.content, ctype, final
 
     # -- direct references -------------------------------------------------------------------
@@ -389,3 +389,17 @@ def _content_range_total(value: str | None) -> int | None:
         return None
     total = value.rsplit("/", 1)[1].strip()
     return int(total) if total.isdigit() else None
+
+
+def _base_of(cached: CachedPage, url: str) -> str:
+    """The URL a cached page's relative links resolve against: where it was after redirects.
+
+    The cache stores that URL without credentials; on the same host they are put back from ``url``.
+    """
+    final = cached.final_url
+    if not final:
+        return url
+    asked, got = urlsplit(url), urlsplit(final)
+    if "@" in asked.netloc and asked.netloc.rsplit("@", 1)[1] == got.netloc:
+        return urlunsplit((got.scheme, asked.netloc, got.path, got.query, got.fragment))
+    return final

@@ -608,9 +608,6 @@ def test_dependency_missing_for_one_target_only(world: World, tmp_path: Path) ->
     assert CP311 not in r.err
 
 
-@pytest.mark.xfail(raises=StopIteration, strict=True,
-                   reason="bundler/lock.py: Lock.for_target does next() over the wheels without a default, so a "
-                          "target entry naming a file the package does not list escapes as StopIteration")
 def test_target_entry_naming_an_unlisted_wheel_is_an_error(world: World, tmp_path: Path) -> None:
     lock = tmp_path / "pylock.toml"
     lock.write_text(edit_package(world.lock.read_text(), "gamma", lambda block: block.replace(
