@@ -22,6 +22,7 @@ with exponential backoff and jitter.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -36,6 +37,7 @@ import httpx
 
 from bundler.cache import BlobStore, PartialState, hash_file
 from bundler.errors import BadInput, BundlerError, DownloadFailed, HashMismatch
+from bundler.httpcache import default_file_mode
 from bundler.http import RateLimiter, backoff_delay, describe_http_error, make_client, retry_after
 from bundler.index import redact_url
 from bundler.lock import Lock
@@ -388,6 +390,7 @@ def place(specs: Sequence[FileSpec], report: FetchReport, dest: Path) -> list[Pa
         fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{spec.filename}.", suffix=".tmp")
         try:
             with open(fd, "wb") as out, open(source, "rb") as src:
+                os.fchmod(out.fileno(), default_file_mode())  # as pip download would leave them, not mkstemp's 0600
                 shutil.copyfileobj(src, out, 1 << 20)
             Path(tmp).replace(target)
         except BaseException:

@@ -37,12 +37,20 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wheelhouse"
 
 
+def default_file_mode() -> int:
+    """The mode ``open()`` would give a new file under the current umask (mkstemp's is 0600)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), default_file_mode())
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
@@ -64,6 +72,7 @@ def atomic_write_all(files: Sequence[tuple[Path, bytes]]) -> None:
             fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
             temps.append((Path(tmp), final))
             with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), default_file_mode())
                 f.write(data)
         for tmp, final in temps:
             previous = final.read_bytes() if final.is_file() else None

@@ -35,6 +35,7 @@ from packaging.utils import canonicalize_name
 
 from bundler import __version__
 from bundler.cache import BlobStore
+from bundler.httpcache import default_file_mode
 from bundler.errors import BadInput, BundlerError, HashMismatch
 from bundler.lock import Lock, LockedWheel, read_lock, render_requirements
 from bundler.manifest import BundledPackage, BundledTarget, Manifest, check_complete
@@ -282,12 +283,6 @@ def _open_compressor(fmt: str, level: int, raw: _Counting, mtime: int, threads: 
     return raw
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_archive(top: str, members: list[_Member], output: Path, *, fmt: str, level: int, mtime: int,
                   threads: int | None = None) -> tuple[str, int]:
     """Write the archive atomically; returns its (sha256, size). Wheel bytes are hashed again as they
@@ -300,7 +295,7 @@ def write_archive(top: str, members: list[_Member], output: Path, *, fmt: str, l
     raw: _Counting | None = None
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; a bundle is meant to be copied and shared
+            os.fchmod(f.fileno(), default_file_mode())  # mkstemp makes 0600; a bundle is meant to be copied and shared
             raw = _Counting(f)
             out = _open_compressor(fmt, level, raw, mtime, threads)
             written = 0

@@ -9,9 +9,11 @@ directory than the bundle, with pip and proxy settings in the environment that m
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import platform
+import py_compile
 import re
 import subprocess
 import sys
@@ -79,13 +81,15 @@ def pip_wheel(tmp_path_factory) -> Path:
     return pip_wheel_from_installed(tmp_path_factory.mktemp("pip"))
 
 
-def _package_wheels(dest: Path, py: str, extra: tuple[tuple[str, str], ...] = ()) -> list[Path]:
-    """alpha needs beta and gamma; beta is py2.py3; gamma is an abi3 manylinux wheel for ``py``."""
+def _package_wheels(dest: Path, py: str, extra: tuple[tuple[str, str], ...] = (), pure: bool = False) -> list[Path]:
+    """alpha needs beta and gamma; beta is py2.py3; gamma is an abi3 manylinux wheel for ``py``
+    (or ``py3-none-any`` when ``pure``)."""
     nodot = py.replace(".", "")
+    gamma_tag = "py3-none-any" if pure else f"cp{nodot}-abi3-manylinux_2_17_{ARCH}.manylinux2014_{ARCH}"
     wheels = [
         make_wheel(dest, "alpha", "1.0", requires_dist=["beta>=2", "gamma"]),
         make_wheel(dest, "beta", "2.1", tag="py2.py3-none-any"),
-        make_wheel(dest, "gamma", "0.3", tag=f"cp{nodot}-abi3-manylinux_2_17_{ARCH}.manylinux2014_{ARCH}"),
+        make_wheel(dest, "gamma", "0.3", tag=gamma_tag),
     ]
     wheels += [make_wheel(dest, name, "1.0", tag=tag) for name, tag in extra]
     return wheels
@@ -102,11 +106,15 @@ def make_bundle(
     targets: tuple[tuple[str, str, str], ...] | None = None,
     smoke: tuple[str, ...] = ("import alpha, beta, gamma; print('smoke', alpha.__version__)",),
     pip_in_requirements: bool = False,
+    pure: bool = False,
 ) -> Path:
-    """A bundle directory at ``tmp/where``; ``targets`` is ((name, platform, python version), ...)."""
+    """A bundle directory at ``tmp/where``; ``targets`` is ((name, platform, python version), ...).
+
+    With ``pure`` every wheel is ``py*-none-any``: only the profile's facts tie it to a platform.
+    """
     if targets is None:
         targets = ((f"cp{py.replace('.', '')}-linux", platform_name or f"{ARCH}-manylinux_2_28", py),)
-    wheels = _package_wheels(tmp / "src", py, extra_wheels)
+    wheels = _package_wheels(tmp / "src", py, extra_wheels, pure=pure)
     bundle = tmp / where
     write_bundle(
         bundle,
@@ -320,6 +328,96 @@ def test_picks_the_target_that_fits_among_several(tmp_path, pip_wheel):
         err = assert_refused(run_install(bundle, "--check-only", python=py38), bundle, tree(bundle))
         assert "none of this bundle's 2 targets fits this machine; the closest, 'cp311-linux'" in err
         assert "this machine runs CPython 3.8." in err
+
+
+def _this_glibc() -> str:
+    return ".".join(platform.libc_ver()[1].split(".")[:2])
+
+
+def test_refuses_a_musl_bundle_of_pure_wheels_on_glibc(tmp_path, pip_wheel):
+    # Every wheel would install (py3-none-any), but the bundle was resolved for a musl machine.
+    bundle = make_bundle(tmp_path, pip_wheel, platform_name=f"{ARCH}-musllinux_1_2", pure=True)
+    before = tree(bundle)
+    err = assert_refused(run_install(bundle, "--check-only"), bundle, before)
+    assert f"this bundle is for CPython 3.11 on Linux {ARCH} (musl ≥ 1.2); this machine runs CPython" in err
+    assert f"the C library differs: this bundle is for Linux {ARCH} with musl 1.2; this machine has glibc {_this_glibc()}" in err
+    assert "cannot install here" not in err  # the wheels themselves are fine
+
+
+def test_pure_bundle_for_a_newer_glibc_installs_on_an_older_one(tmp_path, pip_wheel):
+    # The profile says glibc 2.99, but no wheel needs more than this machine's glibc: the wheels decide.
+    bundle = make_bundle(tmp_path, pip_wheel, platform_name=f"{ARCH}-manylinux_2_99", pure=True)
+    result = run_install(bundle, "--check-only")
+    assert result.returncode == 0, result.stderr
+    assert "target 'cp311-linux' fits this machine" in result.stdout
+    assert f"(glibc {_this_glibc()})" in result.stdout
+
+
+def _append_marker_code(path: Path, marker: Path) -> None:
+    with path.open("a") as f:
+        f.write(f"\nopen({str(marker)!r}, 'w').write('x')\n")
+
+
+def test_tampered_capture_profile_is_refused_before_it_runs(tmp_path, pip_wheel):
+    bundle = make_bundle(tmp_path, pip_wheel)
+    script = bundle / "capture_profile.py"
+    expected = json.loads((bundle / "bundle.json").read_text())["files"]["capture_profile.py"]["sha256"]
+    marker = tmp_path / "PWNED"
+    _append_marker_code(script, marker)
+    actual = hashlib.sha256(script.read_bytes()).hexdigest()
+    before = tree(bundle)
+    err = assert_refused(run_install(bundle, "--check-only"), bundle, before)
+    assert not marker.exists(), "capture_profile.py ran before it was verified"
+    first = err.splitlines()[0]
+    assert first.startswith(f"install.sh: error: bundle verification failed: capture_profile.py: expected sha256 {expected}")
+    assert f"found sha256 {actual}" in first
+    assert "refusing to run it" in first
+
+
+def test_capture_profile_missing_from_the_manifest_is_refused(tmp_path, pip_wheel):
+    bundle = make_bundle(tmp_path, pip_wheel)
+    marker = tmp_path / "PWNED"
+    _append_marker_code(bundle / "capture_profile.py", marker)
+    manifest = rewrite_manifest(bundle)  # consistent with the tampered file ...
+    del manifest["files"]["capture_profile.py"]  # ... except that it is not listed
+    (bundle / "bundle.json").write_text(json.dumps(manifest))
+    actual = hashlib.sha256((bundle / "capture_profile.py").read_bytes()).hexdigest()
+    before = tree(bundle)
+    err = assert_refused(run_install(bundle, "--check-only"), bundle, before)
+    assert not marker.exists()
+    assert f"capture_profile.py is not listed in bundle.json (found sha256 {actual}" in err
+
+
+def test_bytecode_next_to_capture_profile_is_never_run(tmp_path, pip_wheel):
+    # An unchecked-hash .pyc would be loaded whatever the source says, and verification does
+    # not look into __pycache__: the installer must run the verified source, not bytecode.
+    bundle = make_bundle(tmp_path, pip_wheel)
+    script = bundle / "capture_profile.py"
+    marker = tmp_path / "PWNED"
+    evil = tmp_path / "evil_capture_profile.py"
+    evil.write_text(script.read_text())
+    _append_marker_code(evil, marker)
+    pyc = Path(importlib.util.cache_from_source(str(script)))
+    py_compile.compile(str(evil), cfile=str(pyc), dfile=str(script), doraise=True,
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    result = run_install(bundle, "--check-only")
+    assert result.returncode == 0, result.stderr
+    assert not marker.exists(), "bytecode from the bundle's __pycache__ ran"
+
+
+@pytest.mark.parametrize("via_python_option", [False, True], ids=["direct", "rerun-under---python"])
+def test_direct_run_does_not_import_modules_from_the_bundle(tmp_path, pip_wheel, via_python_option):
+    # Without install.sh (and its -I), the bundle directory would come first on sys.path.
+    bundle = make_bundle(tmp_path, pip_wheel)
+    marker = tmp_path / "PWNED"
+    (bundle / "json.py").write_text(f"open({str(marker)!r}, 'w').write('x')\nraise ImportError('shadowed')\n")
+    argv = [sys.executable, str(bundle / "install.py"), "--check-only"]
+    if via_python_option:
+        argv[2:2] = ["--python", sys.executable]
+    result = subprocess.run(argv, cwd=bundle, capture_output=True, text=True, timeout=120, check=False)
+    assert not marker.exists(), "json.py from the bundle directory was imported"
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "bundle verification failed: json.py: unexpected file (not listed in bundle.json)" in result.stderr
 
 
 def flip_byte(path: Path) -> None:
@@ -582,3 +680,86 @@ def test_nvidia_driver_warning(wanted, here, warning):
     check = inst.TargetCheck({"profile": {"facts": facts}}, None, [], [])
     got = inst.nvidia_warning(check, FakeCapture(here))
     assert (got is None) if warning is None else (warning in got)
+
+
+def _target(platform_name: str, py: str = "3.11", wheels: tuple[str, ...] = ("beta-2.1-py2.py3-none-any.whl",)) -> dict:
+    return {
+        "name": platform_name,
+        "profile": profile_for_platform(platform_name, py).to_dict(),
+        "requirements": "requirements.txt",
+        "pip": "wheels/pip-24.0-py3-none-any.whl",
+        "packages": [{"name": w.split("-")[0], "wheel": "wheels/" + w} for w in wheels],
+    }
+
+
+MUSL_MACHINE = {
+    "libc": "musl", "libc_version": "1.2",
+    "tags": ["cp311-cp311-musllinux_1_2_x86_64", "cp311-abi3-musllinux_1_2_x86_64", "py3-none-any"],
+}
+
+
+@pytest.mark.parametrize(
+    ("platform_name", "here", "sentence"),
+    [
+        ("x86_64-musllinux_1_2", {}, "is for Linux x86_64 with musl 1.2; this machine has glibc 2.17"),
+        ("x86_64-manylinux_2_28", MUSL_MACHINE, "is for Linux x86_64 with glibc 2.28; this machine has musl 1.2"),
+    ],
+    ids=["musl target, glibc machine", "glibc target, musl machine"],
+)
+def test_libc_family_must_match_even_for_pure_wheels(platform_name, here, sentence):
+    m = machine(**here)
+    target = _target(platform_name)
+    check = inst.check_target(target, m)
+    assert check.differences == ["libc"]
+    assert check.bad_wheels == []  # every wheel is pure: only the libc family rules it out
+    assert inst.libc_mismatch(check.info, m) == sentence
+    with pytest.raises(inst.InstallError) as e:
+        inst.choose_target({"targets": [target]}, m)
+    assert "the C library differs: this bundle " + sentence in e.value.details
+    with pytest.raises(inst.InstallError) as e:
+        inst.choose_target({"targets": [target, dict(target, name="other")]}, m)
+    assert "the C library differs: that target " + sentence in e.value.details
+
+
+def test_pure_wheels_decide_the_glibc_version():
+    # The profile says glibc >= 2.39; this machine has 2.17, and every wheel is pure: it fits.
+    target = _target("x86_64-manylinux_2_39")
+    assert inst.choose_target({"targets": [target]}, machine(libc_version="2.17")).target is target
+    # A wheel that needs the newer glibc is what refuses it.
+    strict = _target("x86_64-manylinux_2_39", wheels=("delta-1.0-cp311-cp311-manylinux_2_39_x86_64.whl",))
+    check = inst.check_target(strict, machine(libc_version="2.17"))
+    assert check.differences == []
+    assert [os.path.basename(w) for w, _ in check.bad_wheels] == ["delta-1.0-cp311-cp311-manylinux_2_39_x86_64.whl"]
+
+
+@pytest.mark.parametrize(
+    ("platform_name", "here"),
+    [
+        ("x86_64-musllinux_1_2", {"libc": None, "libc_version": None}),  # libc unknown here: the wheels decide
+        ("x86_64-manylinux_2_28", {"os": "macos", "libc": None, "libc_version": None, "macos_version": "14.0"}),
+        ("x86_64-pc-windows-msvc", {}),
+    ],
+)
+def test_libc_is_compared_only_between_known_linux_libcs(platform_name, here):
+    m = machine(**here)
+    info = inst.target_info(_target(platform_name)["profile"])
+    assert inst.libc_mismatch(info, m) is None
+    assert "libc" not in inst.check_target(_target(platform_name), m).differences
+
+
+def test_capture_module_is_checked_before_it_runs(tmp_path):
+    marker = tmp_path / "ran"
+    code = f"open({str(marker)!r}, 'w').write('x')\nVALUE = 42\n".encode()
+    (tmp_path / "capture_profile.py").write_bytes(code)
+    entry = {"size": len(code), "sha256": hashlib.sha256(code).hexdigest()}
+    for files, message in [
+        ({}, "capture_profile.py is not listed in bundle.json"),
+        ({"capture_profile.py": dict(entry, sha256="0" * 64)}, "capture_profile.py: expected sha256 " + "0" * 64),
+        ({"capture_profile.py": dict(entry, size=len(code) - 1)}, f"found sha256 {entry['sha256']} ({len(code)} bytes)"),
+    ]:
+        with pytest.raises(inst.InstallError, match=re.escape(message)):
+            inst.load_capture_module(str(tmp_path), files)
+        assert not marker.exists()
+    module = inst.load_capture_module(str(tmp_path), {"capture_profile.py": entry})
+    assert module.VALUE == 42 and marker.exists()
+    assert module.__file__ == str(tmp_path / "capture_profile.py")

@@ -8,7 +8,10 @@ Run it through ``install.sh`` in the unpacked bundle directory (or directly with
 In order, and stopping at the first failure (exit status 1, one reason on stderr):
 
 1. check that this machine is one the bundle was made for: same Python implementation and
-   version, same OS and CPU, and every wheel of the target supported by this interpreter's tags;
+   version, same OS and CPU, on Linux the same C library family (glibc or musl), and every
+   wheel of the target supported by this interpreter's tags (they decide the libc version);
+   the bundle's ``capture_profile.py``, whose helpers describe this machine, is checked
+   against ``bundle.json`` before it runs, and nothing else from the bundle runs before step 2;
 2. verify every file of the bundle against ``bundle.json`` (size and sha256), and that no file
    is missing or extra;
 3. make a venv (``python -m venv --without-pip``) or reuse one of the same Python version;
@@ -38,12 +41,20 @@ if sys.version_info[:2] < MIN_PYTHON:  # pragma: no cover - exercised with old p
     )
     sys.exit(1)
 
+import os
+
+if __name__ == "__main__":
+    # Run as a script, this file's directory (the bundle) comes first on sys.path, so a stray
+    # json.py there would run before any verification. install.sh passes -I, which leaves it
+    # out; drop it here as well for direct runs and for the re-run under --python.
+    _HERE = os.path.dirname(os.path.realpath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.curdir) != _HERE]
+
 import argparse
 import collections
 import hashlib
 import importlib.util
 import json
-import os
 import re
 import shlex
 import shutil
@@ -53,6 +64,7 @@ import traceback
 BUNDLE_FORMAT = "wheelhouse-bundle"
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
+CAPTURE_MODULE = "capture_profile.py"
 DEFAULT_VENV = "venv"
 PROG = "install.sh"
 DEBUG_ENV = "WHEELHOUSE_DEBUG"
@@ -61,6 +73,10 @@ _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 # A stray PYTHONPATH/PYTHONHOME would leak foreign packages into pip and the smoke tests.
 _PYTHON_VARS = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")
 _MAX_LISTED = 12
+VERIFY_HINT = (
+    "the bundle is damaged or was changed after packing; copy it again from the source and re-check it with "
+    "'sha256sum -c SHA256SUMS'"
+)
 
 
 class InstallError(Exception):
@@ -184,14 +200,49 @@ Machine = collections.namedtuple(
 Machine.__doc__ = """What this interpreter is: python_version is (major, minor, micro); tags a list, best first."""
 
 
-def load_capture_module(bundle_dir):
-    """Import the bundle's ``capture_profile.py`` (the same code that captures target profiles)."""
-    path = os.path.join(bundle_dir, "capture_profile.py")
-    if not os.path.isfile(path):
-        raise InstallError("the bundle is incomplete: capture_profile.py is missing from %s" % bundle_dir)
-    spec = importlib.util.spec_from_file_location("wheelhouse_capture_profile", path)
+def load_capture_module(bundle_dir, files):
+    """Import the bundle's ``capture_profile.py`` (the same code that captures target profiles).
+
+    This runs before the whole bundle is verified, so the file is checked first against its
+    entry in ``files`` (bundle.json): refused when it is not listed or its size or sha256
+    differ. The very bytes that were checked are compiled and run, never a ``__pycache__``
+    file next to it (verification does not look into those).
+    """
+    path = os.path.join(bundle_dir, CAPTURE_MODULE)
+    if not os.path.lexists(path):
+        raise InstallError("the bundle is incomplete: %s is missing from %s" % (CAPTURE_MODULE, bundle_dir))
+    if os.path.islink(path) or not os.path.isfile(path):
+        raise InstallError("bundle verification failed: %s: not a regular file" % CAPTURE_MODULE, hint=VERIFY_HINT)
+    expected = files.get(CAPTURE_MODULE)
+    try:
+        with open(path, "rb") as f:
+            # Keep the first bytes, as many as bundle.json allows, to run; hash the whole file.
+            data = f.read(expected["size"] + 1 if expected else 0)
+            digest = hashlib.sha256(data)
+            size = len(data)
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+    except OSError as e:
+        raise InstallError("cannot read %s: %s" % (path, e.strerror or e))
+    actual = digest.hexdigest()
+    if expected is None:
+        raise InstallError(
+            "bundle verification failed: %s is not listed in bundle.json (found sha256 %s, %d bytes); refusing to run it"
+            % (CAPTURE_MODULE, actual, size),
+            hint=VERIFY_HINT,
+        )
+    if size != expected["size"] or actual != expected["sha256"]:
+        raise InstallError(
+            "bundle verification failed: %s: expected sha256 %s (%d bytes), found sha256 %s (%d bytes); refusing to run it"
+            % (CAPTURE_MODULE, expected["sha256"], expected["size"], actual, size),
+            hint=VERIFY_HINT,
+        )
+    # size == expected size, so data holds the whole file: exactly the bytes just hashed.
+    spec = importlib.util.spec_from_loader("wheelhouse_capture_profile", loader=None, origin=path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module.__file__ = path
+    exec(compile(data, path, "exec", dont_inherit=True), module.__dict__)  # noqa: S102 - the bytes verified above
     return module
 
 
@@ -384,6 +435,28 @@ def target_wheels(target):
     return wheels
 
 
+def _libc_text(libc, version):
+    return "%s %s" % (libc, version) if version else libc
+
+
+def libc_mismatch(info, machine):
+    """On Linux, a sentence when the target's C library family (glibc, musl) is not this machine's.
+
+    Only the family is compared: the wheels' tags decide which libc version is new enough (a
+    target with glibc 2.39 whose wheels are all pure installs on glibc 2.17). None when they
+    match, when either side is not Linux, or when either libc is unknown.
+    """
+    if machine.os != "linux" or (info.os or "linux").lower() != "linux":
+        return None
+    if not info.libc or not machine.libc or info.libc.lower() == machine.libc.lower():
+        return None
+    return "is for Linux %s with %s; this machine has %s" % (
+        info.arch or machine.arch,
+        _libc_text(info.libc, info.libc_version),
+        _libc_text(machine.libc, machine.libc_version),
+    )
+
+
 def check_target(target, machine):
     """Compare one target with this machine: what differs, and which wheels cannot install here."""
     info = target_info(target["profile"])
@@ -396,6 +469,8 @@ def check_target(target, machine):
         differences.append("os")
     if info.arch and _norm_arch(info.arch) != _norm_arch(machine.arch):
         differences.append("arch")
+    if libc_mismatch(info, machine):
+        differences.append("libc")
     bad = []
     for rel in target_wheels(target):
         problem = wheel_problem(rel, machine)
@@ -426,6 +501,9 @@ def choose_target(manifest, machine):
             this,
         )
     details = []
+    libc = libc_mismatch(closest.info, machine)
+    if libc:
+        details.append("the C library differs: %s %s" % ("this bundle" if len(checks) == 1 else "that target", libc))
     if closest.bad_wheels:
         details.append("%d of its wheels cannot install here:" % len(closest.bad_wheels))
         details.extend("  %s: %s" % (os.path.basename(rel), why) for rel, why in closest.bad_wheels)
@@ -533,10 +611,9 @@ def verify_files(bundle_dir, files, skip_dirs=()):
             )
     if not problems:
         return len(files)
-    hint = "the bundle is damaged or was changed after packing; copy it again from the source and re-check it with 'sha256sum -c SHA256SUMS'"
     if len(problems) == 1:
-        raise InstallError("bundle verification failed: " + problems[0], hint=hint)
-    raise InstallError("bundle verification failed: %d problems" % len(problems), problems, hint=hint)
+        raise InstallError("bundle verification failed: " + problems[0], hint=VERIFY_HINT)
+    raise InstallError("bundle verification failed: %d problems" % len(problems), problems, hint=VERIFY_HINT)
 
 
 # ---------------------------------------------------------------------------------------
@@ -712,7 +789,7 @@ def install(args, bundle_dir, environ):
     """Everything after argument parsing; returns the exit status or raises InstallError."""
     sys.dont_write_bytecode = True  # importing capture_profile must not add __pycache__ to the bundle
     manifest = load_manifest(bundle_dir)
-    capture = load_capture_module(bundle_dir)
+    capture = load_capture_module(bundle_dir, manifest["files"])  # checked against bundle.json first
     machine = this_machine(capture)
     check = choose_target(manifest, machine)
     target = check.target
