@@ -549,7 +549,20 @@ def cmd_explain(args: argparse.Namespace) -> int:
     profiles = build_profiles(args.profile, args.python_platform, args.python_version, None)
     indexes = build_indexes(index_url=args.index_url, extra_index_urls=args.extra_index_url, find_links=args.find_links,
                             named=args.index, pins=args.pin, recipe=None, reqset=RequirementSet())
-    policy = Policy(allow_pre=args.pre, exclude_newer=parse_timestamp(args.exclude_newer) if args.exclude_newer else None)
+    undated: frozenset[str] = frozenset()
+    if args.torch_backend:
+        import os
+
+        from bundler.config import with_torch_index
+        from bundler.torch import PYTORCH_INDEX, choose_backend
+
+        choice = choose_backend(args.torch_backend, profiles, pre=args.pre,
+                                base=args.torch_index or os.environ.get("WHEELHOUSE_PYTORCH_INDEX") or PYTORCH_INDEX)
+        indexes, _ = with_torch_index(indexes, choice, pins=args.pin, recipe=None, from_flag=True)
+        undated = frozenset({choice.index_name})
+        _err(f"torch backend {choice.backend}: {choice.reason}")
+    policy = Policy(allow_pre=args.pre, exclude_newer=parse_timestamp(args.exclude_newer) if args.exclude_newer else None,
+                    undated_ok=undated)
     name = canonicalize_name(args.package)
     repo, client = _open_repository(args, indexes)
     try:

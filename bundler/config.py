@@ -91,7 +91,8 @@ def build_indexes(*, index_url: str | None, extra_index_urls: Sequence[str], fin
                   pins: Sequence[str], recipe: Recipe | None, reqset: RequirementSet) -> list[IndexConfig]:
     """The index list in priority order, as DESIGN.md's index semantics define it.
 
-    Order: find-links, --extra-index-url (in order), --index NAME=URL, recipe indexes (file order),
+    Order: find-links, --extra-index-url (in order), --index NAME=URL, recipe indexes (file order; with
+    --index-url, which overrides the recipe, only its explicit ones),
     then the default index (--index-url, the recipe's or requirements file's, else pip's default).
     An index named by ``--pin PATTERN=NAME`` or with ``packages`` in a recipe is explicit.
     """
@@ -122,6 +123,8 @@ def build_indexes(*, index_url: str | None, extra_index_urls: Sequence[str], fin
         add(name, url)
     if recipe is not None:
         for ix in recipe.indexes:
+            if index_url and not ix.packages and ix.name not in explicit_patterns:
+                continue  # --index-url overrides the recipe's general indexes; its explicit ones stay
             add(ix.name, ix.url, packages=ix.packages)
     default = index_url or reqset.index_url
     if default is not None or not any(not i.explicit and i.kind == "index" for i in general):
