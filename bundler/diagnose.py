@@ -12,8 +12,18 @@ from bundler import torch
 from bundler.errors import BundlerError, NoCompatibleFile, ResolutionImpossible
 from bundler.index import IndexConfig, Link, redact_url
 from bundler.profile import Profile
-from bundler.select import (Policy, Rejection, WheelChoice, availability, best_rank, explain_links, filter_specifier,
-                            versions_for_target, wheel_info)
+from bundler.select import (
+    Policy,
+    Rejection,
+    WheelChoice,
+    availability,
+    best_rank,
+    explain_links,
+    filter_specifier,
+    parsable_version,
+    versions_for_target,
+    wheel_info,
+)
 
 
 def _who(info: Any) -> str:
@@ -174,7 +184,7 @@ def torch_index_hint(name: str, spec: SpecifierSet, index: IndexConfig) -> tuple
         hint = (f"add --torch-backend {variant} (in a recipe: torch-backend = \"{variant}\"): {name} then comes from {url} "
                 f"and everything else from {rest}")
         return f"local version +{variant} is published on the PyTorch index {url}", hint
-    dev = any(Version(s.version.replace("*", "0")).is_devrelease for s in spec if _parsable(s.version))
+    dev = any(Version(s.version.replace("*", "0")).is_devrelease for s in spec if parsable_version(s.version))
     if dev and not index.name.startswith("pytorch-nightly-"):
         url = torch.index_url("<backend>", nightly=True)
         return (f"{name} nightly builds (.devYYYYMMDD) are published on the PyTorch nightly indexes {url}",
@@ -182,19 +192,11 @@ def torch_index_hint(name: str, spec: SpecifierSet, index: IndexConfig) -> tuple
     return None
 
 
-def _parsable(v: str) -> bool:
-    try:
-        Version(v.replace("*", "0"))
-    except InvalidVersion:
-        return False
-    return True
-
-
 def _same_release(name: str, spec: SpecifierSet, usable: Sequence[WheelChoice]) -> str | None:
     """A hint when the target has another build of the release a local-version pin names
     (aarch64 gets plain ``2.3.0`` where x86_64 gets ``2.3.0+cu121``)."""
     for s in spec:
-        if s.operator in ("==", "===") and "+" in s.version and _parsable(s.version):
+        if s.operator in ("==", "===") and "+" in s.version and parsable_version(s.version):
             public = Version(s.version).public
             same = [c for c in usable if c.version.public == public]
             if same:

@@ -14,7 +14,11 @@ from datetime import datetime
 from typing import Iterable, Iterator, Sequence
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import (
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_wheel_filename,
+)
 from packaging.version import InvalidVersion, Version
 
 from bundler.index import Link
@@ -204,13 +208,14 @@ def filter_specifier(choices: Sequence[WheelChoice], specifier: SpecifierSet, *,
     the project has nothing but pre-releases.
     """
     # ``!=`` never asks for a pre-release (as in packaging and pip)
-    explicit_pre = any(Version(s.version.replace("*", "0")).is_prerelease for s in specifier if s.operator != "!=" and _parsable(s.version))
+    explicit_pre = any(Version(s.version.replace("*", "0")).is_prerelease for s in specifier if s.operator != "!=" and parsable_version(s.version))
     only_pre = bool(choices) and all(c.version.is_prerelease for c in choices)
     pre = allow_pre or explicit_pre or only_pre
     return [c for c in choices if specifier.contains(c.version, prereleases=pre) and (pre or not c.version.is_prerelease)]
 
 
-def _parsable(v: str) -> bool:
+def parsable_version(v: str) -> bool:
+    """Whether a specifier version (wildcards allowed) parses as a PEP 440 version."""
     try:
         Version(v.replace("*", "0"))
     except InvalidVersion:

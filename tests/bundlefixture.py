@@ -13,8 +13,10 @@ import hashlib
 import html
 import io
 import json
+import os
 import re
 import shutil
+import subprocess
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -186,3 +188,28 @@ def write_bundle(
     }
     (bundle / "bundle.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return rewrite_manifest(bundle)
+
+
+def pyenv_python(minor: str) -> Path | None:
+    """The newest pyenv CPython ``minor`` (e.g. "3.12") installed here, or None."""
+    root = os.environ.get("PYENV_ROOT")
+    if not root and shutil.which("pyenv"):
+        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip() or None
+    versions = Path(root or Path.home() / ".pyenv") / "versions"
+    found = []
+    for d in versions.glob(minor + ".*"):
+        m = re.fullmatch(re.escape(minor) + r"\.(\d+)", d.name)
+        if m and (d / "bin" / "python").exists():
+            found.append((int(m.group(1)), d / "bin" / "python"))
+    return max(found)[1] if found else None
+
+
+def offline_prefix() -> list[str] | None:
+    """A command prefix that runs its command with no network at all (``unshare -n``), or None."""
+    for prefix in (["unshare", "-n"], ["unshare", "-r", "-n"]):
+        try:
+            if subprocess.run([*prefix, "true"], check=False, capture_output=True, timeout=10).returncode == 0:
+                return prefix
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return None

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from bundlefixture import pip_wheel_from_installed
+from bundlefixture import offline_prefix, pip_wheel_from_installed, pyenv_python
 from indexserver import IndexServer
 from wheelgen import make_wheel
 
@@ -39,29 +38,8 @@ HOST = f"{sys.version_info.major}.{sys.version_info.minor}"
 WHEELHOUSE = [sys.executable, "-m", "bundler"]
 
 
-def _pyenv_python(minor: str) -> Path | None:
-    root = os.environ.get("PYENV_ROOT")
-    if not root and shutil.which("pyenv"):
-        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip() or None
-    versions = Path(root or Path.home() / ".pyenv") / "versions"
-    found = []
-    for d in versions.glob(minor + ".*"):
-        m = re.fullmatch(re.escape(minor) + r"\.(\d+)", d.name)
-        if m and (d / "bin" / "python").exists():
-            found.append((int(m.group(1)), d / "bin" / "python"))
-    return max(found)[1] if found else None
-
-
-def _offline_prefix() -> list[str] | None:
-    try:
-        ok = subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        ok = False
-    return ["unshare", "-n"] if ok else None
-
-
-PY312 = _pyenv_python("3.12")
-OFFLINE = _offline_prefix()
+PY312 = pyenv_python("3.12")
+OFFLINE = offline_prefix()
 needs_offline = pytest.mark.skipif(OFFLINE is None, reason="no network namespace: 'unshare -n true' fails here")
 needs_py312 = pytest.mark.skipif(PY312 is None, reason="no pyenv CPython 3.12")
 

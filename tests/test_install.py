@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 from bundlefixture import (
     TARGET_DIR,
+    offline_prefix,
     pip_wheel_from_installed,
+    pyenv_python,
     rewrite_manifest,
     write_bundle,
 )
@@ -40,27 +42,7 @@ ARCH = platform.machine()
 PY311 = Path(sys.executable)
 
 
-def _pyenv_python(minor: str) -> Path | None:
-    versions = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
-    found = []
-    for d in versions.glob(minor + ".*"):
-        m = re.fullmatch(re.escape(minor) + r"\.(\d+)", d.name)
-        if m and (d / "bin" / "python").exists():
-            found.append((int(m.group(1)), d / "bin" / "python"))
-    return max(found)[1] if found else None
-
-
-def _offline_prefix() -> list[str] | None:
-    for prefix in (["unshare", "-n"], ["unshare", "-r", "-n"]):
-        try:
-            if subprocess.run([*prefix, "true"], check=False, capture_output=True, timeout=10).returncode == 0:
-                return prefix
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return None
-
-
-OFFLINE = _offline_prefix()
+OFFLINE = offline_prefix()
 needs_offline = pytest.mark.skipif(OFFLINE is None, reason="no network namespace: 'unshare -n true' fails here")
 
 # Settings that would break or redirect the install if they reached pip or the smoke tests.
@@ -245,7 +227,7 @@ def test_smoke_failure_exits_1_and_keeps_the_venv(installed_311):
 
 @needs_offline
 def test_offline_install_py312_into_venv_outside_the_bundle(tmp_path, pip_wheel):
-    py312 = _pyenv_python("3.12")
+    py312 = pyenv_python("3.12")
     if py312 is None:
         pytest.skip("no pyenv CPython 3.12")
     bundle = make_bundle(tmp_path, pip_wheel, py="3.12")
@@ -323,7 +305,7 @@ def test_picks_the_target_that_fits_among_several(tmp_path, pip_wheel):
     assert result.returncode == 0, result.stderr
     assert "target 'cp311-linux' fits this machine" in result.stdout
 
-    py38 = _pyenv_python("3.8")
+    py38 = pyenv_python("3.8")
     if py38 is not None:
         err = assert_refused(run_install(bundle, "--check-only", python=py38), bundle, tree(bundle))
         assert "none of this bundle's 2 targets fits this machine; the closest, 'cp311-linux'" in err
@@ -548,7 +530,7 @@ def test_refuses_without_a_valid_manifest(tmp_path, pip_wheel):
 
 @pytest.mark.parametrize("minor", ["3.6", "3.7"])
 def test_install_sh_refuses_old_python(tmp_path, pip_wheel, minor):
-    old = _pyenv_python(minor)
+    old = pyenv_python(minor)
     if old is None:
         pytest.skip(f"no pyenv CPython {minor}")
     bundle = make_bundle(tmp_path, pip_wheel)
@@ -563,7 +545,7 @@ def test_install_sh_refuses_old_python(tmp_path, pip_wheel, minor):
 
 @pytest.mark.parametrize("minor", ["3.8", "3.9", "3.10", "3.12", "3.13"])
 def test_scripts_compile_on_every_supported_python(minor):
-    python = _pyenv_python(minor)
+    python = pyenv_python(minor)
     if python is None:
         pytest.skip(f"no pyenv CPython {minor}")
     code = "import sys\nfor p in sys.argv[1:]:\n    compile(open(p, encoding='utf-8').read(), p, 'exec')\n"
@@ -573,7 +555,7 @@ def test_scripts_compile_on_every_supported_python(minor):
 
 
 def test_check_only_on_python_38(tmp_path, pip_wheel):
-    py38 = _pyenv_python("3.8")
+    py38 = pyenv_python("3.8")
     if py38 is None:
         pytest.skip("no pyenv CPython 3.8")
     bundle = make_bundle(tmp_path, pip_wheel, py="3.8")

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 import tomllib
+from bundlefixture import pyenv_python
 
 PYPI = "https://pypi.org/simple"
 EXCLUDE_NEWER = "2025-06-01T00:00:00Z"
@@ -33,19 +34,6 @@ def _pypi_reachable() -> bool:
         return False
 
 
-def _pyenv_python(minor: str) -> Path | None:
-    root = os.environ.get("PYENV_ROOT")
-    if not root and shutil.which("pyenv"):
-        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip() or None
-    versions = Path(root or Path.home() / ".pyenv") / "versions"
-    found = []
-    for d in versions.glob(minor + ".*"):
-        m = re.fullmatch(re.escape(minor) + r"\.(\d+)", d.name)
-        if m and (d / "bin" / "python").exists():
-            found.append((int(m.group(1)), d / "bin" / "python"))
-    return max(found)[1] if found else None
-
-
 def _unshare_works() -> bool:
     try:
         return subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10).returncode == 0
@@ -56,7 +44,7 @@ def _unshare_works() -> bool:
 pytestmark = [pytest.mark.network, pytest.mark.slow,
               pytest.mark.skipif(not _pypi_reachable(), reason="PyPI is unreachable")]
 
-PY312 = _pyenv_python("3.12")
+PY312 = pyenv_python("3.12")
 
 
 def clean_env() -> dict[str, str]:
