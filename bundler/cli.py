@@ -53,18 +53,35 @@ def _add_index_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--jobs", type=int, default=16, metavar="N", help="concurrent index requests (default 16)")
 
 
-def _add_fetch_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("downloads")
-    g.add_argument("--cache-dir", metavar="DIR", help="content-addressed cache shared by all locks (default: ~/.cache/wheelhouse)")
-    g.add_argument("--jobs", type=int, default=8, metavar="N", help="concurrent transfers (default 8)")
+def _add_transfer_args(g: Any) -> None:
     g.add_argument("--limit-rate", metavar="RATE", help="cap the total rate over all transfers, e.g. 500K, 2M, 1G (bytes/s)")
     g.add_argument("--retries", type=int, default=5, metavar="N", help="retries per file after a failure (default 5)")
     g.add_argument("--timeout", type=float, default=30.0, metavar="S",
                    help="give up on a connection that sends nothing for S seconds, then retry (default 30)")
-    g.add_argument("--cert", metavar="FILE", help="CA bundle for TLS (default: SSL_CERT_FILE or the system's)")
     g.add_argument("--http2", action="store_true",
                    help="use HTTP/2 where offered: one multiplexed connection per host (default: one HTTP/1.1 connection "
                         "per transfer, faster where each connection is shaped)")
+
+
+def _add_fetch_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("downloads")
+    g.add_argument("--cache-dir", metavar="DIR", help="content-addressed cache shared by all locks (default: ~/.cache/wheelhouse)")
+    g.add_argument("--jobs", type=int, default=8, metavar="N", help="concurrent transfers (default 8)")
+    g.add_argument("--cert", metavar="FILE", help="CA bundle for TLS (default: SSL_CERT_FILE or the system's)")
+    _add_transfer_args(g)
+
+
+def _add_input_args(p: argparse.ArgumentParser) -> None:
+    """What to resolve: shared by lock and build."""
+    p.add_argument("inputs", nargs="*", metavar="RECIPE|REQ",
+                   help="a recipe (*.toml) and/or requirement strings (default: recipes/default.toml)")
+    p.add_argument("-r", "--requirement", action="append", default=[], metavar="FILE",
+                   help="requirements file (pip syntax, --hash pins honoured)")
+    p.add_argument("-c", "--constraint", action="append", default=[], metavar="FILE", help="constraints file")
+    p.add_argument("--pre", action="store_true", help="allow pre-releases")
+    p.add_argument("--exclude-newer", metavar="TIMESTAMP", help="ignore files uploaded after this time (RFC 3339 or YYYY-MM-DD)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    p.add_argument("-v", "--verbose", action="store_true", help="list every locked package")
 
 
 def _add_pack_args(p: argparse.ArgumentParser) -> None:
@@ -97,15 +114,8 @@ def main_parser() -> argparse.ArgumentParser:
     lock = sub.add_parser("lock", help="resolve for the target(s) and write pylock.toml + requirements.txt",
                           description="Resolve the complete dependency closure for each target and write a PEP 751 lock "
                                       "and a hashed requirements.txt beside it.")
-    lock.add_argument("inputs", nargs="*", metavar="RECIPE|REQ",
-                      help="a recipe (*.toml) and/or requirement strings (default: recipes/default.toml)")
-    lock.add_argument("-r", "--requirement", action="append", default=[], metavar="FILE", help="requirements file (pip syntax, --hash pins honoured)")
-    lock.add_argument("-c", "--constraint", action="append", default=[], metavar="FILE", help="constraints file")
+    _add_input_args(lock)
     lock.add_argument("-o", "--output", default="pylock.toml", metavar="FILE", help="lock file to write (default: pylock.toml)")
-    lock.add_argument("--pre", action="store_true", help="allow pre-releases")
-    lock.add_argument("--exclude-newer", metavar="TIMESTAMP", help="ignore files uploaded after this time (RFC 3339 or YYYY-MM-DD)")
-    lock.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    lock.add_argument("-v", "--verbose", action="store_true", help="list every locked package")
     _add_target_args(lock)
     _add_index_args(lock)
 
@@ -131,21 +141,12 @@ def main_parser() -> argparse.ArgumentParser:
     bd = sub.add_parser("build", help="lock + fetch + pack in one run",
                         description="Resolve for the target(s), fetch every file verified, and pack the bundle. "
                                     "With no recipe or requirement, builds recipes/default.toml.")
-    bd.add_argument("inputs", nargs="*", metavar="RECIPE|REQ", help="a recipe (*.toml) and/or requirement strings (default: recipes/default.toml)")
-    bd.add_argument("-r", "--requirement", action="append", default=[], metavar="FILE", help="requirements file")
-    bd.add_argument("-c", "--constraint", action="append", default=[], metavar="FILE", help="constraints file")
-    bd.add_argument("--pre", action="store_true", help="allow pre-releases")
-    bd.add_argument("--exclude-newer", metavar="TIMESTAMP", help="ignore files uploaded after this time")
+    _add_input_args(bd)
     bd.add_argument("--lock-output", metavar="FILE", help="also keep the lock at FILE (requirements.txt beside it)")
-    bd.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    bd.add_argument("-v", "--verbose", action="store_true", help="list every locked package")
     _add_pack_args(bd)
     _add_target_args(bd)
     _add_index_args(bd)
-    g = bd.add_argument_group("downloads")
-    g.add_argument("--limit-rate", metavar="RATE", help="cap the total download rate, e.g. 500K, 2M (bytes/s)")
-    g.add_argument("--retries", type=int, default=5, metavar="N", help="retries per file (default 5)")
-    g.add_argument("--timeout", type=float, default=30.0, metavar="S", help="stall timeout in seconds (default 30)")
+    _add_transfer_args(bd.add_argument_group("downloads"))
 
     ins = sub.add_parser("inspect", help="list a bundle's targets and packages")
     ins.add_argument("bundle", metavar="BUNDLE", help="a bundle archive or unpacked bundle directory")
@@ -407,7 +408,7 @@ def _run_fetch(specs: Sequence[Any], args: argparse.Namespace, dest: Path | None
     if not args.timeout > 0:
         raise UsageError("--timeout must be positive")
     options = FetchOptions(jobs=args.jobs, per_host=args.jobs, retries=args.retries, timeout=args.timeout, cert=args.cert,
-                           http2=getattr(args, "http2", False),
+                           http2=args.http2,
                            limit_rate=parse_rate(args.limit_rate) if args.limit_rate else None)
     root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     try:
@@ -551,13 +552,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
                             named=args.index, pins=args.pin, recipe=None, reqset=RequirementSet())
     undated: frozenset[str] = frozenset()
     if args.torch_backend:
-        import os
+        from bundler.config import pytorch_base, with_torch_index
+        from bundler.torch import choose_backend
 
-        from bundler.config import with_torch_index
-        from bundler.torch import PYTORCH_INDEX, choose_backend
-
-        choice = choose_backend(args.torch_backend, profiles, pre=args.pre,
-                                base=args.torch_index or os.environ.get("WHEELHOUSE_PYTORCH_INDEX") or PYTORCH_INDEX)
+        choice = choose_backend(args.torch_backend, profiles, pre=args.pre, base=pytorch_base(args.torch_index))
         indexes, _ = with_torch_index(indexes, choice, pins=args.pin, recipe=None, from_flag=True)
         undated = frozenset({choice.index_name})
         _err(f"torch backend {choice.backend}: {choice.reason}")

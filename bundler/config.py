@@ -180,7 +180,7 @@ def build_job(*, positional: Sequence[str], req_files: Sequence[str], constraint
         raise BadInput("two targets have the same name: " + ", ".join(p.name for p in profiles))
     choice, notes = None, []
     backend = torch_backend if torch_backend is not None else (recipe.torch_backend if recipe else None)
-    base = torch_index or os.environ.get("WHEELHOUSE_PYTORCH_INDEX") or PYTORCH_INDEX
+    base = pytorch_base(torch_index)
     if backend is not None:
         origin = "--torch-backend" if torch_backend is not None or recipe is None else f"{recipe.path}: torch-backend"
         choice = choose_backend(backend, profiles, pre=allow_pre, base=base, origin=origin,
@@ -198,6 +198,11 @@ def build_job(*, positional: Sequence[str], req_files: Sequence[str], constraint
             warnings.append(f"the PyTorch index gives no upload times, so --exclude-newer does not hold back {', '.join(loose)}: "
                             "pin them with == for a lock that re-locks the same")
     return Job(profiles=tuple(profiles), indexes=tuple(indexes), inputs=inputs, recipe=recipe, torch=choice, warnings=tuple(warnings))
+
+
+def pytorch_base(torch_index: str | None) -> str:
+    """The PyTorch wheel tree: ``--torch-index``, else ``WHEELHOUSE_PYTORCH_INDEX``, else download.pytorch.org."""
+    return torch_index or os.environ.get("WHEELHOUSE_PYTORCH_INDEX") or PYTORCH_INDEX
 
 
 def with_torch_index(indexes: Sequence[IndexConfig], choice: TorchChoice, *, pins: Sequence[str], recipe: Recipe | None,
