@@ -209,9 +209,16 @@ def _unknown(table: dict[str, Any], allowed: set[str], where: str) -> None:
 def read_toml(path: Path, what: str) -> dict[str, Any]:
     """Load a TOML file; an unreadable or invalid file is a ``BadInput`` naming ``what`` and the path."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except OSError as e:
         raise BadInput(f"cannot read {what} {path}: {e.strerror or e}") from None
+    return parse_toml(data, path, what)
+
+
+def parse_toml(data: bytes, path: Path, what: str) -> dict[str, Any]:
+    """Parse TOML bytes read from ``path``; errors as in ``read_toml``."""
+    try:
+        return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise BadInput(f"{what} {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:

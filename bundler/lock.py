@@ -22,7 +22,7 @@ from bundler import __version__
 from bundler.errors import BadInput, ResolutionImpossible
 from bundler.httpcache import atomic_write_all
 from bundler.index import redact_url
-from bundler.inputs import read_toml
+from bundler.inputs import parse_toml
 from bundler.profile import Profile
 
 if TYPE_CHECKING:  # the readers of a lock (fetch, pack) need not load the resolver
@@ -219,8 +219,17 @@ def write_lock(plan: Plan, output: Path, *, exclude_newer: datetime | None = Non
 
 def read_lock(path: str | Path) -> Lock:
     """Read a wheelhouse-written pylock.toml back (validated with ``packaging.pylock``)."""
+    return read_lock_source(path)[0]
+
+
+def read_lock_source(path: str | Path) -> tuple[Lock, dict[str, Any], bytes]:
+    """The lock, its TOML document and its bytes, from one read (pack needs all three)."""
     p = Path(path)
-    data = read_toml(p, "lock")
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise BadInput(f"cannot read lock {p}: {e.strerror or e}") from None
+    data = parse_toml(raw, p, "lock")
     try:
         Pylock.from_dict(data)
     except PylockValidationError as e:
@@ -244,8 +253,9 @@ def read_lock(path: str | Path) -> Lock:
                                hint="the lock was edited by hand or damaged: lock again")
     bootstrap = {t["name"]: (t["bootstrap"]["version"], _locked_wheel(t["bootstrap"]["wheel"]))
                  for t in tool["targets"] if "bootstrap" in t}
-    return Lock(profiles=profiles, packages=tuple(packages), requirements=tuple(tool.get("requirements", [])),
+    lock = Lock(profiles=profiles, packages=tuple(packages), requirements=tuple(tool.get("requirements", [])),
                 bootstrap=bootstrap, smoke=tuple(tool.get("smoke", [])), name=tool.get("name"))
+    return lock, data, raw
 
 
 def _locked_wheel(w: dict[str, Any]) -> LockedWheel:

@@ -23,7 +23,6 @@ import tarfile
 import queue
 import tempfile
 import threading
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,7 +36,7 @@ from bundler import __version__
 from bundler.cache import BlobStore
 from bundler.httpcache import default_file_mode
 from bundler.errors import BadInput, BundlerError, HashMismatch
-from bundler.lock import Lock, LockedWheel, read_lock, render_requirements
+from bundler.lock import Lock, LockedWheel, read_lock_source, render_requirements
 from bundler.manifest import BundledPackage, BundledTarget, Manifest, check_complete
 from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
 
@@ -135,13 +134,8 @@ def _simple_index(wheels: dict[str, tuple[str, str]], requires_python: dict[str,
 def plan_bundle(lock_path: Path, store: BlobStore, output: Path, *, jobs: int = 4) -> tuple[Manifest, list[_Member], int]:
     """Everything that goes into the bundle, checked: wheels present and hashing right, metadata
     read from them, completeness proven for every target. Raises before anything is written."""
-    lock = read_lock(lock_path)  # first: it turns a missing or unreadable lock into a BadInput
-    try:
-        lock_bytes = lock_path.read_bytes()
-    except OSError as e:
-        raise BadInput(f"cannot read lock {lock_path}: {e.strerror or e}") from None
+    lock, doc, lock_bytes = read_lock_source(lock_path)
     name = bundle_name(lock, output)
-    doc = tomllib.loads(lock_bytes.decode())
     wheels: dict[str, tuple[LockedWheel, str, str]] = {}  # filename -> (wheel, project, version)
 
     def add(wheel: LockedWheel, project: str, version: str) -> None:
