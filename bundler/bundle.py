@@ -9,6 +9,7 @@ dependency data each wheel's own METADATA gives.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -134,7 +135,7 @@ def _read_archive(path: Path, reading: BundleReading, want_metadata: bool, manif
                         return
                     continue
                 wheel = want_metadata and rel.startswith("wheels/") and rel.endswith(".whl")
-                with tempfile.TemporaryFile() if wheel else _Null() as spool:
+                with tempfile.TemporaryFile() if wheel else contextlib.nullcontext() as spool:
                     reading.files[rel] = _digest(src, spool if wheel else None)
                     if wheel:
                         spool.seek(0)
@@ -142,14 +143,6 @@ def _read_archive(path: Path, reading: BundleReading, want_metadata: bool, manif
     finally:
         for c in closers:
             c.close()
-
-
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _manifest(data: bytes, reading: BundleReading) -> Manifest | None:

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from packaging.markers import InvalidMarker, Marker
+from packaging.markers import InvalidMarker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -160,9 +160,9 @@ def check_complete(target: BundledTarget, roots: Sequence[str]) -> None:
             seen.add((name, extra))
             for text in pkg.requires_dist:
                 dep = _req(text, f"{pkg.name} {pkg.version}")
-                if extra and not (dep.marker is not None and _applies_only_with(dep.marker, env, extra)):
-                    continue
-                if not extra and not _applies(dep, env, ()):
+                # The base set is what holds with extra == ""; an extra adds what holds only with it.
+                holds = dep.marker is None or dep.marker.evaluate({**env, "extra": extra})
+                if not holds or (extra and dep.marker is None):
                     continue
                 todo.append((dep, f"{pkg.name} {pkg.version}" + (f"[{extra}]" if extra else "")))
     if problems:
@@ -170,6 +170,3 @@ def check_complete(target: BundledTarget, roots: Sequence[str]) -> None:
         raise Incomplete(f"the bundle is incomplete for target {prof.name}:\n  {shown}",
                          hint="re-lock so the lock and the wheels agree; nothing was written")
 
-
-def _applies_only_with(marker: Marker, env: Mapping[str, str], extra: str) -> bool:
-    return marker.evaluate({**env, "extra": extra})
