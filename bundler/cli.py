@@ -88,7 +88,7 @@ def _add_pack_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="BUNDLE", help="the archive to write, e.g. bundle.tar.zst")
     p.add_argument("--format", choices=("tar.zst", "tar.gz", "tar"),
                    help="archive format (default: from the -o suffix, else tar.zst; tar.gz/tar for targets without zstd)")
-    p.add_argument("--level", type=int, metavar="N", help="compression level (default: zstd 3, gzip 6)")
+    p.add_argument("--level", type=int, metavar="N", help="compression level (default: zstd 1, gzip 6; wheels are compressed already)")
 
 
 def main_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ target (its markers, the extras asked for) is met inside the bundle by a wheel t
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -108,9 +109,15 @@ class Manifest:
 
 def _req(text: str, where: str) -> Requirement:
     try:
-        return Requirement(text)
+        return _parse_requirement(text)
     except InvalidRequirement as e:
         raise Incomplete(f"{where}: unreadable requirement {text!r}: {e}") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_requirement(text: str) -> Requirement:
+    # A package's Requires-Dist is visited once per extra asked of it and once per target: parse each line once.
+    return Requirement(text)
 
 
 def _applies(req: Requirement, env: Mapping[str, str], extras: Sequence[str]) -> bool:

@@ -23,7 +23,6 @@ import tarfile
 import queue
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,7 +40,9 @@ from bundler.manifest import BundledPackage, BundledTarget, Manifest, check_comp
 from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
 
 FORMATS = ("tar.zst", "tar.gz", "tar")
-DEFAULT_LEVELS = {"tar.zst": 3, "tar.gz": 6, "tar": 0}
+# Wheels are deflated zips already: zstd 3 makes the science stack 0.5 % smaller than zstd 1 and the
+# CUDA torch stack 0.1 % smaller, for about 1.6x the compression time. gzip 1 and 6 cost the same here.
+DEFAULT_LEVELS = {"tar.zst": 1, "tar.gz": 6, "tar": 0}
 TARGET_DIR = Path(__file__).resolve().parent / "_target"
 SCRIPTS = {"install.sh": 0o755, "install.py": 0o644, "capture_profile.py": 0o644}
 _BLOCK = 512
@@ -131,7 +132,7 @@ def _simple_index(wheels: dict[str, tuple[str, str]], requires_python: dict[str,
     return pages
 
 
-def plan_bundle(lock_path: Path, store: BlobStore, output: Path, *, jobs: int = 4) -> tuple[Manifest, list[_Member], int]:
+def plan_bundle(lock_path: Path, store: BlobStore, output: Path) -> tuple[Manifest, list[_Member], int]:
     """Everything that goes into the bundle, checked: wheels present and hashing right, metadata
     read from them, completeness proven for every target. Raises before anything is written."""
     lock, doc, lock_bytes = read_lock_source(lock_path)
@@ -171,8 +172,8 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, *, jobs: int = 
                                "the damaged copy was removed", hint=f"run 'wheelhouse fetch {lock_path}' again")
         return fn, _wheel_metadata(path, project, version, fn), size
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        checked = {fn: (meta, size) for fn, meta, size in pool.map(check, sorted(wheels.items()))}
+    # Serially: the central directory is found directly (wheelmeta), a fraction of a millisecond a wheel.
+    checked = {fn: (meta, size) for fn, meta, size in map(check, sorted(wheels.items()))}
 
     targets = []
     for prof in lock.profiles:
@@ -334,13 +335,13 @@ def write_archive(top: str, members: list[_Member], output: Path, *, fmt: str, l
 
 
 def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None,
-         threads: int | None = None, jobs: int = 4) -> PackResult:
+         threads: int | None = None) -> PackResult:
     """Check everything, then write the bundle for ``lock_path`` to ``output``; see the module docstring."""
     fmt = format_of(output, fmt)
     if level is None:
         level = DEFAULT_LEVELS[fmt]
     elif fmt == "tar.zst" and not 1 <= level <= 22 or fmt == "tar.gz" and not 0 <= level <= 9:
         raise BadInput(f"--level {level} is out of range for {fmt} (zstd 1-22, gzip 0-9)")
-    manifest, members, mtime = plan_bundle(lock_path, store, output, jobs=jobs)
+    manifest, members, mtime = plan_bundle(lock_path, store, output)
     sha, size = write_archive(manifest.name, members, output, fmt=fmt, level=level, mtime=mtime, threads=threads)
     return PackResult(path=output, sha256=sha, size=size, manifest=manifest)

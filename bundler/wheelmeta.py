@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
-from email.parser import BytesParser
 from typing import IO, Callable
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -34,31 +35,76 @@ class BadMetadata(ValueError):
 
 def parse_metadata(data: bytes) -> CoreMetadata:
     """Parse METADATA bytes (RFC 822 style). Unparsable Requires-Dist lines raise ``BadMetadata``."""
-    msg = BytesParser().parsebytes(data, headersonly=True)
-    name, version = msg.get("Name"), msg.get("Version")
+    fields = _header_fields(data)
+    name, version = _first(fields, "name"), _first(fields, "version")
     if not name or not version:
         raise BadMetadata("METADATA lacks Name or Version")
     reqs = []
-    for line in msg.get_all("Requires-Dist") or []:
+    for line in _unfolded(fields, "requires-dist"):
         try:
             reqs.append(Requirement(line))
         except InvalidRequirement as e:
             raise BadMetadata(f"{name} {version} has an invalid Requires-Dist {line!r}: {e}") from None
     return CoreMetadata(
-        name=str(name),
-        version=str(version),
+        name=name,
+        version=version,
         requires_dist=tuple(reqs),
-        requires_python=(msg.get("Requires-Python") or None),
-        provides_extra=tuple(canonicalize_name(e) for e in (msg.get_all("Provides-Extra") or [])),
+        requires_python=_first(fields, "requires-python") or None,
+        provides_extra=tuple(canonicalize_name(e) for e in _unfolded(fields, "provides-extra")),
     )
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_FIELD = re.compile(r"([\x21-\x39\x3b-\x7e]+):(.*)", re.DOTALL)
+
+
+def _header_fields(data: bytes) -> dict[str, list[str]]:
+    """The header fields of a METADATA file, by lower-cased name, as ``email.parser`` splits them
+    (a value's continuation lines are kept, joined by newlines); the header ends at the first line
+    that is neither a field nor a continuation. Decoded as UTF-8, as core metadata 2.1+ says."""
+    fields: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in _LINE_END.split(data.decode("utf-8", "replace")):
+        if line[:1] in (" ", "\t") and current is not None:
+            current[-1] += "\n" + line
+            continue
+        m = _FIELD.fullmatch(line)
+        if m is None:
+            break
+        current = fields.setdefault(m.group(1).lower(), [])
+        current.append(m.group(2).lstrip(" \t"))
+    return {k: [v.rstrip("\r\n") for v in vs] for k, vs in fields.items()}
+
+
+def _unfolded(fields: dict[str, list[str]], name: str) -> list[str]:
+    """The values of a field with folding undone (RFC 5322: drop the line break, keep the blank)."""
+    return [v.replace("\n", "") for v in fields.get(name, [])]
+
+
+def _first(fields: dict[str, list[str]], name: str) -> str | None:
+    values = _unfolded(fields, name)
+    return values[0] if values else None
 
 
 _DIST_INFO = re.compile(r"^([^/]+)\.dist-info/METADATA$")
 
 
 def metadata_from_zip(fileobj: IO[bytes], project: str) -> bytes:
-    """Read ``<name>-<version>.dist-info/METADATA`` of ``project`` from a wheel zip."""
+    """Read ``<name>-<version>.dist-info/METADATA`` of ``project`` from a wheel zip.
+
+    Plain zips (no zip64, no bytes before the archive) are read directly: one search of the
+    central directory instead of ``zipfile`` building an entry object for each of the thousands
+    of files a wheel like scipy holds. Anything else goes through ``zipfile``.
+    """
+    want = canonicalize_name(project)
     try:
+        found = _metadata_direct(fileobj, want)
+    except (OSError, EOFError, ValueError, zlib.error, struct.error) as e:
+        raise BadMetadata(f"not a readable wheel: {e}") from None
+    if found is not None:
+        return found
+    try:
+        fileobj.seek(0)
         with zipfile.ZipFile(fileobj) as zf:
             want = canonicalize_name(project)
             for info in zf.infolist():
@@ -68,6 +114,55 @@ def metadata_from_zip(fileobj: IO[bytes], project: str) -> bytes:
     except (zipfile.BadZipFile, OSError, EOFError, KeyError) as e:
         raise BadMetadata(f"not a readable wheel: {e}") from None
     raise BadMetadata(f"wheel has no {project}-*.dist-info/METADATA")
+
+
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory
+_CENTRAL = re.compile(rb"PK\x01\x02(.{42})([^/\x00]{1,255}\.dist-info/METADATA)", re.DOTALL)
+_CENTRAL_FIELDS = struct.Struct("<4x2x2xHH2x2x3L3H2x2x4xL")  # flags, method, crc, sizes, name/extra/comment, offset
+_LOCAL = struct.Struct("<4s22x2H")  # signature, name and extra lengths
+_ZIP64 = 0xFFFFFFFF
+
+
+def _metadata_direct(f: IO[bytes], want: str) -> bytes | None:
+    """METADATA of project ``want`` read without ``zipfile``, or None when the zip needs ``zipfile``
+    (zip64, a prefix before the archive, an unusual method, or no match at all: it decides then)."""
+    size = f.seek(0, io.SEEK_END)
+    if size < _EOCD.size:
+        return None
+    tail_len = min(size, _EOCD.size)
+    f.seek(size - tail_len)
+    tail = f.read(tail_len)
+    if not tail.startswith(b"PK\x05\x06"):  # a comment after the record: look further back
+        tail_len = min(size, _EOCD.size + 0xFFFF)
+        f.seek(size - tail_len)
+        tail = f.read(tail_len)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < _EOCD.size:
+        return None
+    _, _, _, _, entries, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
+    eocd_pos = size - len(tail) + at
+    if entries == 0xFFFF or cd_offset == _ZIP64 or cd_offset + cd_size != eocd_pos:
+        return None  # zip64, or data before the archive: zipfile knows how to shift offsets
+    f.seek(cd_offset)
+    central = f.read(cd_size)
+    for m in _CENTRAL.finditer(central):
+        name = m.group(2)
+        flags, method, crc, csize, usize, nlen, _, _, offset = _CENTRAL_FIELDS.unpack(b"PK\x01\x02" + m.group(1))
+        if nlen != len(name) or canonicalize_name(name.decode("utf-8", "replace").rsplit(".dist-info", 1)[0].rsplit("-", 1)[0]) != want:
+            continue
+        if flags & 0x1 or method not in (0, 8) or _ZIP64 in (csize, usize, offset):
+            return None  # encrypted, an unusual method or zip64 sizes: leave it to zipfile
+        f.seek(offset)
+        sig, lnlen, lelen = _LOCAL.unpack(f.read(_LOCAL.size))
+        if sig != b"PK\x03\x04":
+            raise ValueError(f"bad local header for {name.decode('utf-8', 'replace')}")
+        f.seek(offset + _LOCAL.size + lnlen + lelen)
+        raw = f.read(csize)
+        data = zlib.decompress(raw, -15) if method == 8 else raw
+        if len(data) != usize or zlib.crc32(data) != crc:
+            raise ValueError(f"{name.decode('utf-8', 'replace')} fails its size or CRC check")
+        return data
+    return None
 
 
 class RangeFile(io.RawIOBase):

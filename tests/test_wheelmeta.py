@@ -8,6 +8,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from bundler.wheelmeta import BadMetadata, RangeFile, metadata_from_zip, parse_metadata
 from wheelgen import make_wheel, read_metadata
@@ -72,6 +74,37 @@ def test_parse_metadata_bad(data: bytes, message: str) -> None:
         parse_metadata(data)
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"Name: a\r\nVersion: 1\r\nRequires-Dist: b ; extra == 'x'\r\n\r\nRequires-Dist: body-not-header\n",
+        b"Name: a\nVersion: 1\nRequires-Dist: b\n  >=2\nRequires-Dist:c\nrequires-dist: \td\n",
+        b"Name: a\nVersion: 1\nDescription: line one\n        |line two\nRequires-Python: >=3.8\n",
+        b"Name: a\nVersion: 1\nnot a header line\nRequires-Dist: after-the-end\n",
+        b"Name: a\nVersion: 1\nProvides-Extra: Dev_Tools\nProvides-Extra: test\n",
+        b"Name: a\rVersion: 1\rRequires-Dist: old-mac\r",
+    ],
+    ids=["crlf-and-body", "continuation-and-case", "folded-description", "stray-line", "extras", "cr"],
+)
+def test_metadata_fields_agree_with_email_parser(data: bytes) -> None:
+    from email.parser import BytesParser
+
+    msg = BytesParser().parsebytes(data, headersonly=True)
+
+    def unfold(values: list[str] | None) -> list[str]:  # email keeps the folding; RFC 5322 removes the breaks
+        return [v.replace("\n", "") for v in values or []]
+
+    meta = parse_metadata(data)
+    assert (meta.name, meta.version, meta.requires_python) == (msg["Name"], msg["Version"], msg["Requires-Python"])
+    assert [str(r) for r in meta.requires_dist] == [str(Requirement(r)) for r in unfold(msg.get_all("Requires-Dist"))]
+    assert list(meta.provides_extra) == [canonicalize_name(e) for e in unfold(msg.get_all("Provides-Extra"))]
+
+
+def test_metadata_is_utf8() -> None:
+    meta = parse_metadata("Name: caf\u00e9\nVersion: 1\nRequires-Dist: b ; python_version >= '3.8'\n".encode())
+    assert meta.name == "caf\u00e9" and meta.requires_dist[0].name == "b"
+
+
 # ---------------------------------------------------------------------------------------------
 # metadata_from_zip
 
@@ -122,6 +155,65 @@ def test_metadata_from_zip_picks_the_projects_dist_info() -> None:
 def test_metadata_from_zip_bad(blob: bytes, message: str) -> None:
     with pytest.raises(BadMetadata, match=message):
         metadata_from_zip(io.BytesIO(blob), "pkg")
+
+
+class CountingBytes(io.BytesIO):
+    """Counts seeks, to tell the direct central-directory path from zipfile's."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.seeks = 0
+
+    def seek(self, *a: int) -> int:  # type: ignore[override]
+        self.seeks += 1
+        return super().seek(*a)
+
+
+META = b"Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\nRequires-Dist: idna\n" + b"Summary: x\n" * 200
+
+
+def _zip_with(members: dict[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED, comment: bytes = b"",
+              force_zip64: bool = False) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
+        for name, data in members.items():
+            with zf.open(name, "w", force_zip64=force_zip64) as out:
+                out.write(data)
+        zf.comment = comment
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        _zip_with({"pkg/__init__.py": b"", "pkg-1.0.dist-info/METADATA": META}),
+        _zip_with({"pkg-1.0.dist-info/METADATA": META}, compression=zipfile.ZIP_STORED),
+        _zip_with({"pkg-1.0.dist-info/METADATA": META}, comment=b"a trailing archive comment"),
+        _zip_with({"pkg-1.0.dist-info/METADATA": META}, force_zip64=True),  # zip64 extras: read by zipfile
+        b"#!/bin/sh\nprefix\n" + _zip_with({"pkg-1.0.dist-info/METADATA": META}),  # bytes before the zip
+        _zip_with({"pkg-1.0.dist-info/METADATA": META}, compression=zipfile.ZIP_BZIP2),  # unusual method
+        _zip_with({"pkg-1.0.dist-info/METADATA.orig": b"stale", "Pkg-1.0.dist-info/METADATA": META}),
+    ],
+    ids=["deflated", "stored", "comment", "zip64", "prefix", "bzip2", "near-names"],
+)
+def test_metadata_from_zip_direct_and_fallback_agree(blob: bytes) -> None:
+    assert metadata_from_zip(io.BytesIO(blob), "pkg") == META
+
+
+def test_metadata_direct_path_reads_few_places() -> None:
+    members = {f"pkg/mod{i}.py": b"x = 1\n" for i in range(2000)}
+    members["pkg-1.0.dist-info/METADATA"] = META
+    f = CountingBytes(_zip_with(members))
+    assert metadata_from_zip(f, "pkg") == META
+    assert f.seeks <= 5  # end record, central directory, local header, data: no per-entry work
+
+
+def test_metadata_crc_mismatch_is_bad_metadata() -> None:
+    blob = bytearray(_zip_with({"pkg-1.0.dist-info/METADATA": META}, compression=zipfile.ZIP_STORED))
+    at = blob.find(b"Requires-Dist: idna")
+    blob[at] ^= 0x20  # one flipped bit in the stored METADATA
+    with pytest.raises(BadMetadata, match="CRC"):
+        metadata_from_zip(io.BytesIO(bytes(blob)), "pkg")
 
 
 # ---------------------------------------------------------------------------------------------
