@@ -294,6 +294,10 @@ def write_archive(top: str, members: list[_Member], output: Path, *, fmt: str, l
             raw = _Counting(f)
             out = _open_compressor(fmt, level, raw, mtime, threads)
             written = 0
+            # One buffer for all reads: a fresh 1 MiB bytes object per read costs a page fault per
+            # 4 KiB in a new process (glibc maps big blocks anew until its threshold adapts).
+            buf = bytearray(_CHUNK)
+            view = memoryview(buf)
             for piece in _tar_stream(top, members, mtime):
                 if isinstance(piece, bytes):
                     out.write(piece)
@@ -304,10 +308,11 @@ def write_archive(top: str, members: list[_Member], output: Path, *, fmt: str, l
                 else:
                     h = hashlib.sha256()
                     assert piece.source is not None
-                    with open(piece.source, "rb") as src:
-                        while chunk := src.read(_CHUNK):
+                    with open(piece.source, "rb", buffering=0) as src:
+                        while n := src.readinto(buf):
+                            chunk = view[:n]
                             h.update(chunk)
-                            out.write(chunk)
+                            out.write(chunk)  # the compressor copies it: buf is free again
                     if h.hexdigest() != piece.sha256:
                         piece.source.unlink(missing_ok=True)  # a damaged blob in the content-addressed store
                         err = HashMismatch(f"{piece.path} in the cache {piece.source.parent.parent.parent.parent}",

@@ -197,7 +197,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     print(f"{'  context: pack() in-process (no startup)':<44} {t_inproc:>7.2f}s")
     if t_tar is not None:
         print(f"{'  ratio in-process / tar|zstd':<44} {t_inproc / t_tar:>7.2f}x")
-    print(f"{'  context: python -c \'import zstandard\'':<44} {t_floor:>7.2f}s")
+    floor = "  context: python -c 'import zstandard'"
+    print(f"{floor:<44} {t_floor:>7.2f}s")
     if t_sum is not None:
         print(f"{'  context: sha256sum -c && tar|zstd':<44} {t_sum:>7.2f}s")
     if t_inst is not None and t_pip is not None:
