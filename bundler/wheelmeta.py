@@ -73,7 +73,7 @@ def _header_fields(data: bytes) -> dict[str, list[str]]:
             break
         current = fields.setdefault(m.group(1).lower(), [])
         current.append(m.group(2).lstrip(" \t"))
-    return {k: [v.rstrip("\r\n") for v in vs] for k, vs in fields.items()}
+    return fields
 
 
 def _unfolded(fields: dict[str, list[str]], name: str) -> list[str]:
@@ -87,6 +87,11 @@ def _first(fields: dict[str, list[str]], name: str) -> str | None:
 
 
 _DIST_INFO = re.compile(r"^([^/]+)\.dist-info/METADATA$")
+
+
+def _dist_info_project(dist_info: str) -> str:
+    """``Foo_Bar-1.0`` (a .dist-info directory's stem) -> ``foo-bar``."""
+    return canonicalize_name(dist_info.rsplit("-", 1)[0])
 
 
 def metadata_from_zip(fileobj: IO[bytes], project: str) -> bytes:
@@ -106,10 +111,9 @@ def metadata_from_zip(fileobj: IO[bytes], project: str) -> bytes:
     try:
         fileobj.seek(0)
         with zipfile.ZipFile(fileobj) as zf:
-            want = canonicalize_name(project)
             for info in zf.infolist():
                 m = _DIST_INFO.match(info.filename)
-                if m and canonicalize_name(m.group(1).rsplit("-", 1)[0]) == want:
+                if m and _dist_info_project(m.group(1)) == want:
                     return zf.read(info)
     except (zipfile.BadZipFile, OSError, EOFError, KeyError) as e:
         raise BadMetadata(f"not a readable wheel: {e}") from None
@@ -148,7 +152,7 @@ def _metadata_direct(f: IO[bytes], want: str) -> bytes | None:
     for m in _CENTRAL.finditer(central):
         name = m.group(2)
         flags, method, crc, csize, usize, nlen, _, _, offset = _CENTRAL_FIELDS.unpack(b"PK\x01\x02" + m.group(1))
-        if nlen != len(name) or canonicalize_name(name.decode("utf-8", "replace").rsplit(".dist-info", 1)[0].rsplit("-", 1)[0]) != want:
+        if nlen != len(name) or _dist_info_project(name.decode("utf-8", "replace")[: -len(".dist-info/METADATA")]) != want:
             continue
         if flags & 0x1 or method not in (0, 8) or _ZIP64 in (csize, usize, offset):
             return None  # encrypted, an unusual method or zip64 sizes: leave it to zipfile
