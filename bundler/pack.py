@@ -225,7 +225,7 @@ class _Counting:
             self.sha.update(data)
 
     def write(self, data: bytes) -> int:
-        data = bytes(data)  # the compressor may reuse its buffer
+        data = bytes(data)  # a copy: callers reuse their buffers (the read buffer, with plain tar)
         self.raw.write(data)
         self._queue.put(data)
         self.size += len(data)
