@@ -125,6 +125,7 @@ _CENTRAL = re.compile(rb"PK\x01\x02(.{42})([^/\x00]{1,255}\.dist-info/METADATA)"
 _CENTRAL_FIELDS = struct.Struct("<4x2x2xHH2x2x3L3H2x2x4xL")  # flags, method, crc, sizes, name/extra/comment, offset
 _LOCAL = struct.Struct("<4s22x2H")  # signature, name and extra lengths
 _ZIP64 = 0xFFFFFFFF
+_MAX_METADATA = 64 << 20  # real ones are kilobytes; a bigger claim is a damaged or hostile wheel
 
 
 def _metadata_direct(f: IO[bytes], want: str) -> bytes | None:
@@ -156,13 +157,15 @@ def _metadata_direct(f: IO[bytes], want: str) -> bytes | None:
             continue
         if flags & 0x1 or method not in (0, 8) or _ZIP64 in (csize, usize, offset):
             return None  # encrypted, an unusual method or zip64 sizes: leave it to zipfile
+        if usize > _MAX_METADATA:
+            raise ValueError(f"{name.decode('utf-8', 'replace')} says it has {usize} bytes; no METADATA is that big")
         f.seek(offset)
         sig, lnlen, lelen = _LOCAL.unpack(f.read(_LOCAL.size))
         if sig != b"PK\x03\x04":
             raise ValueError(f"bad local header for {name.decode('utf-8', 'replace')}")
         f.seek(offset + _LOCAL.size + lnlen + lelen)
         raw = f.read(csize)
-        data = zlib.decompress(raw, -15) if method == 8 else raw
+        data = zlib.decompressobj(-15).decompress(raw, usize + 1) if method == 8 else raw  # no more than it said
         if len(data) != usize or zlib.crc32(data) != crc:
             raise ValueError(f"{name.decode('utf-8', 'replace')} fails its size or CRC check")
         return data

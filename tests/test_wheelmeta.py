@@ -208,6 +208,17 @@ def test_metadata_direct_path_reads_few_places() -> None:
     assert f.seeks <= 5  # end record, central directory, local header, data: no per-entry work
 
 
+def test_metadata_that_inflates_beyond_its_size_is_refused() -> None:
+    blob = bytearray(_zip_with({"pkg-1.0.dist-info/METADATA": META + b"\0" * 100_000}))
+    at = blob.rfind(b"PK\x01\x02")
+    blob[at + 24 : at + 28] = len(META).to_bytes(4, "little")  # the central directory claims less than the data holds
+    with pytest.raises(BadMetadata, match="size or CRC"):
+        metadata_from_zip(io.BytesIO(bytes(blob)), "pkg")
+    blob[at + 24 : at + 28] = (65 << 20).to_bytes(4, "little")
+    with pytest.raises(BadMetadata, match="no METADATA is that big"):
+        metadata_from_zip(io.BytesIO(bytes(blob)), "pkg")
+
+
 def test_metadata_crc_mismatch_is_bad_metadata() -> None:
     blob = bytearray(_zip_with({"pkg-1.0.dist-info/METADATA": META}, compression=zipfile.ZIP_STORED))
     at = blob.find(b"Requires-Dist: idna")
