@@ -616,42 +616,36 @@ def test_target_entry_naming_an_unlisted_wheel_is_an_error(world: World, tmp_pat
     assert "gamma-9.9-py3-none-any.whl" in r.err
 
 
-def test_wheel_for_another_platform_fails_the_completeness_proof(world: World, tmp_path: Path) -> None:
+def _pack_with_gamma_replaced(world: World, tmp_path: Path, new: Path) -> Run:
+    """Pack a lock whose gamma wheel is ``new`` (under the old file name when it has the same one),
+    with ``new`` published in a fresh cache; the pack is expected to fail."""
     old = world.files["gamma-0.3-py3-none-any.whl"]
-    new = make_wheel(tmp_path / "wheels", "gamma", "0.3", tag="cp39-cp39-win_amd64")
     cache = fresh_cache(world, tmp_path / "cache")
     shutil.copyfile(new, tmp_path / "blob")
     BlobStore(cache).publish(tmp_path / "blob", sha256(new.read_bytes()))
     lock = tmp_path / "pylock.toml"
     lock.write_text(edit_package(world.lock.read_text(), "gamma", lambda block: swap_wheel(block, old, new)))
-    r = _pack_fails(lock, cache, tmp_path)
+    return _pack_fails(lock, cache, tmp_path)
+
+
+def test_wheel_for_another_platform_fails_the_completeness_proof(world: World, tmp_path: Path) -> None:
+    new = make_wheel(tmp_path / "wheels", "gamma", "0.3", tag="cp39-cp39-win_amd64")
+    r = _pack_with_gamma_replaced(world, tmp_path, new)
     assert f"gamma-0.3-cp39-cp39-win_amd64.whl does not install on {CP311}" in r.err
 
 
 def test_wheel_whose_requires_python_excludes_the_target_fails(world: World, tmp_path: Path) -> None:
-    old = world.files["gamma-0.3-py3-none-any.whl"]
     new = make_wheel(tmp_path / "wheels", "gamma", "0.3", requires_python=">=3.13")
-    cache = fresh_cache(world, tmp_path / "cache")
-    shutil.copyfile(new, tmp_path / "blob")
-    BlobStore(cache).publish(tmp_path / "blob", sha256(new.read_bytes()))
-    lock = tmp_path / "pylock.toml"
-    lock.write_text(edit_package(world.lock.read_text(), "gamma", lambda block: swap_wheel(block, old, new)))
-    r = _pack_fails(lock, cache, tmp_path)
+    r = _pack_with_gamma_replaced(world, tmp_path, new)
     assert "gamma 0.3 requires Python >=3.13" in r.err
 
 
 def test_wheel_that_is_another_project_fails(world: World, tmp_path: Path) -> None:
-    old = world.files["gamma-0.3-py3-none-any.whl"]
     impostor = make_wheel(tmp_path / "impostor", "gamma", "0.4")
-    renamed = tmp_path / "wheels" / old.name
+    renamed = tmp_path / "wheels" / "gamma-0.3-py3-none-any.whl"
     renamed.parent.mkdir()
     shutil.copyfile(impostor, renamed)
-    cache = fresh_cache(world, tmp_path / "cache")
-    shutil.copyfile(renamed, tmp_path / "blob")
-    BlobStore(cache).publish(tmp_path / "blob", sha256(renamed.read_bytes()))
-    lock = tmp_path / "pylock.toml"
-    lock.write_text(edit_package(world.lock.read_text(), "gamma", lambda block: swap_wheel(block, old, renamed)))
-    r = _pack_fails(lock, cache, tmp_path)
+    r = _pack_with_gamma_replaced(world, tmp_path, renamed)
     assert "gamma-0.3-py3-none-any.whl says it is gamma 0.4" in r.err
 
 
