@@ -31,6 +31,7 @@ from bundler.fetch import FetchOptions, FetchReport, FileSpec, fetch_files, pars
 from faultserver import (ChangeEtag, Fault, FaultServer, Flip, Gzip, IgnoreRange, RangeStatus, Redirect,
                          RequestRecord, Reset, ServedFile, Short, ShortNoLength, Stall, Status, WrongContentRange)
 from indexserver import IndexServer
+from hermetic import hermetic
 
 REPO = Path(__file__).resolve().parent.parent
 MB = 1_000_000
@@ -42,14 +43,7 @@ USER, PASSWORD = "wh-user", "wh-s3cret-pw"
 
 @pytest.fixture(autouse=True)
 def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No proxies, no netrc, no user cache: only what a test passes counts."""
-    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
-    for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
-                "http_proxy", "https_proxy", "all_proxy", "SSL_CERT_FILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("WHEELHOUSE_CACHE_DIR", str(tmp_path / "default-cache"))
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    hermetic(monkeypatch, tmp_path, "SSL_CERT_FILE")
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ from wheelgen import make_wheel
 from bundler.cache import BlobStore
 from bundler.cli import main
 from bundler.pack import pack
+from hermetic import hermetic
 
 NAME = "kit"
 CP311 = "x86_64-manylinux_2_28-cp311"
@@ -75,12 +76,7 @@ python-version = "3.12"
 
 @pytest.fixture(autouse=True)
 def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
-                "http_proxy", "https_proxy", "all_proxy", "SOURCE_DATE_EPOCH"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("WHEELHOUSE_CACHE_DIR", str(tmp_path / "default-cache"))
+    hermetic(monkeypatch, tmp_path, "SOURCE_DATE_EPOCH")
 
 
 # ---------------------------------------------------------------------------------------------

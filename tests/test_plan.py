@@ -25,6 +25,7 @@ from bundler.lock import Lock, read_lock
 from bundler.profile import PRESETS, profile_for_platform
 from indexserver import IndexServer
 from wheelgen import make_wheel
+from hermetic import hermetic
 
 LINUX = ("--python-platform", "x86_64-manylinux_2_28", "--python-version", "3.11")
 LINUX_NAME = "x86_64-manylinux_2_28-cp311"
@@ -33,14 +34,7 @@ JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
 @pytest.fixture(autouse=True)
 def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No pip configuration, no proxies, no user cache: only what a test passes counts."""
-    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
-    for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
-                "http_proxy", "https_proxy", "all_proxy", "MACOSX_DEPLOYMENT_TARGET"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("WHEELHOUSE_CACHE_DIR", str(tmp_path / "default-cache"))
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    hermetic(monkeypatch, tmp_path, "MACOSX_DEPLOYMENT_TARGET")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from bundler.plan import Pin, Plan, plan
 from bundler.profile import Profile, profile_for_platform
 from bundler.sources import Repository
 from indexserver import IndexServer, Response
+from hermetic import hermetic
 
 PYS = ("310", "311", "312")
 UPLOADED = datetime(2024, 5, 1, tzinfo=timezone.utc)
@@ -48,13 +49,7 @@ WIN = "win_amd64"
 
 @pytest.fixture(autouse=True)
 def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
-    for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
-                "http_proxy", "https_proxy", "all_proxy", "MACOSX_DEPLOYMENT_TARGET", "WHEELHOUSE_PYTORCH_INDEX"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("WHEELHOUSE_CACHE_DIR", str(tmp_path / "default-cache"))
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    hermetic(monkeypatch, tmp_path, "MACOSX_DEPLOYMENT_TARGET", "WHEELHOUSE_PYTORCH_INDEX")
 
 
 # ---------------------------------------------------------------------------------------------

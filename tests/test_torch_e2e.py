@@ -35,6 +35,7 @@ from test_bundle_e2e import pytestmark as E2E_MARKS
 from wheelgen import make_wheel
 
 from bundler.cli import main
+from hermetic import hermetic
 
 # slow, and skipped off x86_64 glibc Linux or without tar (test_bundle_e2e's marks), unshare or pyenv's 3.12
 pytestmark = [
@@ -51,13 +52,7 @@ REHOSTED = {"numpy": "1.26.3", "filelock": "99.0"}
 
 @pytest.fixture(autouse=True)
 def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
-    for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
-                "http_proxy", "https_proxy", "all_proxy", "WHEELHOUSE_PYTORCH_INDEX", "SOURCE_DATE_EPOCH"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("WHEELHOUSE_CACHE_DIR", str(tmp_path / "default-cache"))
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    hermetic(monkeypatch, tmp_path, "WHEELHOUSE_PYTORCH_INDEX", "SOURCE_DATE_EPOCH")
     monkeypatch.chdir(tmp_path)
 
 
