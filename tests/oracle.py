@@ -10,6 +10,16 @@ import sys
 from pathlib import Path
 
 PYPI = "https://pypi.org/simple"
+
+
+def pypi_reachable() -> bool:
+    """Whether PyPI answers now (network tests skip cleanly where it does not)."""
+    import httpx
+
+    try:
+        return httpx.get(PYPI + "/pip/", timeout=10).status_code == 200
+    except httpx.HTTPError:
+        return False
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s;\\]+)")
 
 

@@ -12,10 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
-from oracle import PYPI, clean_env, pins_of, pip_compile, uv_compile
+from oracle import PYPI, clean_env, pins_of, pip_compile, pypi_reachable, uv_compile
 
 EXCLUDE_NEWER = "2025-06-01T00:00:00Z"
 SETS = {
@@ -32,14 +31,7 @@ TARGETS = [
 ]
 
 
-def _pypi_reachable() -> bool:
-    try:
-        return httpx.get(PYPI + "/pip/", timeout=10).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-pytestmark = [pytest.mark.network, pytest.mark.skipif(not _pypi_reachable(), reason="PyPI is unreachable")]
+pytestmark = [pytest.mark.network, pytest.mark.skipif(not pypi_reachable(), reason="PyPI is unreachable")]
 
 
 @pytest.fixture(scope="module")

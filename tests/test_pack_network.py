@@ -17,34 +17,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 import tomllib
-from bundlefixture import pyenv_python
+from bundlefixture import offline_prefix, pyenv_python
+from oracle import PYPI, pypi_reachable
 
-PYPI = "https://pypi.org/simple"
 EXCLUDE_NEWER = "2025-06-01T00:00:00Z"
 WHEELHOUSE = [sys.executable, "-m", "bundler"]
 
 
-def _pypi_reachable() -> bool:
-    try:
-        return httpx.get(PYPI + "/pip/", timeout=10).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _unshare_works() -> bool:
-    try:
-        return subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
 pytestmark = [pytest.mark.network, pytest.mark.slow,
-              pytest.mark.skipif(not _pypi_reachable(), reason="PyPI is unreachable")]
+              pytest.mark.skipif(not pypi_reachable(), reason="PyPI is unreachable")]
 
 PY312 = pyenv_python("3.12")
+OFFLINE = offline_prefix()
 
 
 def clean_env() -> dict[str, str]:
@@ -65,7 +51,7 @@ def locked_versions(lock: Path) -> dict[str, str]:
 
 
 @pytest.mark.skipif(PY312 is None, reason="no pyenv CPython 3.12")
-@pytest.mark.skipif(not _unshare_works(), reason="no network namespace: 'unshare -n true' fails here")
+@pytest.mark.skipif(OFFLINE is None, reason="no network namespace: 'unshare -n true' fails here")
 @pytest.mark.skipif(shutil.which("tar") is None or shutil.which("zstd") is None, reason="needs tar and zstd to unpack")
 def test_requests_and_numpy_for_pyenv_312_install_offline(tmp_path: Path) -> None:
     out = tmp_path / "sci.tar.zst"
@@ -82,14 +68,14 @@ def test_requests_and_numpy_for_pyenv_312_install_offline(tmp_path: Path) -> Non
     subprocess.run(["tar", "-xf", str(out), "-C", str(tmp_path / "x")], check=True)
     bundle = tmp_path / "x" / "sci"
     venv = tmp_path / "venv"
-    r = run(["unshare", "-n", "sh", bundle / "install.sh", "--python", PY312, "--venv", venv], timeout=600)
+    r = run([*OFFLINE, "sh", bundle / "install.sh", "--python", PY312, "--venv", venv], timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
 
     code = ("import json, sys, requests, numpy, urllib3, importlib.metadata as md; "
             "print(json.dumps({'py': list(sys.version_info[:2]), 'requests': requests.__version__, "
             "'numpy': numpy.__version__, 'all': {d.metadata['Name'].lower(): d.version for d in md.distributions()}, "
             "'sum': int(numpy.arange(10).sum())}))")
-    r = run(["unshare", "-n", venv / "bin" / "python", "-I", "-c", code], timeout=120)
+    r = run([*OFFLINE, venv / "bin" / "python", "-I", "-c", code], timeout=120)
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)
     assert got["py"] == [3, 12] and got["sum"] == 45

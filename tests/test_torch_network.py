@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 from packaging.utils import canonicalize_name
 
@@ -20,19 +19,12 @@ from bundler.httpcache import PlannerCache
 from bundler.plan import MetadataStore, plan
 from bundler.sources import Repository
 from bundler.wheelmeta import CoreMetadata
-from oracle import PYPI
+from oracle import PYPI, pypi_reachable
 
 EXCLUDE_NEWER = "2025-09-01T00:00:00Z"  # torch 2.8.0
 
 
-def _pypi_reachable() -> bool:
-    try:
-        return httpx.get(PYPI + "/pip/", timeout=10).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-pytestmark = [pytest.mark.network, pytest.mark.skipif(not _pypi_reachable(), reason="PyPI is unreachable")]
+pytestmark = [pytest.mark.network, pytest.mark.skipif(not pypi_reachable(), reason="PyPI is unreachable")]
 
 
 @pytest.fixture(autouse=True)
