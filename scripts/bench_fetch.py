@@ -46,6 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from faultserver import FaultServer  # stdlib only, made to be imported by benchmarks
+from benchutil import human, tool
 
 PLATFORM, VERSION = "x86_64-manylinux_2_28", "3.11"
 MB = 1_000_000
@@ -57,14 +58,6 @@ def parse_rate(text: str) -> float:
     text = text.strip().upper()
     unit = text[-1] if text[-1] in units else ""
     return float(text[: len(text) - len(unit)]) * units[unit]
-
-
-def human(n: float) -> str:
-    for unit in ("B", "kB", "MB"):
-        if abs(n) < 1000:
-            return f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.2f} GB"
 
 
 # -- wheels --------------------------------------------------------------------------------------
@@ -164,14 +157,6 @@ class Index:
 
 
 # -- tools ---------------------------------------------------------------------------------------
-
-
-def tool(name: str) -> str:
-    here = Path(sys.executable).parent / name
-    found = str(here) if here.exists() else shutil.which(name)
-    if not found:
-        sys.exit(f"{name} not found")
-    return found
 
 
 def env() -> dict[str, str]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +35,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from benchutil import human  # noqa: E402
+from bundlefixture import pyenv_python  # noqa: E402  (stdlib only)
 PYPI = "https://pypi.org/simple"
 EXCLUDE_NEWER = "2025-06-01T00:00:00Z"
 PLATFORM, VERSION = "x86_64-manylinux_2_28", "3.12"
@@ -65,26 +67,6 @@ def best_of(n: int, prepare: Callable[[], None], action: Callable[[], None]) -> 
         action()
         times.append(time.perf_counter() - start)
     return min(times)
-
-
-def pyenv_python(minor: str) -> Path | None:
-    root = os.environ.get("PYENV_ROOT")
-    if not root and shutil.which("pyenv"):
-        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip() or None
-    found = []
-    for d in (Path(root or Path.home() / ".pyenv") / "versions").glob(minor + ".*"):
-        m = re.fullmatch(re.escape(minor) + r"\.(\d+)", d.name)
-        if m and (d / "bin" / "python").exists():
-            found.append((int(m.group(1)), d / "bin" / "python"))
-    return max(found)[1] if found else None
-
-
-def human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{n:.0f} B"
-        n /= 1000
-    return f"{n:.1f} GB"
 
 
 def verdict(ratio: float, goal: float) -> str:

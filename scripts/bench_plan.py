@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchutil import tool
 
 PYPI = "https://pypi.org/simple"
 EXCLUDE_NEWER = "2025-06-01T00:00:00Z"
@@ -47,14 +48,6 @@ def timed(cmd: list[str], cwd: Path) -> float:
     return took
 
 
-def tool(name: str) -> str:
-    here = Path(sys.executable).parent / name
-    found = str(here) if here.exists() else shutil.which(name)
-    if not found:
-        sys.exit(f"{name} not found: pip install -e .[test]")
-    return found
-
-
 def commands(reqs: list[str], work: Path, cache: Path) -> dict[str, list[str]]:
     req_in = work / "requirements.in"
     req_in.write_text("\n".join(reqs) + "\n")
@@ -62,7 +55,7 @@ def commands(reqs: list[str], work: Path, cache: Path) -> dict[str, list[str]]:
         "wheelhouse": [sys.executable, "-m", "bundler", "lock", *reqs, "--python-platform", PLATFORM, "--python-version", VERSION,
                        "--exclude-newer", EXCLUDE_NEWER, "--index-url", PYPI, "-o", str(work / "pylock.toml"),
                        "--cache-dir", str(cache / "wheelhouse"), "--quiet"],
-        "uv": [tool("uv"), "pip", "compile", str(req_in), "--only-binary", ":all:", "--python-platform", PLATFORM,
+        "uv": [tool("uv", "pip install -e .[test]"), "pip", "compile", str(req_in), "--only-binary", ":all:", "--python-platform", PLATFORM,
                "--python-version", VERSION, "--exclude-newer", EXCLUDE_NEWER, "--index-url", PYPI, "--quiet",
                "--cache-dir", str(cache / "uv"), "-o", str(work / "uv.txt")],
         "pip-compile": [sys.executable, "-m", "piptools", "compile", str(req_in), "--index-url", PYPI, "--quiet",
