@@ -27,6 +27,7 @@ lock's bootstrap pip is not on this index; fetch does not need it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import base64
 import hashlib
 import html
@@ -39,6 +40,7 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -197,6 +199,18 @@ def blob_bytes(cache: Path) -> int:
     return sum(p.stat().st_size for p in (cache / "blobs").rglob("*") if p.is_file())
 
 
+@contextlib.contextmanager
+def scratch(path: Path, *, create: bool = True) -> Iterator[Path]:
+    """``path`` emptied (and made, if ``create``) for one run, and removed afterwards."""
+    shutil.rmtree(path, ignore_errors=True)
+    if create:
+        path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 # -- phases --------------------------------------------------------------------------------------
 
 
@@ -208,34 +222,23 @@ def bench_throughput(work: Path, srv: FaultServer, index: Index, wheels: list[Wh
     jobs = max(8, len(wheels))
 
     def wheelhouse() -> float:
-        cache = work / "tp" / "wh-cache"
-        shutil.rmtree(cache, ignore_errors=True)
-        try:
+        with scratch(work / "tp" / "wh-cache", create=False) as cache:
             secs = timed(lambda: run([tool("wheelhouse"), "fetch", str(lockfile), "--cache-dir", str(cache),
                                       "--jobs", str(jobs), "--quiet"]))
             if blob_bytes(cache) != total:
                 sys.exit("wheelhouse fetch did not store every byte")
             return secs
-        finally:
-            shutil.rmtree(cache, ignore_errors=True)
 
     def pip() -> float:
-        dest = work / "tp" / "pip"
-        shutil.rmtree(dest, ignore_errors=True)
-        try:
+        with scratch(work / "tp" / "pip", create=False) as dest:
             secs = timed(lambda: run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir",
                                       "--disable-pip-version-check", "--progress-bar", "off", "-d", str(dest),
                                       "--index-url", index.url, *[w.project for w in wheels]]))
             check_dir(dest, sizes)
             return secs
-        finally:
-            shutil.rmtree(dest, ignore_errors=True)
 
     def curl() -> float:
-        dest = work / "tp" / "curl"
-        shutil.rmtree(dest, ignore_errors=True)
-        dest.mkdir(parents=True)
-        try:
+        with scratch(work / "tp" / "curl") as dest:
             start = time.perf_counter()
             procs = [subprocess.Popen([tool("curl"), "-s", "-S", "-f", "-o", str(dest / w.filename), srv.url(w.filename)],
                                       env=env()) for w in wheels]
@@ -245,8 +248,6 @@ def bench_throughput(work: Path, srv: FaultServer, index: Index, wheels: list[Wh
                 sys.exit(f"curl failed: exit codes {codes}")
             check_dir(dest, sizes)
             return secs
-        finally:
-            shutil.rmtree(dest, ignore_errors=True)
 
     print(f"\n== throughput: {len(wheels)} files x {human(total / len(wheels))}, every connection throttled to "
           f"{human(rate)}/s (ideal with all files at once: {total / len(wheels) / rate:.1f}s) ==")
