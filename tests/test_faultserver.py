@@ -13,7 +13,6 @@ import http.client
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -25,12 +24,6 @@ from faultserver import (ChangeEtag, FaultServer, Flip, Gzip, IgnoreRange, Range
                          Short, ShortNoLength, Stall, Status, WrongContentRange)
 
 SIZE = 200_000
-
-
-@pytest.fixture
-def srv(tmp_path: Path) -> Iterator[FaultServer]:
-    with FaultServer(tmp_path / "srv") as server:
-        yield server
 
 
 @pytest.fixture

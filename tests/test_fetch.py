@@ -18,7 +18,6 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,12 +43,6 @@ USER, PASSWORD = "wh-user", "wh-s3cret-pw"
 @pytest.fixture(autouse=True)
 def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     hermetic(monkeypatch, tmp_path, "SSL_CERT_FILE")
-
-
-@pytest.fixture
-def srv(tmp_path: Path) -> Iterator[FaultServer]:
-    with FaultServer(tmp_path / "srv") as server:
-        yield server
 
 
 @pytest.fixture
