@@ -19,18 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from bundler.errors import BadInput, BundlerError
-from bundler.manifest import Incomplete, Manifest, check_complete
+from bundler.errors import BadBundle, BadInput, Incomplete
+from bundler.manifest import Manifest, check_complete
 from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
 _VENV = "venv"  # install.sh's default venv, inside the unpacked bundle
-
-
-class BadBundle(BundlerError):
-    """A bundle whose bytes or structure do not match its manifest."""
 
 
 @dataclass(slots=True)

@@ -3,11 +3,13 @@
 BundlerError             exit 1, message on stderr, never a traceback
  ├── BadInput            a file, flag value or recipe the user gave is wrong
  │    └── UsageError     exit 2: the command line itself is wrong
- ├── IndexError_         an index could not be read (unreachable, garbage page)
+ ├── IndexUnavailable    an index could not be read (unreachable, garbage page)
  ├── NoCompatibleFile    a project has files, but none for the target
  ├── ResolutionImpossible the requirements cannot all hold at once
  ├── HashMismatch        bytes did not match the hash they were promised to have
- └── DownloadFailed      a transfer failed after all retries
+ ├── DownloadFailed      a transfer failed after all retries
+ ├── Incomplete          a bundle would not install its locked set from its own files
+ └── BadBundle           a bundle's bytes or structure do not match its manifest
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class UsageError(BadInput):
     exit_code = 2
 
 
-class IndexError_(BundlerError):
+class IndexUnavailable(BundlerError):
     """An index or find-links location could not be read or parsed."""
 
 
@@ -52,11 +54,20 @@ class ResolutionImpossible(BundlerError):
 class HashMismatch(BundlerError):
     """Downloaded bytes do not match the expected sha256."""
 
-    def __init__(self, what: str, expected: str, actual: str) -> None:
-        super().__init__(f"hash mismatch for {what}: expected sha256 {expected}, got {actual}")
+    def __init__(self, what: str, expected: str, actual: str, *, hint: str | None = None) -> None:
+        super().__init__(f"hash mismatch for {what}: expected sha256 {expected}, got {actual}", hint=hint)
+        self.what = what
         self.expected = expected
         self.actual = actual
 
 
 class DownloadFailed(BundlerError):
     """A transfer failed after every retry."""
+
+
+class Incomplete(BundlerError):
+    """A bundle would not install its locked set on a target from its own files."""
+
+
+class BadBundle(BundlerError):
+    """A bundle whose bytes or structure do not match its manifest."""

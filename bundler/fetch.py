@@ -195,10 +195,9 @@ class _Transfer:
                 state = PartialState(url=self.where, sha256=spec.sha256, size=spec.size)
                 mismatches += 1
                 if mismatches >= 2:
-                    err = HashMismatch(f"{spec.filename} from {self.where}", spec.sha256, digest)
-                    err.hint = ("the index serves different bytes than the lock names: check for a proxy or mirror "
-                                "rewriting files, or re-lock if the project replaced the file")
-                    raise err
+                    raise HashMismatch(f"{spec.filename} from {self.where}", spec.sha256, digest,
+                                       hint="the index serves different bytes than the lock names: check for a proxy or "
+                                            "mirror rewriting files, or re-lock if the project replaced the file")
                 failure = _Retry(f"sha256 {digest} does not match the lock; fetching again from scratch", delay=0)
             except _Retry as r:
                 failure = r

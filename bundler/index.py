@@ -19,7 +19,7 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.utils import canonicalize_name
 
-from bundler.errors import IndexError_
+from bundler.errors import IndexUnavailable
 
 PYPI_SIMPLE = "https://pypi.org/simple/"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -198,9 +198,9 @@ def parse_json_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
-        raise IndexError_(f"index {index.name} sent a broken JSON page for {redact_url(page_url)}: {e}") from None
+        raise IndexUnavailable(f"index {index.name} sent a broken JSON page for {redact_url(page_url)}: {e}") from None
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
-        raise IndexError_(f"index {index.name} sent a JSON page without a 'files' list at {redact_url(page_url)}")
+        raise IndexUnavailable(f"index {index.name} sent a JSON page without a 'files' list at {redact_url(page_url)}")
     links = []
     for f in data["files"]:
         if not isinstance(f, dict) or not isinstance(f.get("url"), str):
@@ -300,7 +300,7 @@ def parse_page(body: bytes, content_type: str, page_url: str, index: IndexConfig
         return parse_json_page(body, page_url, index)
     if ctype in ("text/html", "application/vnd.pypi.simple.v1+html", "application/xhtml+xml", ""):
         return parse_html_page(body, page_url, index)
-    raise IndexError_(
+    raise IndexUnavailable(
         f"index {index.name} answered {redact_url(page_url)} with Content-Type {ctype!r}, which is not a package index page",
         hint="check that the URL points at a PEP 503/691 simple index (it usually ends in /simple/)",
     )

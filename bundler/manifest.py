@@ -25,16 +25,12 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from bundler.errors import BadInput, BundlerError
+from bundler.errors import BadInput, Incomplete
 from bundler.profile import Profile
 from bundler.select import filename_tags, requires_python_ok
 
 FORMAT = "wheelhouse-bundle"
 FORMAT_VERSION = 1
-
-
-class Incomplete(BundlerError):
-    """A bundle would not install its locked set on a target from its own files."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

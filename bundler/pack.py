@@ -315,10 +315,9 @@ def write_archive(top: str, members: list[_Member], output: Path, *, fmt: str, l
                             out.write(chunk)  # the compressor copies it: buf is free again
                     if h.hexdigest() != piece.sha256:
                         piece.source.unlink(missing_ok=True)  # a damaged blob in the content-addressed store
-                        err = HashMismatch(f"{piece.path} in the cache {piece.source.parent.parent.parent.parent}",
-                                           piece.sha256, h.hexdigest())
-                        err.hint = "the damaged copy was removed from the cache: run 'wheelhouse fetch LOCK' again"
-                        raise err
+                        raise HashMismatch(f"{piece.path} in the cache {piece.source.parent.parent.parent.parent}",
+                                           piece.sha256, h.hexdigest(),
+                                           hint="the damaged copy was removed from the cache: run 'wheelhouse fetch LOCK' again")
                 written += piece.size
             out.write(b"\0" * (-written % _RECORD))
             if out is not raw:

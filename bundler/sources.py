@@ -22,7 +22,7 @@ from urllib.request import url2pathname
 import httpx
 from packaging.utils import canonicalize_name
 
-from bundler.errors import BadInput, HashMismatch, IndexError_
+from bundler.errors import BadInput, HashMismatch, IndexUnavailable
 from bundler.http import describe_http_error, request_with_retries
 from bundler.httpcache import CachedPage, PlannerCache, max_age_of
 from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadata_key, parse_html_page, parse_page, project_url,
@@ -194,7 +194,7 @@ class Repository:
         else:
             body, ctype, url = self._get_page(index, index.url)
             if body is None:
-                raise IndexError_(f"find-links page {redact_url(index.url)} was not found (404)")
+                raise IndexUnavailable(f"find-links page {redact_url(index.url)} was not found (404)")
             links = [replace(link, flat=True) for link in parse_html_page(body, url, index)]
         grouped: dict[str, list[Link]] = {}
         for link in links:
@@ -233,7 +233,7 @@ class Repository:
         try:
             r = self._send(url, headers)
         except httpx.HTTPError as e:
-            raise IndexError_(f"index {index.name}: {describe_http_error(e, url)}",
+            raise IndexUnavailable(f"index {index.name}: {describe_http_error(e, url)}",
                               hint="check the index URL and your network or proxy settings") from None
         if r.status_code == 304 and cached is not None:
             self.cache.put_page(replace(cached, stored=time.time(), max_age=max_age_of(r.headers.get("Cache-Control"))),
@@ -245,10 +245,10 @@ class Repository:
                                            stored=time.time(), max_age=0))
             return None, "", url
         if r.status_code in (401, 403):
-            raise IndexError_(f"index {index.name} refused access to {redact_url(url)} (HTTP {r.status_code})",
+            raise IndexUnavailable(f"index {index.name} refused access to {redact_url(url)} (HTTP {r.status_code})",
                               hint="give credentials in the index URL (https://user:token@host/...) or in ~/.netrc")
         if r.status_code != 200:
-            raise IndexError_(f"index {index.name} answered HTTP {r.status_code} for {redact_url(url)}")
+            raise IndexUnavailable(f"index {index.name} answered HTTP {r.status_code} for {redact_url(url)}")
         ctype = r.headers.get("Content-Type", "")
         final = str(r.url)
         self.cache.put_page(CachedPage(url=url, body=r.content, content_type=ctype, etag=r.headers.get("ETag"),
@@ -277,13 +277,13 @@ class Repository:
         try:
             r = self._send(base, {"Accept-Encoding": "identity"})
         except httpx.HTTPError as e:
-            raise IndexError_(describe_http_error(e, base)) from None
+            raise IndexUnavailable(describe_http_error(e, base)) from None
         if r.status_code != 200:
-            raise IndexError_(f"direct reference {redact_url(base)} answered HTTP {r.status_code}")
+            raise IndexUnavailable(f"direct reference {redact_url(base)} answered HTTP {r.status_code}")
         try:
             meta = metadata_from_zip(io.BytesIO(r.content), _project_of(filename))
         except BadMetadata as e:
-            raise IndexError_(f"direct reference {redact_url(base)}: {e}") from None
+            raise IndexUnavailable(f"direct reference {redact_url(base)}: {e}") from None
         actual = hashlib.sha256(r.content).hexdigest()
         link = Link(filename=filename, url=base, index="direct", index_url="", sha256=actual, size=len(r.content), flat=True)
         if self.cache.root is not None:
@@ -328,9 +328,9 @@ class Repository:
             else:
                 data = self._metadata_by_range(link)
         except BadMetadata as e:
-            raise IndexError_(f"cannot read the metadata of {link.filename} from index {link.index}: {e}") from None
+            raise IndexUnavailable(f"cannot read the metadata of {link.filename} from index {link.index}: {e}") from None
         except OSError as e:
-            raise IndexError_(f"cannot read {link.filename}: {e}") from None
+            raise IndexUnavailable(f"cannot read {link.filename}: {e}") from None
         self.cache.put_metadata(metadata_key(link), data)
         self._notify(self._meta_listeners, link, data)
         return data
@@ -339,7 +339,7 @@ class Repository:
         try:
             r = self._send(url, headers or {})
         except httpx.HTTPError as e:
-            raise IndexError_(f"index {link.index}: {describe_http_error(e, url)}") from None
+            raise IndexUnavailable(f"index {link.index}: {describe_http_error(e, url)}") from None
         return r
 
     def _metadata_file(self, link: Link) -> bytes:
@@ -373,7 +373,7 @@ class Repository:
         if r.status_code in (206, 416):
             r = self._get(link, link.url, {"Accept-Encoding": "identity"})
         if r.status_code != 200:
-            raise IndexError_(f"index {link.index} answered HTTP {r.status_code} for {redact_url(link.url)}")
+            raise IndexUnavailable(f"index {link.index} answered HTTP {r.status_code} for {redact_url(link.url)}")
         # The server ignored Range: the whole wheel is here; verify it and keep it for the fetch stage.
         body = r.content
         actual = hashlib.sha256(body).hexdigest()

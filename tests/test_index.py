@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bundler.errors import IndexError_
+from bundler.errors import IndexUnavailable
 from bundler.index import (
     JSON_TYPE,
     PYPI_SIMPLE,
@@ -310,13 +310,13 @@ def test_json_skips_bad_entries() -> None:
     ],
 )
 def test_json_broken(body: bytes, message: str) -> None:
-    with pytest.raises(IndexError_) as e:
+    with pytest.raises(IndexUnavailable) as e:
         parse_json_page(body, PAGE, IX)
     assert message in str(e.value) and "index test" in str(e.value)
 
 
 def test_json_errors_redact_credentials() -> None:
-    with pytest.raises(IndexError_) as e:
+    with pytest.raises(IndexUnavailable) as e:
         parse_json_page(b"nope", "https://alice:s3cret@idx.example/simple/pkg/", IX)
     assert "s3cret" not in str(e.value) and "alice" not in str(e.value)
     assert "https://idx.example/simple/pkg/" in str(e.value)
@@ -358,7 +358,7 @@ def test_json_type_wins_over_what_was_asked() -> None:
 
 @pytest.mark.parametrize("ctype", ["application/octet-stream", "text/plain", "image/png", "application/zip", "garbage"])
 def test_parse_page_rejects_other_types(ctype: str) -> None:
-    with pytest.raises(IndexError_) as e:
+    with pytest.raises(IndexUnavailable) as e:
         parse_page(HTML_BODY, ctype, "https://u:p@idx.example/simple/pkg/", IX)
     assert repr(ctype) in str(e.value)
     assert "u:p@" not in str(e.value)
@@ -366,7 +366,7 @@ def test_parse_page_rejects_other_types(ctype: str) -> None:
 
 
 def test_parse_page_broken_json() -> None:
-    with pytest.raises(IndexError_, match="broken JSON"):
+    with pytest.raises(IndexUnavailable, match="broken JSON"):
         parse_page(b"<html>not json</html>", JSON_TYPE, PAGE, IX)
 
 
