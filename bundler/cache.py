@@ -18,12 +18,14 @@ import hashlib
 import json
 import os
 import re
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
+from bundler.fsutil import atomic_write, sha256_file
+
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-CHUNK = 1 << 20
 
 try:  # POSIX; on Windows the store still works for one process at a time
     import fcntl
@@ -31,18 +33,16 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 
-def hash_file(path: Path, *, limit: int | None = None) -> tuple[str, int]:
-    """sha256 hex digest and size of ``path`` (of its first ``limit`` bytes when given), streamed."""
-    h = hashlib.sha256()
-    n = 0
-    with open(path, "rb") as f:
-        while limit is None or n < limit:
-            chunk = f.read(CHUNK if limit is None else min(CHUNK, limit - n))
-            if not chunk:
-                break
-            h.update(chunk)
-            n += len(chunk)
-    return h.hexdigest(), n
+def default_cache_dir() -> Path:
+    """``$WHEELHOUSE_CACHE_DIR``, else the platform's user cache directory + ``/wheelhouse``."""
+    env = os.environ.get("WHEELHOUSE_CACHE_DIR")
+    if env:
+        return Path(env)
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "wheelhouse" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "wheelhouse"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wheelhouse"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -83,11 +83,23 @@ class BlobStore:
         except OSError:
             return None
         if size is None or st.st_size == size:
-            digest, _ = hash_file(path)
+            digest, _ = sha256_file(path)
             if digest == sha256:
                 return path
         path.unlink(missing_ok=True)
         return None
+
+    def put_bytes(self, sha256: str, data: bytes) -> Path:
+        """Publish bytes already in memory (a whole wheel the planner read); they are hashed here,
+        so nothing unverified is ever stored under a digest it does not have."""
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise ValueError(f"bytes hash to {actual}, not {sha256}")
+        final = self.path(sha256)
+        if not final.is_file():
+            with self.locked(sha256):
+                atomic_write(final, data)
+        return final
 
     def publish(self, source: Path, sha256: str) -> Path:
         """Move an already verified file into place atomically."""
@@ -116,10 +128,7 @@ class BlobStore:
     def write_state(self, state: PartialState) -> None:
         """Record the state of an unfinished download (atomically)."""
         _, state_path = self.partial_paths(state.sha256)
-        state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = state_path.with_suffix(f".json.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(asdict(state)))
-        os.replace(tmp, state_path)
+        atomic_write(state_path, json.dumps(asdict(state)).encode())
 
     def discard_partial(self, sha256: str) -> None:
         """Forget an unfinished download: its bytes and its state."""

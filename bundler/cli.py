@@ -12,7 +12,9 @@ from typing import Any, Callable, Sequence
 from bundler import __version__
 from bundler.errors import BadInput, BundlerError, UsageError
 
-DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "default.toml"
+# Shipped inside the package (bundler/recipes/), so that `wheelhouse build` with no arguments works
+# after a plain `pip install`; recipes/default.toml in the repository is the same file.
+DEFAULT_RECIPE = Path(__file__).resolve().parent / "recipes" / "default.toml"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -211,7 +213,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def _open_repository(args: argparse.Namespace, indexes: Sequence[Any]) -> Any:
     from bundler.http import make_client
-    from bundler.httpcache import PlannerCache, default_cache_dir
+    from bundler.cache import default_cache_dir
+    from bundler.httpcache import PlannerCache
     from bundler.sources import Repository
 
     if args.jobs < 1:
@@ -399,7 +402,7 @@ def _run_fetch(specs: Sequence[Any], args: argparse.Namespace, dest: Path | None
     """Fetch ``specs`` with the download flags in ``args``; print the summary unless quiet."""
     from bundler.cache import BlobStore
     from bundler.fetch import FetchOptions, fetch_files, parse_rate, place
-    from bundler.httpcache import default_cache_dir
+    from bundler.cache import default_cache_dir
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -445,7 +448,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def _store(args: argparse.Namespace) -> Any:
     from bundler.cache import BlobStore
-    from bundler.httpcache import default_cache_dir
+    from bundler.cache import default_cache_dir
 
     return BlobStore(Path(args.cache_dir) if args.cache_dir else default_cache_dir())
 

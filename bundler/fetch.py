@@ -35,9 +35,9 @@ from typing import Callable, Protocol, Sequence
 
 import httpx
 
-from bundler.cache import BlobStore, PartialState, hash_file
+from bundler.cache import BlobStore, PartialState
 from bundler.errors import BadInput, BundlerError, DownloadFailed, HashMismatch
-from bundler.httpcache import default_file_mode
+from bundler.fsutil import default_file_mode, sha256_file
 from bundler.http import RateLimiter, backoff_delay, describe_http_error, make_client, retry_after
 from bundler.index import redact_url
 from bundler.lock import Lock
@@ -238,7 +238,7 @@ class _Transfer:
                 raise _Retry(f"HTTP {status} from the server", delay=retry_after(r))
             if offset and status == 416:
                 if spec.size is not None and offset == spec.size:  # everything is on disk already
-                    return hash_file(self.part)
+                    return sha256_file(self.part)
                 raise _Retry("the server refused the byte range (HTTP 416); starting over", delay=0, restart=True)
             if offset and status == 400:
                 raise _Retry("the server refused the byte range (HTTP 400); fetching the whole file", delay=0,
@@ -383,7 +383,7 @@ def place(specs: Sequence[FileSpec], report: FetchReport, dest: Path) -> list[Pa
     for spec in specs:
         target = dest / check_filename(spec.filename)
         source = report.paths[spec.sha256]
-        if target.is_file() and target.stat().st_size == source.stat().st_size and hash_file(target)[0] == spec.sha256:
+        if target.is_file() and target.stat().st_size == source.stat().st_size and sha256_file(target)[0] == spec.sha256:
             placed.append(target)
             continue
         fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{spec.filename}.", suffix=".tmp")

@@ -56,6 +56,11 @@ def make_client(*, cert: str | None = None, timeout: float = 30.0, max_connectio
     measured as fast here (3.1-3.3 s vs 3.6-3.9 s cold for the science set), and a proxy that
     resets HTTP/2 streams cannot fail every in-flight request at once.
     """
+    if http2:
+        try:
+            import h2  # noqa: F401 - httpx needs it for http2=True
+        except ImportError:
+            raise BadInput("--http2 needs the h2 package", hint="pip install 'wheelhouse[http2]'") from None
     bundle = cert or os.environ.get("SSL_CERT_FILE")
     try:
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=bundle) if bundle else True

@@ -1,5 +1,7 @@
 """On-disk caches for the planner: index pages with HTTP revalidation, core metadata by file hash.
 
+The cache directory and the content-addressed store of whole files belong to ``bundler.cache``.
+
 Layout under the cache directory::
 
     pages/<sha256 of redacted URL>.json   {"url", "etag", "last-modified", "content-type", "stored", "max-age"}
@@ -13,84 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
+from bundler.fsutil import atomic_write
 from bundler.index import redact_url
-
-
-def default_cache_dir() -> Path:
-    """``$WHEELHOUSE_CACHE_DIR``, else the platform's user cache directory + ``/wheelhouse``."""
-    env = os.environ.get("WHEELHOUSE_CACHE_DIR")
-    if env:
-        return Path(env)
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "wheelhouse" / "Cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "wheelhouse"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wheelhouse"
-
-
-def default_file_mode() -> int:
-    """The mode ``open()`` would give a new file under the current umask (mkstemp's is 0600)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), default_file_mode())
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def atomic_write_all(files: Sequence[tuple[Path, bytes]]) -> None:
-    """Write several files as one step: each is written in full under a temporary name, then all
-    are renamed; if any step fails, the files already renamed get their previous content back."""
-    temps: list[tuple[Path, Path]] = []
-    published: list[tuple[Path, bytes | None]] = []
-    try:
-        for final, data in files:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
-            temps.append((Path(tmp), final))
-            with os.fdopen(fd, "wb") as f:
-                os.fchmod(f.fileno(), default_file_mode())
-                f.write(data)
-        for tmp, final in temps:
-            previous = final.read_bytes() if final.is_file() else None
-            os.replace(tmp, final)
-            published.append((final, previous))
-    except BaseException:
-        for final, previous in reversed(published):
-            try:
-                if previous is None:
-                    final.unlink()
-                else:
-                    atomic_write(final, previous)
-            except OSError:
-                pass
-        raise
-    finally:
-        for tmp, _ in temps:
-            tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,16 +111,3 @@ class PlannerCache:
         if self.root is None or not key:
             return
         atomic_write(self._metadata_path(key), data)
-
-    def blob_path(self, sha256: str) -> Path:
-        """Where the content-addressed store keeps a verified file with this sha256."""
-        assert self.root is not None
-        return self.root / "blobs" / "sha256" / sha256[:2] / sha256
-
-    def put_blob(self, sha256: str, data: bytes) -> None:
-        """Publish verified bytes into the content-addressed store (used when a whole wheel was read)."""
-        if self.root is None:
-            return
-        path = self.blob_path(sha256)
-        if not path.exists():
-            atomic_write(path, data)

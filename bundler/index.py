@@ -230,24 +230,56 @@ def parse_json_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link
     return links
 
 
-_TAG = re.compile(r"<(a|base)\b([^>]*)>", re.IGNORECASE)
-_ATTR = re.compile(r"""([^\s"'=<>/]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
+_TAG_START = re.compile(r"<(?:(!--)|(a|base)(?=[\s/>]))", re.IGNORECASE)
+_ATTR_NAME = re.compile(r"[^\s\"'=<>/]+")
+_UNQUOTED = re.compile(r"[^\s>]+")
+_SPACE = re.compile(r"[\s/]*")
 
 
 def _anchors(text: str) -> tuple[str | None, list[dict[str, str | None]]]:
     """The ``<base href>`` and the attributes of every ``<a>`` of a simple-index page.
 
-    A regular-expression scan: simple pages are machine-written, and this is ~10x faster than
-    ``html.parser`` on projects with tens of thousands of files.
+    A single forward scan, so the time is linear in the page whatever it holds: quoted values may
+    contain ``>``, comments are skipped, and a tag or quote that never closes ends the scan (as
+    ``html.parser`` drops an unfinished tag). Several times faster than ``html.parser`` on projects
+    with tens of thousands of files; tests compare the two.
     """
     base = None
     anchors = []
-    for m in _TAG.finditer(text):
+    pos, n = 0, len(text)
+    while (m := _TAG_START.search(text, pos)) is not None:
+        if m.group(1):  # a comment: nothing inside it is markup
+            end = text.find("-->", m.end())
+            if end < 0:
+                break
+            pos = end + 3
+            continue
         attrs: dict[str, str | None] = {}
-        for a in _ATTR.finditer(m.group(2)):
-            value = a.group(2) if a.group(2) is not None else a.group(3) if a.group(3) is not None else a.group(4)
-            attrs[a.group(1).lower()] = html.unescape(value) if value is not None else None
-        if m.group(1).lower() == "base":
+        pos = m.end()
+        while True:
+            pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+            if pos >= n:
+                return base, anchors  # the tag never closes
+            if text[pos] == ">":
+                pos += 1
+                break
+            name = _ATTR_NAME.match(text, pos)
+            if name is None:  # a stray quote, '=' or '<': skip it, as browsers do
+                pos += 1
+                continue
+            pos = _SPACE.match(text, name.end()).end()  # type: ignore[union-attr]
+            value: str | None = None
+            if pos < n and text[pos] == "=":
+                pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+                if pos < n and text[pos] in "\"'":
+                    close = text.find(text[pos], pos + 1)
+                    if close < 0:
+                        return base, anchors  # an unclosed quote swallows the rest of the page
+                    value, pos = text[pos + 1:close], close + 1
+                elif (bare := _UNQUOTED.match(text, pos)) is not None:
+                    value, pos = bare.group(), bare.end()
+            attrs.setdefault(name.group().lower(), html.unescape(value) if value is not None else None)
+        if m.group(2).lower() == "base":
             base = base or attrs.get("href")
         else:
             anchors.append(attrs)

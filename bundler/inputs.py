@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -14,6 +13,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from bundler.errors import BadInput
+from bundler.validate import read_toml
 from bundler.torch import parse_backend
 
 
@@ -204,25 +204,6 @@ def _unknown(table: dict[str, Any], allowed: set[str], where: str) -> None:
     if extra:
         raise BadInput(f"{where}: unknown key{'s' if len(extra) > 1 else ''} {', '.join(repr(k) for k in extra)}",
                        hint=f"allowed keys: {', '.join(sorted(allowed))}")
-
-
-def read_toml(path: Path, what: str) -> dict[str, Any]:
-    """Load a TOML file; an unreadable or invalid file is a ``BadInput`` naming ``what`` and the path."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise BadInput(f"cannot read {what} {path}: {e.strerror or e}") from None
-    return parse_toml(data, path, what)
-
-
-def parse_toml(data: bytes, path: Path, what: str) -> dict[str, Any]:
-    """Parse TOML bytes read from ``path``; errors as in ``read_toml``."""
-    try:
-        return tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BadInput(f"{what} {path} is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as e:
-        raise BadInput(f"{what} {path} is not valid TOML: {e}") from None
 
 
 def load_recipe(path: str | Path) -> Recipe:

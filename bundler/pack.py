@@ -33,7 +33,7 @@ from packaging.utils import canonicalize_name
 
 from bundler import __version__
 from bundler.cache import BlobStore
-from bundler.httpcache import default_file_mode
+from bundler.fsutil import default_file_mode
 from bundler.errors import BadInput, BundlerError, HashMismatch
 from bundler.lock import Lock, LockedWheel, read_lock_source, render_requirements
 from bundler.manifest import BundledPackage, BundledTarget, Manifest, check_complete
@@ -90,12 +90,12 @@ def bundle_name(lock: Lock, output: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip(".-") or "bundle"
 
 
-def _mtime(doc: dict[str, Any], lock: Lock, source_date_epoch: str | None) -> int:
+def _mtime(lock: Lock, source_date_epoch: str | None) -> int:
     if source_date_epoch:
         if not source_date_epoch.strip().isdigit():
             raise BadInput(f"SOURCE_DATE_EPOCH={source_date_epoch!r} is not a number of seconds")
         return int(source_date_epoch)
-    stamp = doc.get("tool", {}).get("wheelhouse", {}).get("exclude-newer")
+    stamp = lock.exclude_newer
     times = [w.upload_time for p in lock.packages for w in p.wheels if w.upload_time is not None]
     for value in ([stamp] if stamp is not None else []) + ([max(times)] if times else []):
         if isinstance(value, datetime):
@@ -135,7 +135,7 @@ def _simple_index(wheels: dict[str, tuple[str, str]], requires_python: dict[str,
 def plan_bundle(lock_path: Path, store: BlobStore, output: Path) -> tuple[Manifest, list[_Member], int]:
     """Everything that goes into the bundle, checked: wheels present and hashing right, metadata
     read from them, completeness proven for every target. Raises before anything is written."""
-    lock, doc, lock_bytes = read_lock_source(lock_path)
+    lock, lock_bytes = read_lock_source(lock_path)
     name = bundle_name(lock, output)
     wheels: dict[str, tuple[LockedWheel, str, str]] = {}  # filename -> (wheel, project, version)
 
@@ -186,7 +186,7 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path) -> tuple[Manife
 
     members = [_Member(path=f"wheels/{fn}", size=checked[fn][1], sha256=w.sha256, source=store.path(w.sha256))
                for fn, (w, _, _) in wheels.items()]
-    generated = {"pylock.toml": lock_bytes, "requirements.txt": render_requirements(doc).encode()}
+    generated = {"pylock.toml": lock_bytes, "requirements.txt": render_requirements(lock).encode()}
     generated.update(_simple_index({fn: (project, w.sha256) for fn, (w, project, _) in wheels.items()},
                                    {fn: checked[fn][0][1] for fn in wheels}))
     modes = {}
@@ -198,7 +198,7 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path) -> tuple[Manife
                                mode=modes.get(path, 0o644)))
     sums = "".join(f"{m.sha256}  {m.path}\n" for m in sorted(members, key=lambda m: m.path)).encode()
     members.append(_Member(path="SHA256SUMS", size=len(sums), sha256=hashlib.sha256(sums).hexdigest(), data=sums))
-    mtime = _mtime(doc, lock, os.environ.get("SOURCE_DATE_EPOCH"))
+    mtime = _mtime(lock, os.environ.get("SOURCE_DATE_EPOCH"))
     created = datetime.fromtimestamp(mtime, timezone.utc)
     manifest = Manifest(name=name, tool=f"wheelhouse {__version__}", lock_sha256=hashlib.sha256(lock_bytes).hexdigest(),
                         created=created.strftime("%Y-%m-%dT%H:%M:%SZ"), smoke=lock.smoke, requirements=lock.requirements,

@@ -22,7 +22,9 @@ from urllib.request import url2pathname
 import httpx
 from packaging.utils import canonicalize_name
 
+from bundler.cache import BlobStore
 from bundler.errors import BadInput, HashMismatch, IndexUnavailable
+from bundler.fsutil import sha256_file
 from bundler.http import describe_http_error, request_with_retries
 from bundler.httpcache import CachedPage, PlannerCache, max_age_of
 from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadata_key, parse_html_page, parse_page, project_url,
@@ -46,11 +48,7 @@ def _local_path(url: str) -> Path | None:
 
 
 def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(path)[0]
 
 
 def _project_of(filename: str) -> str:
@@ -287,7 +285,7 @@ class Repository:
         actual = hashlib.sha256(r.content).hexdigest()
         link = Link(filename=filename, url=base, index="direct", index_url="", sha256=actual, size=len(r.content), flat=True)
         if self.cache.root is not None:
-            self.cache.put_blob(actual, r.content)
+            BlobStore(self.cache.root).put_bytes(actual, r.content)
             self.cache.put_metadata(metadata_key(link), meta)
         done: Future[bytes] = Future()
         done.set_result(meta)
@@ -379,8 +377,8 @@ class Repository:
         actual = hashlib.sha256(body).hexdigest()
         if link.sha256 and actual != link.sha256:
             raise HashMismatch(f"{link.filename} ({redact_url(link.url)})", link.sha256, actual)
-        if link.sha256:
-            self.cache.put_blob(actual, body)
+        if link.sha256 and self.cache.root is not None:  # the fetch stage then needs no download
+            BlobStore(self.cache.root).put_bytes(actual, body)
         return metadata_from_zip(io.BytesIO(body), project)
 
 

@@ -459,3 +459,80 @@ def test_normalize_index_url(url: str, expected: str) -> None:
 )
 def test_project_url(index_url: str, project: str, expected: str) -> None:
     assert project_url(index_url, project) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# The HTML scanner against html.parser, and its linear time on hostile pages
+
+
+def _reference_anchors(text: str) -> list[dict[str, str | None]]:
+    """What ``html.parser`` sees: every <a> start tag's attributes (the first of a repeated name wins)."""
+    from html.parser import HTMLParser
+
+    found: list[dict[str, str | None]] = []
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "a":
+                d: dict[str, str | None] = {}
+                for k, v in attrs:
+                    d.setdefault(k, v)
+                found.append(d)
+
+        handle_startendtag = handle_starttag
+
+    p = P(convert_charrefs=True)
+    p.feed(text)
+    p.close()
+    return found
+
+
+def test_quoted_greater_than_keeps_the_requires_python_bound() -> None:
+    page = b'<a href="f-1.0-py3-none-any.whl" data-requires-python=">=3.12">f</a>'
+    (link,) = parse_html_page(page, "https://idx.example/simple/f/", IX)
+    assert link.requires_python == ">=3.12"
+
+
+def test_links_inside_comments_are_ignored() -> None:
+    page = (b'<!-- <a href="evil-1.0-py3-none-any.whl">old</a> -->'
+            b'<a href="good-1.0-py3-none-any.whl">good</a><!-- unterminated <a href="x-1.0.tar.gz">')
+    assert [link.filename for link in parse_html_page(page, "https://idx.example/simple/", IX)] == ["good-1.0-py3-none-any.whl"]
+
+
+from hypothesis import given, settings  # noqa: E402 - only this section fuzzes
+from hypothesis import strategies as st  # noqa: E402
+
+_values = st.text(alphabet=st.sampled_from(list("ab<>=/ !\"'-&;#.")), max_size=12)
+
+
+@st.composite
+def _pages(draw: st.DrawFn) -> str:
+    parts = []
+    for _ in range(draw(st.integers(0, 6))):
+        kind = draw(st.sampled_from(["a", "comment", "text"]))
+        if kind == "a":
+            quote = draw(st.sampled_from(['"', "'"]))
+            value = draw(_values).replace(quote, "")
+            rp = draw(_values).replace(quote, "")
+            parts.append(f"<a href={quote}{value}{quote} data-requires-python={quote}{rp}{quote}>x</a>")
+        elif kind == "comment":
+            parts.append(f"<!-- {draw(_values).replace('--', '')} -->")
+        else:
+            parts.append(draw(_values).replace("<", " "))
+    return "".join(parts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_pages())
+def test_scanner_agrees_with_html_parser(page: str) -> None:
+    from bundler.index import _anchors
+
+    assert _anchors(page)[1] == _reference_anchors(page)
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("unit", ["<a ", '<a x="', "<!--", "<a x=y ", "<a " + "b" * 50])
+def test_hostile_pages_parse_in_linear_time(unit: str) -> None:
+    """2 MB of an unfinished tag: a quadratic scan takes hours here; a linear one milliseconds."""
+    page = (unit * (2_000_000 // len(unit))).encode()
+    assert parse_html_page(page, "https://idx.example/simple/", IX) == []

@@ -953,11 +953,3 @@ def test_build_that_cannot_resolve_writes_nothing(world: World, tmp_path: Path) 
             "--index-url", world.server.index_url("main"), "--cache-dir", tmp_path / "cache", "-o", out / "b.tar.zst")
     assert r.rc == 1 and "no-such-project" in r.err
     assert listing(out) == []
-
-
-def test_build_without_a_recipe_falls_back_to_the_default_recipe() -> None:
-    """Only the help text here: the default recipe talks to PyPI (see test_pack_network.py)."""
-    r = cli("build", "--help")
-    assert r.rc == 0 and "recipes/default.toml" in r.out
-    default = Path(__file__).resolve().parents[1] / "recipes" / "default.toml"
-    assert default.is_file() and 'name = "default"' in default.read_text()

@@ -1,0 +1,108 @@
+"""Files on the builder: atomic publication, the umask's file mode and streamed sha256.
+
+Every file wheelhouse leaves behind (locks, cache entries, bundles, ``--dest`` copies) is written
+under a temporary name in the destination folder and published with ``os.replace``: readers see
+the old file or the whole new one, and a symlink at the final path is replaced, never written
+through.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+CHUNK = 1 << 20
+
+
+def default_file_mode() -> int:
+    """The mode ``open()`` would give a new file under the current umask (mkstemp's is 0600)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def sha256_file(path: Path, *, limit: int | None = None) -> tuple[str, int]:
+    """sha256 hex digest and size of ``path`` (of its first ``limit`` bytes when given), streamed."""
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "rb") as f:
+        while limit is None or n < limit:
+            chunk = f.read(CHUNK if limit is None else min(CHUNK, limit - n))
+            if not chunk:
+                break
+            h.update(chunk)
+            n += len(chunk)
+    return h.hexdigest(), n
+
+
+def _write_temp(final: Path, data: bytes) -> Path:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), default_file_mode())
+            f.write(data)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    tmp = _write_temp(path, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_all(files: Sequence[tuple[Path, bytes]]) -> None:
+    """Write several files as one step: each is written in full under a temporary name, then all
+    are renamed; if any step fails, the files already renamed get their previous content back."""
+    temps: list[tuple[Path, Path]] = []
+    published: list[tuple[Path, bytes | None]] = []
+    try:
+        for final, data in files:
+            temps.append((_write_temp(final, data), final))
+        for tmp, final in temps:
+            previous = final.read_bytes() if final.is_file() and not final.is_symlink() else None
+            os.replace(tmp, final)
+            published.append((final, previous))
+    except BaseException:
+        for final, previous in reversed(published):
+            try:
+                if previous is None:
+                    final.unlink()
+                else:
+                    atomic_write(final, previous)
+            except OSError:
+                pass
+        raise
+    finally:
+        for tmp, _ in temps:
+            tmp.unlink(missing_ok=True)
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them.
+
+    The file is opened without blocking and checked with ``fstat`` on the open descriptor, so a FIFO,
+    a device or a socket is refused instead of hanging or streaming forever. Raises ``OSError``
+    (``EINVAL`` for a non-regular file, ``EFBIG`` for one over ``limit``).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit} bytes", str(path))
+    return data
