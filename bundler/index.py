@@ -17,7 +17,8 @@ import html
 from typing import Any, Callable, Mapping, Protocol, Sequence
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-from packaging.utils import canonicalize_name
+from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename,
+                             parse_wheel_filename)
 
 from bundler.errors import IndexUnavailable
 
@@ -193,40 +194,91 @@ def _metadata_attr(value: Any) -> tuple[bool, str | None]:
 # Parsers
 
 
+def _entry_link(index: IndexConfig, page_url: str, url: str, *, filename: str | None, sha256: Any,
+                requires_python: Any, yanked: Any, upload_time: Any, size: Any, metadata: Any) -> Link | None:
+    """One file of a page as a ``Link``, with every value checked where it enters.
+
+    Files that are not wheels or sdists by their name's grammar are skipped, as pip skips them
+    (old eggs, installers, non-PEP 440 versions); a distribution whose URL or digest is malformed
+    makes the whole page an error, since nothing an index says about it can then be trusted.
+    """
+    url, frag_hash = split_hash(url)
+    name = filename if isinstance(filename, str) and filename else filename_from_url(url)
+    if not _is_distribution(name):
+        return None
+    where = f"index {index.name} ({redact_url(page_url)}): {_printable(name)}"
+    remote = page_url.startswith(("http://", "https://"))
+    if remote and not url.startswith(("http://", "https://")):
+        raise IndexUnavailable(f"{where} links to {_printable(redact_url(url))}; a remote index may link only http(s) files")
+    if not url.startswith(("http://", "https://", "file:")) or any(c.isspace() or ord(c) < 32 for c in url):
+        raise IndexUnavailable(f"{where} has a malformed URL {_printable(redact_url(url))}")
+    sha = sha256 if sha256 is not None else frag_hash
+    if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha.lower())):
+        raise IndexUnavailable(f"{where} has a malformed sha256 {_printable(repr(sha))}",
+                               hint="the index is broken or hostile: nothing from it is used")
+    has_meta, meta_sha = _metadata_attr(metadata)
+    if meta_sha is not None and not _SHA256.fullmatch(meta_sha):
+        raise IndexUnavailable(f"{where} has a malformed core-metadata sha256 {_printable(repr(meta_sha))}")
+    return Link(
+        filename=name,
+        url=url,
+        index=index.name,
+        index_url=index.url,
+        sha256=sha.lower() if isinstance(sha, str) else None,
+        requires_python=_printable(requires_python) if isinstance(requires_python, str) and requires_python else None,
+        yanked=None if yanked is None or yanked is False or yanked == "\0" else (_printable(yanked) if isinstance(yanked, str) else ""),
+        upload_time=_parse_time(upload_time),
+        size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
+        metadata=has_meta,
+        metadata_sha256=meta_sha,
+    )
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_DIST_NAME = re.compile(r"[A-Za-z0-9._+!-]+\.(whl|tar\.gz|zip|tar\.bz2|tgz)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _is_distribution(filename: str) -> bool:
+    """A wheel or sdist name by its grammar (no path separators, spaces or control characters)."""
+    if len(filename) > 255 or not _DIST_NAME.fullmatch(filename):
+        return False
+    try:
+        if filename.endswith(".whl"):
+            parse_wheel_filename(filename)
+        else:  # legacy .tar.bz2 and .tgz sdists follow the .tar.gz grammar
+            parse_sdist_filename(re.sub(r"\.(tar\.bz2|tgz)$", ".tar.gz", filename))
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped, safe to print on a terminal or store."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def parse_json_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link]:
     """Parse a PEP 691 JSON project page."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise IndexUnavailable(f"index {index.name} sent a broken JSON page for {redact_url(page_url)}: {e}") from None
+    except RecursionError:
+        raise IndexUnavailable(f"index {index.name} sent a JSON page nested too deeply at {redact_url(page_url)}") from None
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
         raise IndexUnavailable(f"index {index.name} sent a JSON page without a 'files' list at {redact_url(page_url)}")
     links = []
     for f in data["files"]:
         if not isinstance(f, dict) or not isinstance(f.get("url"), str):
             continue
-        url, frag_hash = split_hash(_join(page_url, f["url"]))
         hashes = f.get("hashes") if isinstance(f.get("hashes"), dict) else {}
-        sha = hashes.get("sha256") or frag_hash
-        yanked = f.get("yanked", False)
-        meta = f.get("core-metadata", f.get("dist-info-metadata"))
-        has_meta, meta_sha = _metadata_attr(meta)
-        size = f.get("size")
-        links.append(
-            Link(
-                filename=f.get("filename") or filename_from_url(url),
-                url=url,
-                index=index.name,
-                index_url=index.url,
-                sha256=sha.lower() if isinstance(sha, str) else None,
-                requires_python=f.get("requires-python") or None,
-                yanked=None if yanked is False or yanked is None else (yanked if isinstance(yanked, str) else ""),
-                upload_time=_parse_time(f.get("upload-time")),
-                size=size if isinstance(size, int) else None,
-                metadata=has_meta,
-                metadata_sha256=meta_sha,
-            )
-        )
+        link = _entry_link(index, page_url, _join(page_url, f["url"]), filename=f.get("filename"),
+                           sha256=hashes.get("sha256"), requires_python=f.get("requires-python"), yanked=f.get("yanked"),
+                           upload_time=f.get("upload-time"), size=f.get("size"),
+                           metadata=f.get("core-metadata", f.get("dist-info-metadata")))
+        if link is not None:
+            links.append(link)
     return links
 
 
@@ -299,29 +351,19 @@ def parse_html_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link
         href = a.get("href")
         if not href:
             continue
-        url, sha = split_hash(_join(base, href))
-        filename = filename_from_url(url)
-        if not filename.endswith((".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")):
-            continue
-        yanked = a.get("data-yanked", "\0")
         meta_attr = a.get("data-core-metadata", a.get("data-dist-info-metadata"))  # valueless: absent, as pip does
-        has_meta, meta_sha = _metadata_attr(meta_attr) if meta_attr is not None else (False, None)
-        if meta_attr is not None and meta_attr in ("true", ""):
-            has_meta = True
-        links.append(
-            Link(
-                filename=filename,
-                url=url,
-                index=index.name,
-                index_url=index.url,
-                sha256=sha,
-                requires_python=a.get("data-requires-python") or None,
-                yanked=None if yanked == "\0" else (yanked or ""),
-                upload_time=_parse_time(a.get("data-upload-time")),  # not in PEP 503, but some mirrors send it
-                metadata=has_meta,
-                metadata_sha256=meta_sha,
-            )
-        )
+        if meta_attr is None:
+            meta: Any = None
+        elif meta_attr in ("true", ""):
+            meta = True
+        else:
+            meta = meta_attr
+        link = _entry_link(index, page_url, _join(base, href), filename=None, sha256=None,
+                           requires_python=a.get("data-requires-python"), yanked=a.get("data-yanked", "\0") or "",
+                           upload_time=a.get("data-upload-time"),  # not in PEP 503, but some mirrors send it
+                           size=None, metadata=meta)
+        if link is not None:
+            links.append(link)
     return links
 
 

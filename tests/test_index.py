@@ -536,3 +536,82 @@ def test_hostile_pages_parse_in_linear_time(unit: str) -> None:
     """2 MB of an unfinished tag: a quadratic scan takes hours here; a linear one milliseconds."""
     page = (unit * (2_000_000 // len(unit))).encode()
     assert parse_html_page(page, "https://idx.example/simple/", IX) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile pages: every value is checked where it enters
+
+
+@pytest.mark.parametrize("entry, message", [
+    (jfile(hashes={"sha256": "0" * 64 + "\n--index-url https://evil.example/"}), "malformed sha256"),
+    (jfile(hashes={"sha256": ["a" * 64]}), "malformed sha256"),
+    (jfile(hashes={"sha256": "z" * 64}), "malformed sha256"),
+    (jfile(url="file:///etc/passwd#/pkg-1.0-py3-none-any.whl", filename="pkg-1.0-py3-none-any.whl"), "only http"),
+    (jfile(url="file:///tmp/fifo/pkg-1.0-py3-none-any.whl"), "only http"),
+    (jfile(url="https://files.example/pkg-1.0-py3-none-any.whl\n-r /etc/shadow"), "malformed URL"),
+    (jfile(**{"core-metadata": {"sha256": "x\ny"}}), "core-metadata sha256"),
+])
+def test_json_hostile_entries_are_errors(entry: dict, message: str) -> None:
+    with pytest.raises(IndexUnavailable, match=message) as e:
+        parse_json_page(jpage(entry), PAGE, IX)
+    assert "index test" in str(e.value) and "\n--index-url" not in str(e.value)
+
+
+@pytest.mark.parametrize("filename", ["../../pkg-1.0-py3-none-any.whl", "pkg-1.0-py3-none-any.whl\n", "a/b-1.0.tar.gz",
+                                      "pkg 1.0.tar.gz", "pkg-1.0-py3-none-any.whl;rm", "x" * 300 + "-1.0.tar.gz"])
+def test_json_filenames_outside_the_grammar_are_skipped(filename: str) -> None:
+    assert parse_json_page(jpage(jfile(filename=filename)), PAGE, IX) == []
+
+
+def test_html_percent_encoded_slash_is_not_a_filename() -> None:
+    assert parse_html_page(html('<a href="..%2F..%2Fpkg-1.0-py3-none-any.whl">x</a>'), PAGE, IX) == []
+
+
+def test_remote_html_page_may_not_link_local_files() -> None:
+    with pytest.raises(IndexUnavailable, match="only http"):
+        parse_html_page(html('<a href="file:///home/me/secret/pkg-1.0-py3-none-any.whl">x</a>'), PAGE, IX)
+
+
+def test_local_find_links_page_may_link_local_files() -> None:
+    page = "file:///srv/wheels/index.html"
+    (link,) = parse_html_page(html('<a href="pkg-1.0-py3-none-any.whl">x</a>'), page, IX)
+    assert link.url == "file:///srv/wheels/pkg-1.0-py3-none-any.whl"
+
+
+@pytest.mark.parametrize("changes", [{"size": True}, {"size": -5}, {"size": "12"}, {"upload-time": 7}, {"yanked": 3},
+                                     {"requires-python": ["x"]}, {"hashes": "sha256"}, {"core-metadata": [1]}])
+def test_json_fields_of_the_wrong_type_are_ignored_not_tracebacks(changes: dict) -> None:
+    parse_json_page(jpage(jfile(**changes)), PAGE, IX)
+
+
+def test_control_characters_in_printed_fields_are_escaped() -> None:
+    link = one(parse_json_page(jpage(jfile(yanked="\x1b[2Jgone", **{"requires-python": ">=3\x1b[8m"})), PAGE, IX))
+    assert "\x1b" not in link.yanked and "\x1b" not in link.requires_python
+
+
+def test_deeply_nested_json_is_an_error() -> None:
+    with pytest.raises(IndexUnavailable, match="nested too deeply|broken JSON"):
+        parse_json_page(b'{"files": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", PAGE, IX)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                        st.sampled_from(["files", "url", "filename", "hashes", "sha256", "yanked", "size", "upload-time",
+                                         "requires-python", "core-metadata", "dist-info-metadata", "meta"]), inner, max_size=5),
+                    max_leaves=30))
+def test_fuzz_json_pages_give_links_or_our_error(doc: object) -> None:
+    try:
+        links = parse_json_page(json.dumps(doc).encode(), PAGE, IX)
+    except IndexUnavailable:
+        return
+    assert all(isinstance(link, Link) for link in links)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.text(alphabet=st.sampled_from(list('<a href="x-1.0.tar.gz#sha256=>\'/ -!=')), max_size=200).map(str.encode))
+def test_fuzz_html_pages_give_links_or_our_error(body: bytes) -> None:
+    try:
+        parse_html_page(body, PAGE, IX)
+    except IndexUnavailable:
+        pass
