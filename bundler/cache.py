@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from bundler.fsutil import atomic_write, sha256_file
+from bundler.fsutil import atomic_write, read_regular, remove_odd, sha256_file
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -79,6 +79,8 @@ class BlobStore:
         """The blob's path if it exists and its bytes hash right; a damaged blob is deleted."""
         path = self.path(sha256)
         try:
+            if remove_odd(path):  # a link, a directory or a device where a blob should be: not ours
+                return None
             st = path.stat()
         except OSError:
             return None
@@ -96,17 +98,31 @@ class BlobStore:
         if actual != sha256:
             raise ValueError(f"bytes hash to {actual}, not {sha256}")
         final = self.path(sha256)
-        if not final.is_file():
+        if self.verified(sha256, len(data)) is None:
             with self.locked(sha256):
+                self._make_parent(final)
+                remove_odd(final)
                 atomic_write(final, data)
         return final
 
     def publish(self, source: Path, sha256: str) -> Path:
         """Move an already verified file into place atomically."""
         final = self.path(sha256)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        self._make_parent(final)
+        remove_odd(final)
         os.replace(source, final)
         return final
+
+    def _make_parent(self, path: Path) -> None:
+        """Create the folders down to ``path``, replacing whatever non-folder is in the way (a damaged
+        or tampered cache), so nothing is ever written through a planted link."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        folder = self.root
+        for part in path.relative_to(self.root).parts[:-1]:
+            folder = folder / part
+            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+                folder.unlink()
+            folder.mkdir(exist_ok=True)
 
     # -- unfinished downloads ----------------------------------------------------------------
     def partial_paths(self, sha256: str) -> tuple[Path, Path]:
@@ -119,20 +135,24 @@ class BlobStore:
         """The state record of an unfinished download, or None when missing or unreadable."""
         _, state_path = self.partial_paths(sha256)
         try:
-            data = json.loads(state_path.read_text())
+            data = json.loads(read_regular(state_path, 1 << 16))
             state = PartialState(**{k: data.get(k) for k in ("url", "sha256", "size", "etag", "last_modified")})
-        except (OSError, ValueError, TypeError):
+        except (OSError, ValueError, TypeError, AttributeError, RecursionError):
             return None
-        return state if state.sha256 == sha256 else None
+        ok = (state.sha256 == sha256 and isinstance(state.url, str) and (state.size is None or isinstance(state.size, int))
+              and all(v is None or isinstance(v, str) for v in (state.etag, state.last_modified)))
+        return state if ok else None
 
     def write_state(self, state: PartialState) -> None:
         """Record the state of an unfinished download (atomically)."""
         _, state_path = self.partial_paths(state.sha256)
+        self._make_parent(state_path)
         atomic_write(state_path, json.dumps(asdict(state)).encode())
 
     def discard_partial(self, sha256: str) -> None:
         """Forget an unfinished download: its bytes and its state."""
         for p in self.partial_paths(sha256):
+            remove_odd(p)
             p.unlink(missing_ok=True)
 
     @contextlib.contextmanager
@@ -140,8 +160,9 @@ class BlobStore:
         """Hold the advisory lock for one file, so two processes never write the same ``.part``."""
         self.path(sha256)
         lock_path = self.root / "locks" / f"{sha256}.lock"
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._make_parent(lock_path)
+        remove_odd(lock_path)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)

@@ -37,7 +37,7 @@ import httpx
 
 from bundler.cache import BlobStore, PartialState
 from bundler.errors import BadInput, BundlerError, DownloadFailed, HashMismatch
-from bundler.fsutil import default_file_mode, sha256_file
+from bundler.fsutil import default_file_mode, open_existing, open_new, remove_odd, sha256_file, temp_prefix
 from bundler.http import RateLimiter, backoff_delay, describe_http_error, make_client, retry_after
 from bundler.index import redact_url
 from bundler.lock import Lock
@@ -203,6 +203,11 @@ class _Transfer:
                 failure = r
             except httpx.TransportError as e:
                 failure = _Retry(describe_http_error(e, spec.url))
+            except httpx.TooManyRedirects:
+                raise DownloadFailed(f"could not download {spec.filename}: {self.where} redirects in a loop or too often",
+                                     hint="check the URL, or a proxy or mirror that redirects back to itself") from None
+            except httpx.HTTPError as e:  # not worth retrying: a bad URL, an unsupported scheme, a broken encoding
+                raise DownloadFailed(f"could not download {spec.filename}: {describe_http_error(e, spec.url)}") from None
             if failure.restart:
                 store.discard_partial(spec.sha256)
                 state = PartialState(url=self.where, sha256=spec.sha256, size=spec.size)
@@ -224,6 +229,7 @@ class _Transfer:
     def _attempt(self, state: PartialState) -> tuple[str, int]:
         """One request; returns (sha256, size) of the whole file on disk once the body is complete."""
         spec = self.spec
+        remove_odd(self.part)  # a link or folder planted in the cache is not our partial file
         offset = self.part.stat().st_size if self.part.exists() else 0
         if offset and (not self.use_range or (spec.size is not None and offset > spec.size)):
             offset = 0
@@ -285,10 +291,13 @@ class _Transfer:
         self.s.reporter.file_start(spec, offset)
         size = offset
         self.part.parent.mkdir(parents=True, exist_ok=True)
-        if not offset:
+        try:
             # A new file, not a truncated one: ext4 flushes a file truncated to zero on close (auto_da_alloc).
-            self.part.unlink(missing_ok=True)
-        with open(self.part, "r+b" if offset else "wb") as f:
+            # Neither is ever opened through a link planted in the cache.
+            out = open_existing(self.part) if offset else open_new(self.part)
+        except OSError:
+            raise _Retry("the partial file is not a plain file; starting over", delay=0, restart=True) from None
+        with out as f:
             if offset:
                 f.seek(offset)
                 f.truncate()
@@ -386,7 +395,7 @@ def place(specs: Sequence[FileSpec], report: FetchReport, dest: Path) -> list[Pa
         if target.is_file() and target.stat().st_size == source.stat().st_size and sha256_file(target)[0] == spec.sha256:
             placed.append(target)
             continue
-        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{spec.filename}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=dest, prefix=temp_prefix(target), suffix=".tmp")
         try:
             with open(fd, "wb") as out, open(source, "rb") as src:
                 os.fchmod(out.fileno(), default_file_mode())  # as pip download would leave them, not mkstemp's 0600

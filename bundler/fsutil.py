@@ -11,10 +11,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 CHUNK = 1 << 20
 
@@ -40,9 +41,15 @@ def sha256_file(path: Path, *, limit: int | None = None) -> tuple[str, int]:
     return h.hexdigest(), n
 
 
+def temp_prefix(final: Path) -> str:
+    """A prefix for temporary files beside ``final``: recognisable, but short enough that the
+    temporary name stays under the 255-byte limit whatever the final name's length."""
+    return f".{final.name[:60]}."
+
+
 def _write_temp(final: Path, data: bytes) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=temp_prefix(final), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), default_file_mode())
@@ -106,3 +113,39 @@ def read_regular(path: Path, limit: int) -> bytes:
     if len(data) > limit:
         raise OSError(errno.EFBIG, f"larger than {limit} bytes", str(path))
     return data
+
+
+def remove_odd(path: Path) -> bool:
+    """Remove whatever is at ``path`` unless it is a regular file (a link, a directory, a FIFO...);
+    True when something was removed. Used on paths wheelhouse owns, such as cache entries."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISREG(st.st_mode):
+        return False
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+    return True
+
+
+def open_new(path: Path) -> BinaryIO:
+    """A new regular file at ``path`` for writing, never through a link: whatever was there
+    (a file, a planted symlink) is removed first, and the file is created exclusively."""
+    remove_odd(path)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0),
+                 default_file_mode())
+    return os.fdopen(fd, "wb")
+
+
+def open_existing(path: Path) -> BinaryIO:
+    """The regular file at ``path`` for reading and writing, refusing a link (``OSError``)."""
+    fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+    f = os.fdopen(fd, "r+b")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        f.close()
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    return f

@@ -20,8 +20,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bundler.fsutil import atomic_write
+from bundler.fsutil import atomic_write, read_regular
 from bundler.index import redact_url
+
+
+MAX_PAGE = 64 << 20  # the largest simple page on PyPI is a few MB
+MAX_RECORD = 16 << 20  # validator records and core metadata
+
+
+def _store(path: Path, data: bytes) -> None:
+    """Write a cache entry; the cache is an optimisation, so a full disk or a damaged cache folder
+    (a file where a folder should be) costs a later miss, never the run."""
+    try:
+        atomic_write(path, data)
+    except OSError:
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +78,20 @@ class PlannerCache:
             return None
         meta_path, body_path = self._page_paths(url)
         try:
-            meta = json.loads(meta_path.read_text())
-            body = body_path.read_bytes()
-        except (OSError, ValueError):
+            meta = json.loads(read_regular(meta_path, MAX_RECORD))
+            body = read_regular(body_path, MAX_PAGE)
+        except (OSError, ValueError, RecursionError):
             return None
-        if hashlib.sha256(body).hexdigest() != meta.get("body-sha256"):
-            return None  # a torn or damaged entry is a miss, never wrong data
-        return CachedPage(url=url, body=body, content_type=meta.get("content-type", ""), etag=meta.get("etag"),
-                          last_modified=meta.get("last-modified"), stored=float(meta.get("stored", 0)),
-                          max_age=int(meta.get("max-age", 0)), final_url=meta.get("final-url"))
+        # A torn, damaged or edited entry is a miss, never wrong data and never a traceback.
+        if not isinstance(meta, dict) or hashlib.sha256(body).hexdigest() != meta.get("body-sha256"):
+            return None
+        texts = [meta.get(k) for k in ("content-type", "etag", "last-modified", "final-url")]
+        stored, max_age = meta.get("stored", 0), meta.get("max-age", 0)
+        if (not all(t is None or isinstance(t, str) for t in texts) or not isinstance(stored, (int, float))
+                or not isinstance(max_age, int) or isinstance(max_age, bool)):
+            return None
+        return CachedPage(url=url, body=body, content_type=texts[0] or "", etag=texts[1], last_modified=texts[2],
+                          stored=float(stored), max_age=max_age, final_url=texts[3])
 
     def put_page(self, page: CachedPage, *, body_unchanged: bool = False) -> None:
         """Store a page; after a 304, ``body_unchanged`` rewrites only the small validator record."""
@@ -81,7 +99,7 @@ class PlannerCache:
             return
         meta_path, body_path = self._page_paths(page.url)
         if not body_unchanged:
-            atomic_write(body_path, page.body)
+            _store(body_path, page.body)
         meta = {
             "url": redact_url(page.url),
             "content-type": page.content_type,
@@ -93,7 +111,7 @@ class PlannerCache:
         }
         if page.final_url and redact_url(page.final_url) != redact_url(page.url):
             meta["final-url"] = redact_url(page.final_url)
-        atomic_write(meta_path, json.dumps(meta).encode())
+        _store(meta_path, json.dumps(meta).encode())
 
     def _metadata_path(self, sha256: str) -> Path:
         assert self.root is not None
@@ -103,11 +121,11 @@ class PlannerCache:
         if self.root is None or not key:
             return None
         try:
-            return self._metadata_path(key).read_bytes()
+            return read_regular(self._metadata_path(key), MAX_RECORD)
         except OSError:
             return None
 
     def put_metadata(self, key: str | None, data: bytes) -> None:
         if self.root is None or not key:
             return
-        atomic_write(self._metadata_path(key), data)
+        _store(self._metadata_path(key), data)

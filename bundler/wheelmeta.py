@@ -114,8 +114,14 @@ def metadata_from_zip(fileobj: IO[bytes], project: str) -> bytes:
             for info in zf.infolist():
                 m = _DIST_INFO.match(info.filename)
                 if m and _dist_info_project(m.group(1)) == want:
-                    return zf.read(info)
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as e:
+                    if info.file_size > _MAX_METADATA:
+                        raise BadMetadata(f"{info.filename} claims {info.file_size} bytes; refusing to inflate it")
+                    with zf.open(info) as member:  # the header may lie: never inflate past the cap
+                        data = member.read(_MAX_METADATA + 1)
+                    if len(data) > _MAX_METADATA:
+                        raise BadMetadata(f"{info.filename} inflates past {_MAX_METADATA >> 20} MiB")
+                    return data
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError, NotImplementedError, zlib.error) as e:
         raise BadMetadata(f"not a readable wheel: {e}") from None
     raise BadMetadata(f"wheel has no {project}-*.dist-info/METADATA")
 

@@ -349,3 +349,19 @@ def test_rangefile_short_answer_surfaces_as_bad_metadata(tmp_path: Path) -> None
     rf = RangeFile(len(data), data[-22:], FakeRemote(data, short=True).fetch)
     with pytest.raises(BadMetadata, match="not a readable wheel"):
         metadata_from_zip(rf, "bigpkg")
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2])
+def test_zipfile_path_never_inflates_a_huge_metadata(method: int) -> None:
+    """An odd compression method sends the reader through ``zipfile``; its METADATA is capped too."""
+    import io as _io
+    import zipfile as _zipfile
+
+    from bundler.wheelmeta import BadMetadata, metadata_from_zip
+
+    buf = _io.BytesIO()
+    buf.write(b"#!/bin/sh\n" * 10)  # a prefix, as in a self-extracting archive
+    with _zipfile.ZipFile(buf, "a", compression=method) as zf:
+        zf.writestr("bomb-1.0.dist-info/METADATA", b"Name: bomb\n" + b" " * (70 << 20))
+    with pytest.raises(BadMetadata, match="refusing to inflate|inflates past|no METADATA is that big"):
+        metadata_from_zip(_io.BytesIO(buf.getvalue()), "bomb")
