@@ -28,9 +28,21 @@ class RequirementSet:
     extra_index_urls: list[str] = field(default_factory=list)
     find_links: list[str] = field(default_factory=list)
     pre: bool = False
+    require_hashes: bool = False  # --require-hashes was given in a file
+    unhashed: list[str] = field(default_factory=list)  # origins of requirement lines without --hash
+
+    def check_hash_mode(self) -> None:
+        """In hash-checking mode (some line has ``--hash``, or ``--require-hashes`` was given), every
+        requirement line must carry hashes, as pip requires; name the lines that do not."""
+        if (self.hashes or self.require_hashes) and self.unhashed:
+            shown = ", ".join(self.unhashed[:5]) + (f" and {len(self.unhashed) - 5} more" if len(self.unhashed) > 5 else "")
+            raise BadInput(f"some requirements carry --hash pins and others do not: no hash on {shown}",
+                           hint="add --hash to every line (pip-compile --generate-hashes does), or remove them all")
 
     def add(self, text: str, origin: str, *, constraint: bool = False, hashes: list[str] | None = None) -> None:
         req = parse_requirement(text, origin)
+        if not constraint and not hashes and not req.url:
+            self.unhashed.append(origin)
         if constraint:
             if req.extras:
                 raise BadInput(f"{origin}: constraints cannot have extras ({text!r})")
@@ -107,6 +119,8 @@ def read_requirements_file(path: str | Path, into: RequirementSet, *, constraint
             else:
                 req_words.append(w)
         into.add(" ".join(req_words), origin, constraint=constraint, hashes=hashes)
+    if _seen is None:  # the top-level file, with everything it includes
+        into.check_hash_mode()
 
 
 def _option_line(words: list[str], origin: str, base: Path, into: RequirementSet, constraint: bool, seen: set[Path]) -> None:
@@ -127,7 +141,9 @@ def _option_line(words: list[str], origin: str, base: Path, into: RequirementSet
         into.find_links.append(value if "://" in value else str(base.parent / value))
     elif opt == "--pre":
         into.pre = True
-    elif opt in ("--no-binary", "--only-binary", "--prefer-binary", "--require-hashes", "--trusted-host", "--no-index"):
+    elif opt == "--require-hashes":
+        into.require_hashes = True
+    elif opt in ("--no-binary", "--only-binary", "--prefer-binary", "--trusted-host", "--no-index"):
         pass  # wheelhouse always uses wheels only and always checks hashes
     else:
         raise BadInput(f"{origin}: unsupported option {opt!r} in a requirements file")

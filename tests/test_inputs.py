@@ -113,10 +113,10 @@ def test_comments_blank_lines_and_continuations(tmp_path: Path) -> None:
 
 def test_markers_with_quotes_survive(tmp_path: Path) -> None:
     f = write(tmp_path / "r.txt", f"""
-        colorama==0.4.6 ; sys_platform == 'win32'
+        colorama==0.4.6 ; sys_platform == 'win32' --hash=sha256:{HB}
         tomli==2.0.1 ; python_version < "3.11" \\
             --hash=sha256:{HA}
-        exceptiongroup==1.2.0 ; python_version < "3.11" and platform_release != "5.4 generic"
+        exceptiongroup==1.2.0 ; python_version < "3.11" and platform_release != "5.4 generic" --hash=sha256:{HB}
         """)
     rs = read(f)
     assert [str(r.marker) for r in rs.requirements] == [
@@ -124,7 +124,18 @@ def test_markers_with_quotes_survive(tmp_path: Path) -> None:
         'python_version < "3.11"',
         'python_version < "3.11" and platform_release != "5.4 generic"',
     ]
-    assert rs.hashes == {"tomli": frozenset({HA})}
+    assert rs.hashes["tomli"] == frozenset({HA})
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a==1.0 --hash=sha256:{HA}\nb==2.0\nc==3.0\n", r"no hash on .*r.txt:2, .*r.txt:3"),
+    ("--require-hashes\nb==2.0\n", r"no hash on .*r.txt:2"),
+])
+def test_partial_hash_pins_are_refused_like_pip(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "r.txt"
+    f.write_text(text.format(HA=HA))
+    with pytest.raises(BadInput, match=message):
+        read(f)
 
 
 def test_pip_compile_output(tmp_path: Path) -> None:
@@ -173,7 +184,6 @@ def test_pip_compile_output(tmp_path: Path) -> None:
         ("--find-links=https://x.example/wheels/", "find_links", ["https://x.example/wheels/"]),
         ("--pre", "pre", True),
         ("--only-binary :all:", "pre", False),
-        ("--require-hashes", "pre", False),
         ("--no-binary :all:", "pre", False),
         ("--trusted-host corp.example", "pre", False),
     ],

@@ -476,8 +476,9 @@ def test_hash_pin_on_a_dependency_without_version(index_server: IndexServer, tmp
     """A --hash pin also picks among versions: the newest file whose hash is pinned wins."""
     publish(index_server, [W("app", "1.0", deps=["lib"]), W("lib", "1.0"), W("lib", "2.0")])
     lib1 = sha256_of(index_server, "main", "lib-1.0-py3-none-any.whl")
+    app = sha256_of(index_server, "main", "app-1.0-py3-none-any.whl")
     reqs = tmp_path / "req.txt"
-    reqs.write_text(f"app\nlib --hash=sha256:{lib1}\n")
+    reqs.write_text(f"app --hash=sha256:{app}\nlib --hash=sha256:{lib1}\n")
     assert lock(tmp_path, index_server, "-r", str(reqs), cache=False) == 0
     assert versions(locked(tmp_path)) == {"app": "1.0", "lib": "1.0"}
 
