@@ -20,6 +20,7 @@ import hashlib
 import html
 import json
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -488,6 +489,12 @@ class _HTTPServer(ThreadingHTTPServer):
     def __init__(self, owner: IndexServer) -> None:
         self.owner = owner
         super().__init__(("127.0.0.1", 0), _Handler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hangs up early (a failed lock closing its pool) is normal here, not a
+        # server bug; its traceback on stderr would read as the product's own.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class _Handler(BaseHTTPRequestHandler):
