@@ -52,11 +52,11 @@ def test_recipe_key_is_validated(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # the tables against NVIDIA's
 
-# Transcribed by hand, for this test, from NVIDIA's CUDA Toolkit Release Notes, Table 3 "CUDA Toolkit
-# and Corresponding Driver Versions" (https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html;
-# the rows before 12.0 from earlier editions, e.g. https://docs.nvidia.com/cuda/archive/11.6.0/
-# cuda-toolkit-release-notes/index.html), as NVIDIA prints them: toolkit, Linux x86_64 driver, Windows
-# x86_64 driver. Not copied from tables.toml; the Update rows are there to prove the GA row is used.
+# Transcribed by hand, for this test, from NVIDIA's CUDA Toolkit Release Notes (the CUDA 13.1 edition),
+# Table 3 "CUDA Toolkit and Corresponding Driver Versions",
+# https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html, as NVIDIA prints it: toolkit,
+# Linux x86_64 driver, Windows x86_64 driver. Not copied from tables.toml; the Update rows are there
+# to prove that the GA row of each release is the one used.
 NVIDIA_TABLE_3 = [
     ("CUDA 13.1", ">=590.44.01", "N/A"),
     ("CUDA 13.0 Update 2", ">=580.95.05", "N/A"),
@@ -67,23 +67,32 @@ NVIDIA_TABLE_3 = [
     ("CUDA 12.8 GA", ">=570.26", ">=570.65"),
     ("CUDA 12.6 Update 3", ">=560.35.05", ">=561.17"),
     ("CUDA 12.6 GA", ">=560.28.03", ">=560.76"),
+    ("CUDA 12.5 GA", ">=555.42.02", ">=555.85"),
     ("CUDA 12.4 Update 1", ">=550.54.15", ">=551.78"),
     ("CUDA 12.4 GA", ">=550.54.14", ">=551.61"),
+    ("CUDA 12.3 GA", ">=545.23.06", ">=545.84"),
     ("CUDA 12.2 Update 2", ">=535.104.05", ">=537.13"),
     ("CUDA 12.2 GA", ">=535.54.03", ">=536.25"),
     ("CUDA 12.1 GA", ">=530.30.02", ">=531.14"),
     ("CUDA 12.0 Update 1", ">=525.85.12", ">=528.33"),
     ("CUDA 12.0 GA", ">=525.60.13", ">=527.41"),
+    ("CUDA 11.8 GA", ">=520.61.05", ">=520.06"),
+    ("CUDA 11.7 Update 1", ">=515.48.07", ">=516.31"),
+    ("CUDA 11.7 GA", ">=515.43.04", ">=516.01"),
     ("CUDA 11.6 GA", ">=510.39.01", ">=511.23"),
     ("CUDA 11.5 GA", ">=495.29.05", ">=496.04"),
     ("CUDA 11.4 Update 4", ">=470.82.01", ">=472.50"),
     ("CUDA 11.4.0 GA", ">=470.42.01", ">=471.11"),
+    ("CUDA 11.3.0 GA", ">=465.19.01", ">=465.89"),
     ("CUDA 11.2.0 GA", ">=460.27.03", ">=460.82"),
     ("CUDA 11.1 GA", ">=455.23", ">=456.38"),
     ("CUDA 11.0.2 GA", ">= 450.51.05", ">= 451.48"),
     ("CUDA 10.2.89", ">= 440.33", ">= 441.22"),
     ("CUDA 10.1 (10.1.105 general release, and updates)", ">= 418.39", ">= 418.96"),
+    ("CUDA 10.0.130", ">= 410.48", ">= 411.31"),
     ("CUDA 9.2 (9.2.88)", ">= 396.26", ">= 397.44"),
+    ("CUDA 9.1 (9.1.85)", ">= 390.46", ">= 391.29"),
+    ("CUDA 9.0 (9.0.76)", ">= 384.81", ">= 385.54"),
     ("CUDA 8.0 (8.0.44)", ">= 367.48", ">= 369.30"),
 ]
 
