@@ -287,7 +287,7 @@ def _lock(args: argparse.Namespace, output: Path, *, temporary: bool = False) ->
         progress.close()
         repo.close()
         client.close()
-    from bundler.torch import check_variants, driver_warnings
+    from bundler.gpu.checks import check_variants, driver_warnings
 
     for t in result.targets:
         check_variants(t.pins)  # one torch build per environment: never +cpu next to +cu121
@@ -556,7 +556,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     undated: frozenset[str] = frozenset()
     if args.torch_backend:
         from bundler.config import pytorch_base, with_torch_index
-        from bundler.torch import choose_backend
+        from bundler.gpu.backend import choose_backend
 
         choice = choose_backend(args.torch_backend, profiles, pre=args.pre, base=pytorch_base(args.torch_index))
         indexes, _ = with_torch_index(indexes, choice, pins=args.pin, recipe=None, from_flag=True)

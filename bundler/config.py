@@ -14,12 +14,13 @@ from urllib.parse import urlsplit
 from packaging.utils import canonicalize_name
 
 from bundler.errors import BadInput, UsageError
+from bundler.gpu.backend import PYTORCH_INDEX, TorchChoice, choose_backend, torch_specifier
+from bundler.gpu.checks import general_pytorch_indexes
 from bundler.index import PYPI_SIMPLE, IndexConfig, normalize_index_url
 from bundler.inputs import Recipe, RequirementSet, load_recipe, parse_timestamp, read_requirements_file
 from bundler.plan import Inputs
 from bundler.profile import Profile, profile_for_platform, resolve_profile
 from bundler.select import Policy
-from bundler.torch import PYTORCH_INDEX, TorchChoice, choose_backend, general_pytorch_indexes, torch_specifier
 
 
 def pip_default_index() -> str:
@@ -146,7 +147,7 @@ def build_job(*, positional: Sequence[str], req_files: Sequence[str], constraint
 
     ``torch_backend`` (``--torch-backend``; it overrides the recipe's ``torch-backend``) adds the
     PyTorch index of that backend as an explicit index serving the torch family (see
-    ``bundler.torch``). ``torch_index`` replaces ``https://download.pytorch.org/whl`` (a mirror of
+    ``bundler.gpu``). ``torch_index`` replaces ``https://download.pytorch.org/whl`` (a mirror of
     that tree), else ``WHEELHOUSE_PYTORCH_INDEX`` does.
     """
     recipe = None

@@ -5,22 +5,20 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from bundler import torch
 from bundler.errors import BundlerError, NoCompatibleFile, ResolutionImpossible
+from bundler.gpu.hints import driver_note, torch_index_hint, unknown_project_hint
+from bundler.gpu.hints import same_release as _same_release
 from bundler.index import IndexConfig, Link, redact_url
 from bundler.profile import Profile
 from bundler.select import (
     Policy,
     Rejection,
-    WheelChoice,
     availability,
     best_rank,
     explain_links,
     filter_specifier,
-    parsable_version,
     versions_for_target,
     wheel_info,
 )
@@ -167,62 +165,8 @@ def wheel_gap(name: str, links: Sequence[Link], profile: Profile) -> tuple[str, 
                       "or a target it is built for")
 
 
-# ---------------------------------------------------------------------------------------------
-# PyTorch: builds that live on an index that was not given, and drivers.
-
-
-def torch_index_hint(name: str, spec: SpecifierSet, index: IndexConfig) -> tuple[str, str] | None:
-    """(sentence, hint) when ``spec`` asks for a PyTorch build the supplying index cannot have:
-    a ``+cu121``/``+cpu`` local version, or a nightly (``.dev``), from an index that is not that
-    backend's PyTorch index."""
-    if not torch.in_family(name):
-        return None
-    variant = torch.named_variant(spec)
-    if variant and (variant == "cpu" or torch.cuda_version(variant)) and index.name not in (f"pytorch-{variant}", f"pytorch-nightly-{variant}"):
-        url = torch.index_url(variant)
-        rest = index.name if not index.name.startswith("pytorch-") else "the other indexes"
-        hint = (f"add --torch-backend {variant} (in a recipe: torch-backend = \"{variant}\"): {name} then comes from {url} "
-                f"and everything else from {rest}")
-        return f"local version +{variant} is published on the PyTorch index {url}", hint
-    dev = any(Version(s.version.replace("*", "0")).is_devrelease for s in spec if parsable_version(s.version))
-    if dev and not index.name.startswith("pytorch-nightly-"):
-        url = torch.index_url("<backend>", nightly=True)
-        return (f"{name} nightly builds (.devYYYYMMDD) are published on the PyTorch nightly indexes {url}",
-                "add --pre --torch-backend cpu (or cuXYZ) to take them from the nightly index of that backend")
-    return None
-
-
-def _same_release(name: str, spec: SpecifierSet, usable: Sequence[WheelChoice]) -> str | None:
-    """A hint when the target has another build of the release a local-version pin names
-    (aarch64 gets plain ``2.3.0`` where x86_64 gets ``2.3.0+cu121``)."""
-    for s in spec:
-        if s.operator in ("==", "===") and "+" in s.version and parsable_version(s.version):
-            public = Version(s.version).public
-            same = [c for c in usable if c.version.public == public]
-            if same:
-                return (f"for this target the index has {name} {same[0].version}, not +{Version(s.version).local}: "
-                        f"ask for {name}=={public} (no local version) and each target gets its own build")
-    return None
-
-
-def driver_note(name: str, usable: Sequence[WheelChoice], profile: Profile) -> str | None:
-    """A note when the newest usable torch is a CUDA build the target's captured driver does not fully support."""
-    if not usable or name != "torch":
-        return None
-    warnings = torch.driver_warnings([usable[0]], profile)
-    return warnings[0] if warnings else None
-
-
 def _unknown_hint(name: str, sources: Sequence[IndexConfig]) -> str:
-    if name in ("pytorch-triton", "torchtriton"):
-        return (f"{name} is published only on the PyTorch nightly indexes ({torch.index_url('<backend>', nightly=True)}), "
-                "never take it from PyPI: add --pre --torch-backend cuXYZ")
-    backend = next((i for i in sources if i.explicit and i.name.startswith("pytorch-")), None)
-    if backend is not None:
-        return (f"{name} is served only by {backend.name} (the --torch-backend index claims {', '.join(backend.packages or ())}), "
-                "which does not have it: lock without --torch-backend, with a recipe [[index]] for the PyTorch index that lists "
-                "exactly the projects to take from it")
-    return "check the spelling, or add the index that hosts it (--extra-index-url, --index NAME=URL with --pin)"
+    return unknown_project_hint(name, sources) or "check the spelling, or add the index that hosts it (--extra-index-url, --index NAME=URL with --pin)"
 
 
 def _hint_for(reasons: Sequence[str], profile: Profile) -> str:

@@ -14,7 +14,6 @@ from packaging.utils import canonicalize_name
 
 from bundler.errors import BadInput
 from bundler.validate import read_toml
-from bundler.torch import parse_backend
 
 
 @dataclass(slots=True)
@@ -162,6 +161,21 @@ def parse_timestamp(text: str, origin: str = "--exclude-newer") -> datetime:
 
 
 # ---------------------------------------------------------------------------------------------
+# PyTorch backend names (the policy behind them is bundler.gpu; a name needs no table, so reading a
+# recipe or a lock does not load it)
+
+BACKEND_HELP = "auto, cpu or cuXYZ (CUDA X.Y: cu118, cu121, cu124, cu126, cu128, cu129, cu130)"
+
+
+def parse_backend(text: str, origin: str = "--torch-backend") -> str:
+    """Validate a torch backend name (``auto``, ``cpu``, ``cuXYZ``); return it lower-cased."""
+    name = text.strip().lower()
+    if name in ("auto", "cpu") or re.fullmatch(r"cu\d{2,3}", name):
+        return name
+    raise BadInput(f"{origin}: unknown torch backend {text!r}", hint=f"use {BACKEND_HELP}")
+
+
+# ---------------------------------------------------------------------------------------------
 # Recipes
 
 RECIPE_KEYS = {"name", "description", "requirements", "constraints", "pre", "exclude-newer", "smoke", "targets", "index", "find-links",
@@ -198,7 +212,7 @@ class Recipe:
     targets: tuple[RecipeTarget, ...] = ()
     indexes: tuple[RecipeIndex, ...] = ()
     find_links: tuple[str, ...] = ()
-    torch_backend: str | None = None  # auto | cpu | cuXYZ (see bundler.torch)
+    torch_backend: str | None = None  # auto | cpu | cuXYZ (see bundler.gpu)
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:

@@ -1,4 +1,4 @@
-"""PyTorch backends (``bundler.torch``) and the torch stack end to end, against loopback indexes shaped
+"""PyTorch backends (``bundler.gpu``) and the torch stack end to end, against loopback indexes shaped
 like the PyTorch ones.
 
 The loopback server plays PyPI (index ``pypi``: JSON pages with upload times) and a mirror of
@@ -15,36 +15,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from packaging.specifiers import SpecifierSet
 
-from bundler import torch
 from bundler.cli import main
 from bundler.config import build_job
 from bundler.errors import BadInput, BundlerError, NoCompatibleFile, ResolutionImpossible, UsageError
+from bundler.gpu import checks
 from bundler.http import make_client
 from bundler.httpcache import PlannerCache
 from bundler.lock import read_lock
 from bundler.plan import Pin, Plan, plan
-from bundler.profile import Profile, profile_for_platform
+from bundler.profile import profile_for_platform
 from bundler.sources import Repository
-from indexserver import IndexServer, Response
+from indexserver import IndexServer
 from hermetic import hermetic
-
-PYS = ("310", "311", "312")
-UPLOADED = datetime(2024, 5, 1, tzinfo=timezone.utc)
-LINUX_X86 = '; platform_system == "Linux" and platform_machine == "x86_64"'
-TORCH_DEPS = ["filelock", "typing-extensions>=4.8.0", "sympy", "networkx", "jinja2", "fsspec"]
-CUDA_DEPS = ["nvidia-cublas-cu12==12.1.3.1" + LINUX_X86, "nvidia-cudnn-cu12==8.9.2.26" + LINUX_X86, "triton==2.3.0" + LINUX_X86,
-             'mkl<=2021.4.0,>=2021.1.1; platform_system == "Windows"']
-CPU_DEPS = ['mkl<=2021.4.0,>=2021.1.1; platform_system == "Windows"']
-X86 = "linux_x86_64"
-AARCH64 = "manylinux_2_17_aarch64.manylinux2014_aarch64"
-WIN = "win_amd64"
+from torchindex import AARCH64, WIN, X86, add_pytorch_indexes, base
 
 
 @pytest.fixture(autouse=True)
@@ -52,88 +40,11 @@ def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     hermetic(monkeypatch, tmp_path, "MACOSX_DEPLOYMENT_TARGET", "WHEELHOUSE_PYTORCH_INDEX")
 
 
-# ---------------------------------------------------------------------------------------------
-# the indexes
-
-
-def _mirror(req: Any) -> Response | None:
-    """``/whl/<backend>/<project>/`` -> index ``<backend>``; ``/whl/nightly/<backend>/...`` -> ``nightly-<backend>``."""
-    if not req.path.startswith("/whl/"):
-        return None
-    segs = req.path.split("/")[2:]
-    if segs and segs[0] == "nightly":
-        segs = [f"nightly-{segs[1]}", *segs[2:]]
-    return Response(302, {"Location": f"/{segs[0]}/simple/{'/'.join(segs[1:])}"})
-
-
-def _torch_release(server: IndexServer, index: str, variant: str | None, deps: list[str]) -> None:
-    local = f"+{variant}" if variant else ""
-    for py in PYS:
-        cp = f"cp{py}-cp{py}"
-        for plat in (X86, WIN):
-            server.add_wheel(index, "torch", f"2.3.0{local}", tag=f"{cp}-{plat}", requires_dist=TORCH_DEPS + deps, requires_python=">=3.8.0")
-            server.add_wheel(index, "torchvision", f"0.18.0{local}", tag=f"{cp}-{plat}", requires_dist=["numpy", "torch==2.3.0", "pillow!=8.3.*,>=5.3.0"])
-            server.add_wheel(index, "torchaudio", f"2.3.0{local}", tag=f"{cp}-{plat}", requires_dist=["torch==2.3.0"])
-        # aarch64: plain versions, and no CUDA libraries in the metadata at all
-        server.add_wheel(index, "torch", "2.3.0", tag=f"{cp}-{AARCH64}", requires_dist=TORCH_DEPS, requires_python=">=3.8.0")
-        server.add_wheel(index, "torchvision", "0.18.0", tag=f"{cp}-linux_aarch64", requires_dist=["numpy", "torch==2.3.0", "pillow!=8.3.*,>=5.3.0"])
-        server.add_wheel(index, "torchaudio", "2.3.0", tag=f"{cp}-{AARCH64}", requires_dist=["torch==2.3.0"])
-    # re-hosted copies: stale, and one hostile higher numpy; none may ever be locked
-    for name, version in [("numpy", "1.26.3"), ("numpy", "9.9.9"), ("jinja2", "3.1.3"), ("certifi", "2022.12.7"), ("pillow", "10.2.0")]:
-        server.add_wheel(index, name, version)
-
-
-def _pypi(server: IndexServer) -> None:
-    def add(name: str, version: str, tag: str = "py3-none-any", deps: tuple[str, ...] = (), when: datetime = UPLOADED) -> None:
-        server.add_wheel("pypi", name, version, tag=tag, requires_dist=list(deps), upload_time=when)
-
-    for name, version, deps in [("filelock", "3.13.1", ()), ("typing-extensions", "4.9.0", ()), ("sympy", "1.12", ("mpmath>=0.19",)),
-                                ("mpmath", "1.3.0", ()), ("networkx", "3.2.1", ()), ("jinja2", "3.1.4", ("MarkupSafe>=2.0",)),
-                                ("markupsafe", "2.1.5", ()), ("fsspec", "2024.2.0", ()), ("pillow", "10.3.0", ()), ("numpy", "1.26.4", ()),
-                                ("certifi", "2024.2.2", ()), ("pip", "24.0", ()), ("pytorch-triton", "99.0", ()),
-                                ("tritonlib", "1.0", ("pytorch-triton>=2.1",))]:
-        add(name, version, deps=deps)
-    add("numpy", "2.0.0", when=datetime(2024, 7, 1, tzinfo=timezone.utc))  # newer than the recipes' exclude-newer
-    add("mkl", "2021.4.0", tag="py2.py3-none-win_amd64")
-    for py in PYS:
-        cp = f"cp{py}-cp{py}"
-        # PyPI's torch: a CUDA build on Linux x86_64 whose CUDA libraries hide behind a marker; its
-        # aarch64 wheel of the same version declares none (per-wheel metadata).
-        add("torch", "2.3.1", tag=f"{cp}-manylinux1_x86_64", deps=(*TORCH_DEPS, 'nvidia-cublas-cu12==12.4.5.8; platform_system == "Linux"'))
-        add("torch", "2.3.1", tag=f"{cp}-manylinux2014_aarch64", deps=tuple(TORCH_DEPS))
-        add("torch", "2.3.1", tag=f"{cp}-{WIN}", deps=(*TORCH_DEPS, *CPU_DEPS))
-        add("triton", "2.3.1", tag=f"{cp}-manylinux_2_17_x86_64.manylinux2014_x86_64")
-    add("nvidia-cublas-cu12", "12.4.5.8", tag="py3-none-manylinux2014_x86_64")
-
-
 @pytest.fixture
 def indexes(index_server: IndexServer) -> Iterator[IndexServer]:
     """PyPI plus a download.pytorch.org-shaped mirror (see the module docstring)."""
-    server = index_server
-    server.add_index("pypi", formats=("json", "html"))
-    for name in ("cpu", "cu121", "cu128", "nightly-cu124"):
-        server.add_index(name, formats=("html",))
-    _pypi(server)
-    _torch_release(server, "cpu", "cpu", CPU_DEPS)
-    _torch_release(server, "cu121", "cu121", CUDA_DEPS)
-    for py in PYS:
-        server.add_wheel("cu121", "triton", "2.3.0", tag=f"cp{py}-cp{py}-manylinux_2_17_x86_64.manylinux2014_x86_64", requires_dist=["filelock"])
-    server.add_wheel("cu121", "nvidia-cublas-cu12", "12.1.3.1", tag="py3-none-manylinux1_x86_64")
-    server.add_wheel("cu121", "nvidia-cudnn-cu12", "8.9.2.26", tag="py3-none-manylinux1_x86_64", requires_dist=["nvidia-cublas-cu12"])
-    # cu128: x86_64 needs glibc 2.28, no aarch64 build at all
-    for plat in ("manylinux_2_28_x86_64", WIN):
-        server.add_wheel("cu128", "torch", "2.7.0+cu128", tag=f"cp311-cp311-{plat}", requires_dist=TORCH_DEPS)
-    # nightly
-    server.add_wheel("nightly-cu124", "torch", "2.5.0.dev20240801+cu124", tag=f"cp311-cp311-{X86}",
-                     requires_dist=[*TORCH_DEPS, "pytorch-triton==3.0.0+dedb7bdf33" + LINUX_X86])
-    server.add_wheel("nightly-cu124", "pytorch-triton", "3.0.0+dedb7bdf33", tag=f"cp311-cp311-{X86}", requires_dist=["filelock"])
-    server.add_wheel("nightly-cu124", "numpy", "2.1.0.dev0")
-    server.set_fault(_mirror)
-    yield server
-
-
-def base(server: IndexServer) -> str:
-    return f"{server.base_url}/whl"
+    add_pytorch_indexes(index_server)
+    yield index_server
 
 
 def profile_file(tmp_path: Path, platform: str, version: str, driver: str | None, name: str, *, captured: bool = True) -> str:
@@ -219,7 +130,7 @@ def test_torch_stack_locks_the_expected_files(indexes: IndexServer, backend: str
     family = {"torch", "torchvision", "torchaudio", "triton", "nvidia-cublas-cu12", "nvidia-cudnn-cu12"}
     assert {n: ix for n, ix in sources(p).items() if n in family} == {n: torch_index for n in files(p) if n in family}
     assert {n for n, ix in sources(p).items() if ix != torch_index} == set(COMMON) | ({"mkl"} if "windows" in platform else set())
-    torch.check_variants(p.targets[0].pins)
+    checks.check_variants(p.targets[0].pins)
 
 
 def test_one_lock_for_three_platforms(indexes: IndexServer, tmp_path: Path) -> None:
@@ -334,9 +245,9 @@ def test_variants_are_never_mixed(indexes: IndexServer) -> None:
     got = {pin.name: pin.version for pin in p.targets[0].pins}
     assert (got["torch"], got["torchvision"]) == ("2.3.0+cu121", "0.18.0+cpu")
     with pytest.raises(ResolutionImpossible, match=r"mixes PyTorch builds \(cpu: torchvision 0.18.0\+cpu; cu121: torch 2.3.0\+cu121\)"):
-        torch.check_variants(p.targets[0].pins)
+        checks.check_variants(p.targets[0].pins)
     link = p.targets[0].pins[0].link
-    torch.check_variants([Pin(name="torch", version="2.3.0+cu121", link=link), Pin(name="torchaudio", version="2.3.0", link=link)])
+    checks.check_variants([Pin(name="torch", version="2.3.0+cu121", link=link), Pin(name="torchaudio", version="2.3.0", link=link)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,118 +423,3 @@ def test_shipped_recipes(recipe: str, backend: str | None) -> None:
         assert j.inputs.policy.undated_ok == frozenset({f"pytorch-{backend}"})
     assert not j.warnings
     assert [i.url for i in j.indexes if not i.explicit] == ["https://pypi.org/simple/"]
-
-
-def test_recipe_key_is_validated(tmp_path: Path) -> None:
-    from bundler.inputs import load_recipe
-
-    path = tmp_path / "r.toml"
-    path.write_text('torch-backend = "cuda12"\n')
-    with pytest.raises(BadInput, match=r"r.toml: torch-backend: unknown torch backend 'cuda12'"):
-        load_recipe(path)
-    path.write_text('torch-backend = "CU126"\n')
-    assert load_recipe(path).torch_backend == "cu126"
-
-
-# ---------------------------------------------------------------------------------------------
-# the driver tables (NVIDIA CUDA Toolkit Release Notes, Table 3 and Table 2) and auto
-
-
-@pytest.mark.parametrize(("cuda", "linux", "windows"), [
-    ((13, 0), "580.65.06", "580"), ((12, 9), "575.51.03", "576.02"), ((12, 8), "570.26", "570.65"),
-    ((12, 6), "560.28.03", "560.76"), ((12, 4), "550.54.14", "551.61"), ((12, 2), "535.54.03", "536.25"),
-    ((12, 1), "530.30.02", "531.14"), ((12, 0), "525.60.13", "527.41"), ((11, 8), "520.61.05", "520.06"),
-    ((11, 7), "515.43.04", "516.01"), ((11, 4), "470.42.01", "471.11"), ((11, 0), "450.51.05", "451.48"),
-    ((10, 2), "440.33", "441.22"),
-])
-def test_toolkit_driver_table(cuda: tuple[int, int], linux: str, windows: str) -> None:
-    assert torch.toolkit_driver(cuda, "linux") == torch.parse_driver(linux)
-    assert torch.toolkit_driver(cuda, "windows") == torch.parse_driver(windows)
-
-
-@pytest.mark.parametrize(("cuda", "linux", "windows"), [
-    ((13, 0), "580", "580"), ((12, 8), "525.60.13", "528.33"), ((12, 1), "525.60.13", "528.33"), ((11, 8), "450.80.02", "452.39"),
-    ((10, 2), "440.33", "441.22"),  # no minor version compatibility before CUDA 11
-])
-def test_minor_version_compatibility_table(cuda: tuple[int, int], linux: str, windows: str) -> None:
-    assert torch.compat_driver(cuda, "linux") == torch.parse_driver(linux)
-    assert torch.compat_driver(cuda, "windows") == torch.parse_driver(windows)
-
-
-def _profile(platform: str, py: str, driver: str | None, *, captured: bool = True) -> Profile:
-    p = profile_for_platform(platform, py)
-    return replace(p, facts=replace(p.facts, nvidia_driver=driver, source="capture" if captured else "platform"))
-
-
-LINUX, WINDOWS = "x86_64-manylinux_2_28", "x86_64-pc-windows-msvc"
-AUTO = [
-    # (platform, python, driver, torch specifier, backend, in the reason)
-    (LINUX, "3.11", None, None, "cpu", "reports no NVIDIA driver"),
-    ("aarch64-apple-darwin", "3.12", None, None, "cpu", "macOS, where torch has no CUDA builds"),
-    (LINUX, "3.11", "390.48", None, "cpu", "too old for every CUDA build"),
-    (LINUX, "3.9", "470.82.01", None, "cu113", "runs CUDA up to 11.4; cu113 is the newest CUDA build of torch 1.12"),
-    (LINUX, "3.11", "470.82.01", None, "cu118", "through CUDA minor version compatibility only"),  # warning, see below
-    (LINUX, "3.11", "515.65.01", None, "cu117", "runs CUDA up to 11.7; cu117 is the newest CUDA build of torch 2.0"),
-    (LINUX, "3.11", "525.85.12", None, "cu118", "runs CUDA up to 12.0; cu118 is the newest CUDA build of torch 2.7"),
-    (LINUX, "3.11", "535.104.05", None, "cu121", "runs CUDA up to 12.2; cu121 is the newest CUDA build of torch 2.5"),
-    (LINUX, "3.11", "550.54.15", None, "cu124", "runs CUDA up to 12.4; cu124 is the newest CUDA build of torch 2.6"),
-    (LINUX, "3.11", "560.35.03", None, "cu126", "runs CUDA up to 12.6; cu126 is the newest CUDA build of torch 2.14"),
-    (LINUX, "3.9", "570.124.06", None, "cu128", "runs CUDA up to 12.8; cu128 is the newest CUDA build of torch 2.8"),
-    (LINUX, "3.9", "575.57.08", None, "cu129", "runs CUDA up to 12.9; cu129 is the newest CUDA build of torch 2.8"),
-    (LINUX, "3.12", "580.95.05", None, "cu130", "runs CUDA up to 13.0; cu130 is the newest CUDA build of torch 2.14"),
-    (LINUX, "3.12", "595.58.03", None, "cu132", "runs CUDA up to 13.2"),
-    (LINUX, "3.11", "570.124.06", "==2.3.0", "cu121", "cu121 is the newest CUDA build of torch 2.3"),
-    (LINUX, "3.11", "570.124.06", ">=2.6,<2.8", "cu128", "cu128 is the newest CUDA build of torch 2.7"),
-    (LINUX, "3.11", "535.104.05", "==2.3.0+cu118", "cu118", "names the cu118 build"),
-    (WINDOWS, "3.11", "536.25", None, "cu121", "(Windows) runs CUDA up to 12.2"),
-    (LINUX, "3.11", "531.00", None, "cu121", "(Linux) runs CUDA up to 12.1"),  # Linux: 12.1 needs 530.30.02
-    (WINDOWS, "3.11", "531.00", None, "cu118", "(Windows) runs CUDA up to 12.0"),  # Windows: 12.1 needs 531.14
-    (WINDOWS, "3.11", "31.0.15.6081", None, "cu126", "runs CUDA up to 12.6"),  # Windows' own spelling of 560.81
-    (LINUX, "3.11", None, None, "cpu", "unknown (not a captured profile)"),
-]
-
-
-@pytest.mark.parametrize(("platform", "py", "driver", "spec", "backend", "why"), AUTO,
-                         ids=[f"{a[0].split('-')[0]}-{a[0].split('-')[1][:3]}-py{a[1]}-{a[2]}-{a[3]}-{i}" for i, a in enumerate(AUTO)])
-def test_auto_backend(platform: str, py: str, driver: str | None, spec: str | None, backend: str, why: str) -> None:
-    captured = not why.startswith("unknown")
-    choice = torch.choose_backend("auto", [_profile(platform, py, driver, captured=captured)],
-                                  torch_spec=SpecifierSet(spec) if spec is not None else None)
-    assert choice.backend == backend
-    assert why in choice.reason + " ".join(choice.warnings)
-    assert choice.index_url == f"https://download.pytorch.org/whl/{backend}/"
-
-
-def test_auto_picks_the_oldest_build_for_targets_with_different_drivers() -> None:
-    a, b = _profile(LINUX, "3.11", "560.35.03"), _profile(LINUX, "3.12", "535.104.05")
-    choice = torch.choose_backend("auto", [replace(a, name="new"), replace(b, name="old")])
-    assert choice.backend == "cu121" and "using cu121, the oldest of them, which every target's driver runs" in choice.reason
-
-
-@pytest.mark.parametrize(("text", "os", "parsed"), [("535.104.05", "linux", (535, 104, 5)), ("551.61", "windows", (551, 61)),
-                                                   ("31.0.15.5161", "windows", (551, 61)), ("", "linux", None), ("n/a", "linux", None)])
-def test_parse_driver(text: str, os: str, parsed: tuple[int, ...] | None) -> None:
-    assert torch.parse_driver(text, os) == parsed
-
-
-@pytest.mark.parametrize(("backend", "url"), [("cpu", "https://download.pytorch.org/whl/cpu/"), ("cu126", "https://download.pytorch.org/whl/cu126/")])
-def test_index_urls(backend: str, url: str) -> None:
-    assert torch.index_url(backend) == url
-    assert torch.index_url(backend, nightly=True) == url.replace("/whl/", "/whl/nightly/")
-
-
-def test_family_patterns() -> None:
-    assert torch.in_family("torch") and torch.in_family("pytorch_triton") and torch.in_family("nvidia-cudnn-cu12")
-    assert torch.in_family("nvidia-cublas-cu11") and not torch.in_family("nvidia-ml-py") and not torch.in_family("numpy")
-    assert "triton" not in torch.family_patterns("cpu") and "triton" in torch.family_patterns("cu126")
-
-
-@pytest.mark.parametrize("name", ["auto", "cpu", "cu118", "cu126", "CU128", " cu92 "])
-def test_backend_names(name: str) -> None:
-    assert torch.parse_backend(name) == name.strip().lower()
-
-
-@pytest.mark.parametrize("name", ["gpu", "cuda", "cu1", "rocm6.2", "cu12.6"])
-def test_bad_backend_names(name: str) -> None:
-    with pytest.raises(BadInput, match="unknown torch backend"):
-        torch.parse_backend(name)
