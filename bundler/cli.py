@@ -212,7 +212,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def _open_repository(args: argparse.Namespace, indexes: Sequence[Any]) -> Any:
     from bundler.http import make_client
     from bundler.httpcache import PlannerCache, default_cache_dir
-    from bundler.sources import Repository
+    from bundler.repository import Repository
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")

@@ -31,7 +31,7 @@ from bundler.httpcache import PlannerCache
 from bundler.lock import read_lock
 from bundler.plan import Pin, Plan, plan
 from bundler.profile import Profile, profile_for_platform
-from bundler.sources import Repository
+from bundler.repository import Repository
 from indexserver import IndexServer, Response
 from hermetic import hermetic
 

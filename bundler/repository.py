@@ -1,9 +1,10 @@
 """The concrete ``ProjectIndex``: index pages and core metadata over HTTP (or from local folders).
 
-Index semantics live here, as DESIGN.md states them: an explicit index (``packages``) is the only
-source of the projects it claims and serves nothing else; every other project comes from the first
-general index, in priority order, that has it at all. Requests run on a thread pool so that the
-resolver's next needs are already in flight (``prefetch_*``).
+Which indexes may supply a project is ``index.supplying_indexes`` (DESIGN.md's index semantics);
+the first of them that has the project supplies it. Pages are cached with HTTP revalidation (404s
+too, so a higher-priority index is not asked again within the TTL); metadata comes from the cache,
+a local file, or ``remote_metadata``. Requests run on a thread pool so that the resolver's next
+needs are already in flight (``prefetch_*``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from dataclasses import replace
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 from urllib.parse import unquote, urlsplit, urlunsplit
 from urllib.request import url2pathname
 
@@ -25,11 +26,11 @@ from packaging.utils import canonicalize_name
 from bundler.errors import BadInput, HashMismatch, IndexUnavailable
 from bundler.http import describe_http_error, request_with_retries
 from bundler.httpcache import CachedPage, PlannerCache, max_age_of
-from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadata_key, parse_html_page, parse_page, project_url,
-                           redact_url, split_hash)
-from bundler.wheelmeta import BadMetadata, RangeFile, metadata_from_zip
+from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadata_key, parse_html_page, parse_page,
+                           project_of_filename, project_url, redact_url, split_hash, supplying_indexes)
+from bundler.remote_metadata import remote_metadata
+from bundler.wheelmeta import BadMetadata, metadata_from_zip
 
-TAIL = 64 * 1024
 NOT_FOUND = "x-wheelhouse/not-found"  # content type of a cached 404
 
 
@@ -51,17 +52,6 @@ def _sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _project_of(filename: str) -> str:
-    """The normalized project name a distribution filename belongs to."""
-    if filename.endswith(".whl"):
-        return canonicalize_name(filename.split("-", 1)[0])
-    stem = filename
-    for ext in (".tar.gz", ".tar.bz2", ".tgz", ".zip"):
-        if stem.endswith(ext):
-            stem = stem[: -len(ext)]
-    return canonicalize_name(stem.rsplit("-", 1)[0])
 
 
 class Repository:
@@ -122,15 +112,12 @@ class Repository:
     # -- index semantics ---------------------------------------------------------------------
 
     def sources_for(self, project: str) -> list[IndexConfig]:
-        """The indexes that may supply ``project``, in priority order."""
-        explicit = [i for i in self.indexes if i.explicit and i.claims(project)]
-        if explicit:
-            return explicit[:1]
-        return [i for i in self.indexes if not i.explicit]
+        """``supplying_indexes(self.indexes, project)`` (kept for ``cli.cmd_explain``)."""
+        return supplying_indexes(self.indexes, project)
 
     def project_links(self, project: str) -> tuple[IndexConfig, list[Link]] | None:
         """Links of ``project`` from the first index (in priority order) that has it."""
-        sources = self.sources_for(project)
+        sources = supplying_indexes(self.indexes, project)
         futures = [(i, self._page_future(i, project)) for i in sources]
         for index, fut in futures:
             links = fut.result()
@@ -145,7 +132,7 @@ class Repository:
 
     def prefetch_projects(self, projects: Sequence[str]) -> None:
         for project in projects:
-            for index in self.sources_for(project):
+            for index in supplying_indexes(self.indexes, project):
                 self._page_future(index, project)
 
     # -- pages -------------------------------------------------------------------------------
@@ -198,7 +185,7 @@ class Repository:
             links = [replace(link, flat=True) for link in parse_html_page(body, url, index)]
         grouped: dict[str, list[Link]] = {}
         for link in links:
-            grouped.setdefault(_project_of(link.filename), []).append(link)
+            grouped.setdefault(project_of_filename(link.filename), []).append(link)
         return grouped
 
     def _fetch_page(self, index: IndexConfig, project: str) -> list[Link] | None:
@@ -281,7 +268,7 @@ class Repository:
         if r.status_code != 200:
             raise IndexUnavailable(f"direct reference {redact_url(base)} answered HTTP {r.status_code}")
         try:
-            meta = metadata_from_zip(io.BytesIO(r.content), _project_of(filename))
+            meta = metadata_from_zip(io.BytesIO(r.content), project_of_filename(filename))
         except BadMetadata as e:
             raise IndexUnavailable(f"direct reference {redact_url(base)}: {e}") from None
         actual = hashlib.sha256(r.content).hexdigest()
@@ -322,11 +309,9 @@ class Repository:
         try:
             if local is not None:
                 with local.open("rb") as f:
-                    data = metadata_from_zip(f, _project_of(link.filename))
-            elif link.metadata:
-                data = self._metadata_file(link)
+                    data = metadata_from_zip(f, project_of_filename(link.filename))
             else:
-                data = self._metadata_by_range(link)
+                data = remote_metadata(link, lambda url, headers: self._get(link, url, headers), self._keep_wheel)
         except BadMetadata as e:
             raise IndexUnavailable(f"cannot read the metadata of {link.filename} from index {link.index}: {e}") from None
         except OSError as e:
@@ -335,60 +320,15 @@ class Repository:
         self._notify(self._meta_listeners, link, data)
         return data
 
-    def _get(self, link: Link, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    def _get(self, link: Link, url: str, headers: Mapping[str, str]) -> httpx.Response:
         try:
-            r = self._send(url, headers or {})
+            return self._send(url, dict(headers))
         except httpx.HTTPError as e:
             raise IndexUnavailable(f"index {link.index}: {describe_http_error(e, url)}") from None
-        return r
 
-    def _metadata_file(self, link: Link) -> bytes:
-        url = link.url + ".metadata"
-        r = self._get(link, url)
-        if r.status_code != 200:
-            return self._metadata_by_range(link)  # advertised but missing: fall back like pip does
-        data = r.content
-        if link.metadata_sha256 and hashlib.sha256(data).hexdigest() != link.metadata_sha256:
-            raise HashMismatch(f"the metadata file of {link.filename} ({redact_url(url)})", link.metadata_sha256,
-                               hashlib.sha256(data).hexdigest())
-        return data
-
-    def _metadata_by_range(self, link: Link) -> bytes:
-        project = _project_of(link.filename)
-        r = self._get(link, link.url, {"Range": f"bytes=-{TAIL}", "Accept-Encoding": "identity"})
-        if r.status_code == 206:
-            total = _content_range_total(r.headers.get("Content-Range"))
-            if total is not None:
-
-                def fetch(start: int, end: int) -> bytes:
-                    rr = self._get(link, link.url, {"Range": f"bytes={start}-{end}", "Accept-Encoding": "identity"})
-                    if rr.status_code != 206:
-                        raise OSError(f"range request answered HTTP {rr.status_code}")
-                    return rr.content
-
-                try:
-                    return metadata_from_zip(RangeFile(total, r.content, fetch), project)
-                except (BadMetadata, OSError):
-                    pass  # ranges that do not add up to a zip: read the whole wheel, which is hash-checked
-        if r.status_code in (206, 416):
-            r = self._get(link, link.url, {"Accept-Encoding": "identity"})
-        if r.status_code != 200:
-            raise IndexUnavailable(f"index {link.index} answered HTTP {r.status_code} for {redact_url(link.url)}")
-        # The server ignored Range: the whole wheel is here; verify it and keep it for the fetch stage.
-        body = r.content
-        actual = hashlib.sha256(body).hexdigest()
-        if link.sha256 and actual != link.sha256:
-            raise HashMismatch(f"{link.filename} ({redact_url(link.url)})", link.sha256, actual)
-        if link.sha256:
-            self.cache.put_blob(actual, body)
-        return metadata_from_zip(io.BytesIO(body), project)
-
-
-def _content_range_total(value: str | None) -> int | None:
-    if not value or "/" not in value:
-        return None
-    total = value.rsplit("/", 1)[1].strip()
-    return int(total) if total.isdigit() else None
+    def _keep_wheel(self, sha256: str, data: bytes) -> None:
+        """Publish a whole wheel read for its metadata (hash already checked) for the fetch stage."""
+        self.cache.put_blob(sha256, data)
 
 
 def _base_of(cached: CachedPage, url: str) -> str:
