@@ -1,9 +1,11 @@
-"""End-to-end resolution through ``main(["lock", ...])`` against the loopback index server.
+"""Resolution: the resolver cases in-process against a fake index, and end to end through ``main``.
 
-Every test builds a tiny index, locks for an explicit (usually foreign) target, and reads the
-result back with ``bundler.lock.read_lock`` (and the hashed ``requirements.txt``). Resolver cases
-are data (``Case``/``W`` tables); the tests that need the request log or stderr are written out.
-Nothing here talks to anything but 127.0.0.1.
+The resolver cases are data (``Case``/``W`` tables). Every case runs in-process through
+``plan()`` against ``fakeindex.FakeIndex`` (the ``ProjectIndex`` protocol, no sockets); a
+selection of them (``E2E_CASES``) also runs through ``main(["lock", ...])`` against the loopback
+index server, reading the result back with ``bundler.lock.read_lock`` and the hashed
+``requirements.txt``. The tests that need the request log or stderr are written out. Nothing here
+talks to anything but 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ import pytest
 from packaging.pylock import Pylock
 
 from bundler.cli import main
+from bundler.config import build_job
+from bundler.errors import BundlerError
 from bundler.lock import Lock, read_lock
+from bundler.plan import Plan, plan
 from bundler.profile import PRESETS, profile_for_platform
+from fakeindex import FakeIndex
 from indexserver import IndexServer
 from wheelgen import make_wheel
 from hermetic import hermetic
@@ -261,15 +267,49 @@ CASES = [
 ]
 
 
-# Page attributes (yanked, requires-python, %2B in local versions) are parsed from both formats.
-HTML_CASES = [c for c in CASES if c.id.startswith(("local-", "yanked-", "rp-page-", "pre-"))]
+def plan_in_process(wheels: list[W], args: list[str], target: tuple[str, ...] = LINUX,
+                    index_url: str = "https://main.example/simple/") -> tuple[Plan, FakeIndex]:
+    """Plan ``args`` (requirements and ``--pre``) for ``target`` like ``wheelhouse lock`` would,
+    but through ``plan()`` on a ``FakeIndex`` holding ``wheels`` (index "main" is the default index)."""
+    flags = dict(zip(target[::2], target[1::2]))
+    job = build_job(positional=[a for a in args if not a.startswith("--")], req_files=[], constraint_files=[], profile_specs=[],
+                    platform=flags.get("--python-platform"), version=flags.get("--python-version"), index_url=index_url,
+                    extra_index_urls=[], find_links=[], named=[], pins=[], pre="--pre" in args, exclude_newer=None)
+    fake = FakeIndex(job.indexes)
+    for w in wheels:
+        fake.add_wheel("default" if w.index == "main" else w.index, w.name, w.version, tag=w.tag, requires_dist=list(w.deps),
+                       requires_python=w.rp, page_requires_python=w.page_rp, provides_extra=list(w.extras), yanked=w.yanked)
+    return plan(fake, job.profiles, job.inputs, job.indexes), fake
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_resolution_case(case: Case) -> None:
+    if case.expect is None:
+        with pytest.raises(BundlerError) as err:
+            plan_in_process(case.wheels, case.args, case.target)
+        assert err.value.exit_code == 1
+        return
+    result, _ = plan_in_process(case.wheels, case.args, case.target)
+    [target] = result.targets
+    assert {p.name: p.version for p in target.pins} == case.expect
+    for name, filename in case.files.items():
+        assert next(p.link.filename for p in target.pins if p.name == name) == filename
+
+
+# End to end through main(): one or two cases of each kind. Page attributes (yanked,
+# requires-python, %2B in local versions) are parsed from both formats.
+E2E_CASES = [c for c in CASES if c.id in {
+    "local-matches-public-pin", "local-missing-exact", "yanked-skipped", "yanked-allowed-when-pinned", "yanked-only-range-fails",
+    "pre-with-flag", "rp-page-excludes-x.y.0", "rp-page-admits-patch", "extra-requested", "markers-windows",
+    "per-wheel-deps-aarch64", "tags-musl-not-manylinux", "backtrack-over-conflict"}]
+HTML_CASES = [c for c in E2E_CASES if c.id.startswith(("local-matches", "yanked-skipped", "rp-page-excludes"))]
 
 
 @pytest.mark.parametrize(
     ("case", "formats"),
-    [pytest.param(c, ("json", "html"), id=c.id) for c in CASES] + [pytest.param(c, ("html",), id=f"html-{c.id}") for c in HTML_CASES],
+    [pytest.param(c, ("json", "html"), id=c.id) for c in E2E_CASES] + [pytest.param(c, ("html",), id=f"html-{c.id}") for c in HTML_CASES],
 )
-def test_resolution_case(case: Case, formats: tuple[str, ...], index_server: IndexServer, tmp_path: Path) -> None:
+def test_resolution_case_end_to_end(case: Case, formats: tuple[str, ...], index_server: IndexServer, tmp_path: Path) -> None:
     publish(index_server, case.wheels, formats)
     rc = lock(tmp_path, index_server, *case.args, target=case.target, cache=zlib.crc32(case.id.encode()) % 2 == 0)
     if case.expect is None:
@@ -288,6 +328,30 @@ def test_resolution_case(case: Case, formats: tuple[str, ...], index_server: Ind
         assert wheel.url == index_server.file_url(w.index, wheel.filename)  # percent-encoded: + is %2B
         assert wheel.sha256 == sha256_of(index_server, w.index, wheel.filename)
         assert reqs[pkg.name][2] == [wheel.sha256]
+
+
+DIAGNOSED = [
+    Case("unknown-project", [W("app", "1.0", deps=["missing-dep"])], ["app"], None),
+    Case("no-file-for-target", [W("fastlib", "2.0", tag="cp312-cp312-manylinux_2_17_x86_64"), W("fastlib", "1.9", tag="cp312-cp312-win_amd64"),
+                                W("app", "1.0", deps=["fastlib>=1.9"])], ["app"], None),
+    Case("conflict", [W("a", "1.0", deps=["c==1.0"]), W("b", "1.0", deps=["c==2.0"]), W("c", "1.0"), W("c", "2.0")], ["a", "b"], None),
+    Case("no-version-matches", [W("torch", "2.3.0+cu121", tag=CP311_2_17)], ["torch==2.3.0+cpu"], None),
+    Case("requires-python", [W("pkg", "2.0", rp=">=3.12")], ["pkg"], None),
+]
+
+
+@pytest.mark.parametrize("case", DIAGNOSED, ids=[c.id for c in DIAGNOSED])
+def test_fake_index_failures_read_like_the_real_ones(case: Case, index_server: IndexServer, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The failure message is built from the ``ProjectIndex`` protocol alone: the same words against
+    the fake index as through ``main`` against the loopback server with the same URLs."""
+    with pytest.raises(BundlerError) as err:
+        plan_in_process(case.wheels, case.args, index_url=index_server.index_url("main"))
+    publish(index_server, case.wheels)
+    capsys.readouterr()
+    assert lock(tmp_path, index_server, *case.args, cache=False) == err.value.exit_code == 1
+    expected = f"wheelhouse: error: {err.value.message}\n" + (f"hint: {err.value.hint}\n" if err.value.hint else "")
+    assert stderr_of(capsys) == expected
 
 
 # ---------------------------------------------------------------------------------------------
