@@ -4,7 +4,9 @@ Which indexes may supply a project is ``index.supplying_indexes`` (DESIGN.md's i
 the first of them that has the project supplies it. Pages are cached with HTTP revalidation (404s
 too, so a higher-priority index is not asked again within the TTL); metadata comes from the cache,
 a local file, or ``remote_metadata``. Requests run on a thread pool so that the resolver's next
-needs are already in flight (``prefetch_*``).
+needs are already in flight (``prefetch_*``). Only real work goes to the pool: a page that is fresh
+in the cache, and metadata that is cached, are served on the calling thread, because a hand-off to a
+worker and the wait for it cost more than reading them (a warm lock then runs on one thread).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import io
 import threading
 import time
+from collections import deque
 from dataclasses import replace
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -83,19 +86,33 @@ class Repository:
         self._meta_listeners: list[Callable[[Link, bytes], None]] = []
         self.requests = 0  # HTTP requests sent, for the summary line
         self._closed = threading.Event()
+        self._local = threading.local()  # per thread: listener calls waiting to run (see _deliver)
 
     def listen(self, on_page: Callable[[str, IndexConfig, list[Link]], None], on_metadata: Callable[[Link, bytes], None]) -> None:
-        """Call ``on_page``/``on_metadata`` (on worker threads) as pages and metadata arrive, for speculation."""
+        """Call ``on_page``/``on_metadata`` (from any thread) as pages and metadata arrive, for speculation."""
         self._page_listeners.append(on_page)
         self._meta_listeners.append(on_metadata)
 
-    @staticmethod
-    def _notify(listeners: Sequence[Callable[..., None]], *args: object) -> None:
-        for listener in listeners:
-            try:
-                listener(*args)
-            except Exception:  # speculation must never break the real work
-                pass
+    def _deliver(self, listeners: Sequence[Callable[..., None]], *args: object) -> None:
+        """Call ``listeners(*args)``. A listener that asks for more (a page's listener prefetches
+        metadata, whose listener prefetches pages) may be served at once on this thread; those
+        calls are queued and run by the outermost ``_deliver``, so the walk over a warm dependency
+        graph is a loop, not a recursion as deep as the graph."""
+        queue = getattr(self._local, "queue", None)
+        if queue is not None:
+            queue.append((listeners, args))
+            return
+        queue = self._local.queue = deque([(listeners, args)])
+        try:
+            while queue:
+                todo, todo_args = queue.popleft()
+                for listener in todo:
+                    try:
+                        listener(*todo_args)
+                    except Exception:  # speculation must never break the real work
+                        pass
+        finally:
+            self._local.queue = None
 
     def close(self) -> None:
         """Stop: queued work is dropped, and speculative work in flight sends no further requests
@@ -141,13 +158,32 @@ class Repository:
         key = (index.name, canonicalize_name(project))
         with self._lock:
             fut = self._pages.get(key)
-            if fut is None:
+        if fut is not None:
+            return fut
+        cached = None
+        if index.kind != "find-links" and _local_path(index.url) is None:
+            cached = self.cache.get_page(project_url(index.url, key[1]))
+        with self._lock:
+            fut = self._pages.get(key)
+            if fut is not None:
+                return fut
+            if not self._reusable(cached):
                 if index.kind == "find-links":
                     fut = self._pool.submit(self._flat_links, index, key[1])
                 else:
-                    fut = self._pool.submit(self._fetch_page, index, key[1])
+                    fut = self._pool.submit(self._fetch_page, index, key[1], cached)
                 self._pages[key] = fut
+                return fut
+            fut = self._pages[key] = Future()
+        try:  # fresh in the cache: no request, so parse it here
+            fut.set_result(self._fetch_page(index, key[1], cached))
+        except BaseException as e:  # raised to whoever asks for the result, as from the pool
+            fut.set_exception(e)
         return fut
+
+    def _reusable(self, cached: CachedPage | None) -> bool:
+        """True when ``cached`` may be used without asking the server again."""
+        return cached is not None and (cached.fresh or time.time() - cached.stored < self.page_ttl)
 
     def _flat_links(self, index: IndexConfig, project: str) -> list[Link] | None:
         # The first caller loads the flat listing itself; waiting on another pool task could
@@ -165,7 +201,7 @@ class Repository:
                 fut.set_exception(e)
         links = fut.result().get(project) or None
         if links:
-            self._notify(self._page_listeners, project, index, links)
+            self._deliver(self._page_listeners, project, index, links)
         return links
 
     def _load_flat(self, index: IndexConfig) -> dict[str, list[Link]]:
@@ -179,7 +215,7 @@ class Repository:
                     links.append(Link(filename=entry.name, url=entry.resolve().as_uri(), index=index.name,
                                       index_url=index.url, sha256=_sha256_file(entry), size=entry.stat().st_size, flat=True))
         else:
-            body, ctype, url = self._get_page(index, index.url)
+            body, ctype, url = self._get_page(index, index.url, self.cache.get_page(index.url))
             if body is None:
                 raise IndexUnavailable(f"find-links page {redact_url(index.url)} was not found (404)")
             links = [replace(link, flat=True) for link in parse_html_page(body, url, index)]
@@ -188,7 +224,7 @@ class Repository:
             grouped.setdefault(project_of_filename(link.filename), []).append(link)
         return grouped
 
-    def _fetch_page(self, index: IndexConfig, project: str) -> list[Link] | None:
+    def _fetch_page(self, index: IndexConfig, project: str, cached: CachedPage | None) -> list[Link] | None:
         local = _local_path(index.url)
         if local is not None:
             path = local / project / "index.html"
@@ -196,18 +232,18 @@ class Repository:
                 return None
             return parse_html_page(path.read_bytes(), path.resolve().as_uri(), index)
         url = project_url(index.url, project)
-        body, ctype, final_url = self._get_page(index, url)
+        body, ctype, final_url = self._get_page(index, url, cached)
         if body is None:
             return None
         links = parse_page(body, ctype, final_url, index)
         if links:
-            self._notify(self._page_listeners, project, index, links)
+            self._deliver(self._page_listeners, project, index, links)
         return links
 
-    def _get_page(self, index: IndexConfig, url: str) -> tuple[bytes | None, str, str]:
-        """GET a page with revalidation; (None, '', url) on 404."""
-        cached = self.cache.get_page(url)
-        if cached is not None and (cached.fresh or time.time() - cached.stored < self.page_ttl):
+    def _get_page(self, index: IndexConfig, url: str, cached: CachedPage | None) -> tuple[bytes | None, str, str]:
+        """The page at ``url`` (``cached`` is what the cache holds for it), revalidated unless it is
+        still reusable; (None, '', url) on 404."""
+        if cached is not None and self._reusable(cached):
             if cached.content_type == NOT_FOUND:
                 return None, "", url
             return cached.body, cached.content_type, _base_of(cached, url)
@@ -295,16 +331,22 @@ class Repository:
         key = link.url
         with self._lock:
             fut = self._meta.get(key)
-            if fut is None:
-                fut = self._pool.submit(self._load_metadata, link)
-                self._meta[key] = fut
+        if fut is not None:
+            return fut
+        cached = self.cache.get_metadata(metadata_key(link))
+        with self._lock:
+            fut = self._meta.get(key)
+            if fut is not None:
+                return fut
+            if cached is None:
+                fut = self._meta[key] = self._pool.submit(self._load_metadata, link)
+                return fut
+            fut = self._meta[key] = Future()
+        fut.set_result(cached)  # cached for good (keyed by the file's hash): nothing to wait for
+        self._deliver(self._meta_listeners, link, cached)
         return fut
 
     def _load_metadata(self, link: Link) -> bytes:
-        cached = self.cache.get_metadata(metadata_key(link))
-        if cached is not None:
-            self._notify(self._meta_listeners, link, cached)
-            return cached
         local = _local_path(link.url)
         try:
             if local is not None:
@@ -317,7 +359,7 @@ class Repository:
         except OSError as e:
             raise IndexUnavailable(f"cannot read {link.filename}: {e}") from None
         self.cache.put_metadata(metadata_key(link), data)
-        self._notify(self._meta_listeners, link, data)
+        self._deliver(self._meta_listeners, link, data)
         return data
 
     def _get(self, link: Link, url: str, headers: Mapping[str, str]) -> httpx.Response:
