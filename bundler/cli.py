@@ -215,7 +215,7 @@ def _open_repository(args: argparse.Namespace, indexes: Sequence[Any]) -> Any:
     from bundler.http import make_client
     from bundler.cache import default_cache_dir
     from bundler.httpcache import PlannerCache
-    from bundler.sources import Repository
+    from bundler.repository import Repository
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")

@@ -10,7 +10,7 @@ from packaging.version import InvalidVersion, Version
 from bundler.errors import BundlerError, NoCompatibleFile, ResolutionImpossible
 from bundler.gpu.hints import driver_note, torch_index_hint, unknown_project_hint
 from bundler.gpu.hints import same_release as _same_release
-from bundler.index import IndexConfig, Link, redact_url
+from bundler.index import IndexConfig, Link, redact_url, supplying_indexes
 from bundler.profile import Profile
 from bundler.select import (
     Policy,
@@ -197,7 +197,7 @@ def explain_impossible(causes: Sequence[Any], provider: Any, profile: Profile) -
             continue
         found = provider.repo.project_links(name)
         if found is None:
-            sources = provider.repo.sources_for(name)
+            sources = supplying_indexes(provider.repo.indexes, name)
             searched = ", ".join(f"{i.name} ({redact_url(i.url)})" for i in sources)
             who = _who(infos[0])
             return ResolutionImpossible(f"{who} {infos[0].requirement}, but no index has a project named {name!r} (searched {searched})",

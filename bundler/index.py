@@ -85,10 +85,17 @@ class Link:
 
 
 class ProjectIndex(Protocol):
-    """What the planner needs from the network: pages and core metadata (see ``bundler.sources``)."""
+    """What the planner (and the messages about its failures) need from the indexes: pages and core
+    metadata. ``bundler.repository.Repository`` serves them over HTTP; ``tests/fakeindex.py`` from memory.
+    """
+
+    indexes: Sequence[IndexConfig]  # in priority order; ``supplying_indexes`` picks among them
 
     def project_links(self, project: str) -> tuple[IndexConfig, list[Link]] | None:
         """The files of ``project`` from the one index that supplies it, or None when no index has it."""
+
+    def all_links(self, project: str) -> list[tuple[IndexConfig, list[Link]]]:
+        """The files of ``project`` on every configured index, supplying or not (for ``explain``)."""
 
     def metadata(self, link: Link) -> bytes:
         """The core metadata (METADATA file) of a wheel."""
@@ -101,6 +108,20 @@ class ProjectIndex(Protocol):
 
     def listen(self, on_page: Callable[[str, IndexConfig, list[Link]], None], on_metadata: Callable[[Link, bytes], None]) -> None:
         """Be told, from any thread, when a project page or a file's metadata arrives (no-op allowed)."""
+
+
+def supplying_indexes(indexes: Sequence[IndexConfig], project: str) -> list[IndexConfig]:
+    """The indexes that may supply ``project``, in priority order (DESIGN.md's index semantics).
+
+    An explicit index that claims the project is its only source (the first such one, if several
+    claim it), so a general index can never substitute a look-alike. Otherwise every general index
+    may, and the first one that has the project at all supplies all of its files; explicit indexes
+    serve nothing they do not claim.
+    """
+    explicit = [i for i in indexes if i.explicit and i.claims(project)]
+    if explicit:
+        return explicit[:1]
+    return [i for i in indexes if not i.explicit]
 
 
 def _normalize_pattern(pattern: str) -> str:
@@ -151,6 +172,17 @@ def filename_from_url(url: str) -> str:
     """The unquoted file name at the end of ``url`` (query and fragment ignored)."""
     name = url.partition("#")[0].partition("?")[0].rsplit("/", 1)[-1]
     return unquote(name) if "%" in name else name
+
+
+def project_of_filename(filename: str) -> str:
+    """The normalized project name a distribution filename (wheel or sdist) belongs to."""
+    if filename.endswith(".whl"):
+        return canonicalize_name(filename.split("-", 1)[0])
+    stem = filename
+    for ext in (".tar.gz", ".tar.bz2", ".tgz", ".zip"):
+        if stem.endswith(ext):
+            stem = stem[: -len(ext)]
+    return canonicalize_name(stem.rsplit("-", 1)[0])
 
 
 def _join(base: str, href: str) -> str:

@@ -28,9 +28,9 @@ from bundler.http import make_client
 from bundler.httpcache import PlannerCache
 from bundler.lock import read_lock
 from bundler.plan import Pin, Plan, plan
-from bundler.profile import profile_for_platform
-from bundler.sources import Repository
-from indexserver import IndexServer
+from bundler.profile import Profile, profile_for_platform
+from bundler.repository import Repository
+from indexserver import IndexServer, Response
 from hermetic import hermetic
 from torchindex import AARCH64, WIN, X86, add_pytorch_indexes, base
 

@@ -17,7 +17,7 @@ from bundler.config import build_job
 from bundler.http import make_client
 from bundler.httpcache import PlannerCache
 from bundler.plan import MetadataStore, plan
-from bundler.sources import Repository
+from bundler.repository import Repository
 from bundler.wheelmeta import CoreMetadata
 from oracle import PYPI, pypi_reachable
 

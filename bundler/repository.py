@@ -1,9 +1,12 @@
 """The concrete ``ProjectIndex``: index pages and core metadata over HTTP (or from local folders).
 
-Index semantics live here, as DESIGN.md states them: an explicit index (``packages``) is the only
-source of the projects it claims and serves nothing else; every other project comes from the first
-general index, in priority order, that has it at all. Requests run on a thread pool so that the
-resolver's next needs are already in flight (``prefetch_*``).
+Which indexes may supply a project is ``index.supplying_indexes`` (DESIGN.md's index semantics);
+the first of them that has the project supplies it. Pages are cached with HTTP revalidation (404s
+too, so a higher-priority index is not asked again within the TTL); metadata comes from the cache,
+a local file, or ``remote_metadata``. Requests run on a thread pool so that the resolver's next
+needs are already in flight (``prefetch_*``). Only real work goes to the pool: a page that is fresh
+in the cache, and metadata that is cached, are served on the calling thread, because a hand-off to a
+worker and the wait for it cost more than reading them (a warm lock then runs on one thread).
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ import hashlib
 import io
 import threading
 import time
+from collections import deque
 from dataclasses import replace
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 from urllib.parse import unquote, urlsplit, urlunsplit
 from urllib.request import url2pathname
 
@@ -27,11 +31,11 @@ from bundler.errors import BadInput, HashMismatch, IndexUnavailable
 from bundler.fsutil import sha256_file
 from bundler.http import describe_http_error, request_with_retries
 from bundler.httpcache import CachedPage, PlannerCache, max_age_of
-from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadata_key, parse_html_page, parse_page, project_url,
-                           redact_url, split_hash)
-from bundler.wheelmeta import BadMetadata, RangeFile, metadata_from_zip
+from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadata_key, parse_html_page, parse_page,
+                           project_of_filename, project_url, redact_url, split_hash, supplying_indexes)
+from bundler.remote_metadata import remote_metadata
+from bundler.wheelmeta import BadMetadata, metadata_from_zip
 
-TAIL = 64 * 1024
 NOT_FOUND = "x-wheelhouse/not-found"  # content type of a cached 404
 
 
@@ -49,17 +53,6 @@ def _local_path(url: str) -> Path | None:
 
 def _sha256_file(path: Path) -> str:
     return sha256_file(path)[0]
-
-
-def _project_of(filename: str) -> str:
-    """The normalized project name a distribution filename belongs to."""
-    if filename.endswith(".whl"):
-        return canonicalize_name(filename.split("-", 1)[0])
-    stem = filename
-    for ext in (".tar.gz", ".tar.bz2", ".tgz", ".zip"):
-        if stem.endswith(ext):
-            stem = stem[: -len(ext)]
-    return canonicalize_name(stem.rsplit("-", 1)[0])
 
 
 class Repository:
@@ -91,19 +84,33 @@ class Repository:
         self._meta_listeners: list[Callable[[Link, bytes], None]] = []
         self.requests = 0  # HTTP requests sent, for the summary line
         self._closed = threading.Event()
+        self._local = threading.local()  # per thread: listener calls waiting to run (see _deliver)
 
     def listen(self, on_page: Callable[[str, IndexConfig, list[Link]], None], on_metadata: Callable[[Link, bytes], None]) -> None:
-        """Call ``on_page``/``on_metadata`` (on worker threads) as pages and metadata arrive, for speculation."""
+        """Call ``on_page``/``on_metadata`` (from any thread) as pages and metadata arrive, for speculation."""
         self._page_listeners.append(on_page)
         self._meta_listeners.append(on_metadata)
 
-    @staticmethod
-    def _notify(listeners: Sequence[Callable[..., None]], *args: object) -> None:
-        for listener in listeners:
-            try:
-                listener(*args)
-            except Exception:  # speculation must never break the real work
-                pass
+    def _deliver(self, listeners: Sequence[Callable[..., None]], *args: object) -> None:
+        """Call ``listeners(*args)``. A listener that asks for more (a page's listener prefetches
+        metadata, whose listener prefetches pages) may be served at once on this thread; those
+        calls are queued and run by the outermost ``_deliver``, so the walk over a warm dependency
+        graph is a loop, not a recursion as deep as the graph."""
+        queue = getattr(self._local, "queue", None)
+        if queue is not None:
+            queue.append((listeners, args))
+            return
+        queue = self._local.queue = deque([(listeners, args)])
+        try:
+            while queue:
+                todo, todo_args = queue.popleft()
+                for listener in todo:
+                    try:
+                        listener(*todo_args)
+                    except Exception:  # speculation must never break the real work
+                        pass
+        finally:
+            self._local.queue = None
 
     def close(self) -> None:
         """Stop: queued work is dropped, and speculative work in flight sends no further requests
@@ -120,15 +127,12 @@ class Repository:
     # -- index semantics ---------------------------------------------------------------------
 
     def sources_for(self, project: str) -> list[IndexConfig]:
-        """The indexes that may supply ``project``, in priority order."""
-        explicit = [i for i in self.indexes if i.explicit and i.claims(project)]
-        if explicit:
-            return explicit[:1]
-        return [i for i in self.indexes if not i.explicit]
+        """``supplying_indexes(self.indexes, project)`` (kept for ``cli.cmd_explain``)."""
+        return supplying_indexes(self.indexes, project)
 
     def project_links(self, project: str) -> tuple[IndexConfig, list[Link]] | None:
         """Links of ``project`` from the first index (in priority order) that has it."""
-        sources = self.sources_for(project)
+        sources = supplying_indexes(self.indexes, project)
         futures = [(i, self._page_future(i, project)) for i in sources]
         for index, fut in futures:
             links = fut.result()
@@ -143,7 +147,7 @@ class Repository:
 
     def prefetch_projects(self, projects: Sequence[str]) -> None:
         for project in projects:
-            for index in self.sources_for(project):
+            for index in supplying_indexes(self.indexes, project):
                 self._page_future(index, project)
 
     # -- pages -------------------------------------------------------------------------------
@@ -152,13 +156,32 @@ class Repository:
         key = (index.name, canonicalize_name(project))
         with self._lock:
             fut = self._pages.get(key)
-            if fut is None:
+        if fut is not None:
+            return fut
+        cached = None
+        if index.kind != "find-links" and _local_path(index.url) is None:
+            cached = self.cache.get_page(project_url(index.url, key[1]))
+        with self._lock:
+            fut = self._pages.get(key)
+            if fut is not None:
+                return fut
+            if not self._reusable(cached):
                 if index.kind == "find-links":
                     fut = self._pool.submit(self._flat_links, index, key[1])
                 else:
-                    fut = self._pool.submit(self._fetch_page, index, key[1])
+                    fut = self._pool.submit(self._fetch_page, index, key[1], cached)
                 self._pages[key] = fut
+                return fut
+            fut = self._pages[key] = Future()
+        try:  # fresh in the cache: no request, so parse it here
+            fut.set_result(self._fetch_page(index, key[1], cached))
+        except BaseException as e:  # raised to whoever asks for the result, as from the pool
+            fut.set_exception(e)
         return fut
+
+    def _reusable(self, cached: CachedPage | None) -> bool:
+        """True when ``cached`` may be used without asking the server again."""
+        return cached is not None and (cached.fresh or time.time() - cached.stored < self.page_ttl)
 
     def _flat_links(self, index: IndexConfig, project: str) -> list[Link] | None:
         # The first caller loads the flat listing itself; waiting on another pool task could
@@ -176,7 +199,7 @@ class Repository:
                 fut.set_exception(e)
         links = fut.result().get(project) or None
         if links:
-            self._notify(self._page_listeners, project, index, links)
+            self._deliver(self._page_listeners, project, index, links)
         return links
 
     def _load_flat(self, index: IndexConfig) -> dict[str, list[Link]]:
@@ -190,16 +213,16 @@ class Repository:
                     links.append(Link(filename=entry.name, url=entry.resolve().as_uri(), index=index.name,
                                       index_url=index.url, sha256=_sha256_file(entry), size=entry.stat().st_size, flat=True))
         else:
-            body, ctype, url = self._get_page(index, index.url)
+            body, ctype, url = self._get_page(index, index.url, self.cache.get_page(index.url))
             if body is None:
                 raise IndexUnavailable(f"find-links page {redact_url(index.url)} was not found (404)")
             links = [replace(link, flat=True) for link in parse_html_page(body, url, index)]
         grouped: dict[str, list[Link]] = {}
         for link in links:
-            grouped.setdefault(_project_of(link.filename), []).append(link)
+            grouped.setdefault(project_of_filename(link.filename), []).append(link)
         return grouped
 
-    def _fetch_page(self, index: IndexConfig, project: str) -> list[Link] | None:
+    def _fetch_page(self, index: IndexConfig, project: str, cached: CachedPage | None) -> list[Link] | None:
         local = _local_path(index.url)
         if local is not None:
             path = local / project / "index.html"
@@ -207,18 +230,18 @@ class Repository:
                 return None
             return parse_html_page(path.read_bytes(), path.resolve().as_uri(), index)
         url = project_url(index.url, project)
-        body, ctype, final_url = self._get_page(index, url)
+        body, ctype, final_url = self._get_page(index, url, cached)
         if body is None:
             return None
         links = parse_page(body, ctype, final_url, index)
         if links:
-            self._notify(self._page_listeners, project, index, links)
+            self._deliver(self._page_listeners, project, index, links)
         return links
 
-    def _get_page(self, index: IndexConfig, url: str) -> tuple[bytes | None, str, str]:
-        """GET a page with revalidation; (None, '', url) on 404."""
-        cached = self.cache.get_page(url)
-        if cached is not None and (cached.fresh or time.time() - cached.stored < self.page_ttl):
+    def _get_page(self, index: IndexConfig, url: str, cached: CachedPage | None) -> tuple[bytes | None, str, str]:
+        """The page at ``url`` (``cached`` is what the cache holds for it), revalidated unless it is
+        still reusable; (None, '', url) on 404."""
+        if cached is not None and self._reusable(cached):
             if cached.content_type == NOT_FOUND:
                 return None, "", url
             return cached.body, cached.content_type, _base_of(cached, url)
@@ -279,7 +302,7 @@ class Repository:
         if r.status_code != 200:
             raise IndexUnavailable(f"direct reference {redact_url(base)} answered HTTP {r.status_code}")
         try:
-            meta = metadata_from_zip(io.BytesIO(r.content), _project_of(filename))
+            meta = metadata_from_zip(io.BytesIO(r.content), project_of_filename(filename))
         except BadMetadata as e:
             raise IndexUnavailable(f"direct reference {redact_url(base)}: {e}") from None
         actual = hashlib.sha256(r.content).hexdigest()
@@ -306,87 +329,47 @@ class Repository:
         key = link.url
         with self._lock:
             fut = self._meta.get(key)
-            if fut is None:
-                fut = self._pool.submit(self._load_metadata, link)
-                self._meta[key] = fut
+        if fut is not None:
+            return fut
+        cached = self.cache.get_metadata(metadata_key(link))
+        with self._lock:
+            fut = self._meta.get(key)
+            if fut is not None:
+                return fut
+            if cached is None:
+                fut = self._meta[key] = self._pool.submit(self._load_metadata, link)
+                return fut
+            fut = self._meta[key] = Future()
+        fut.set_result(cached)  # cached for good (keyed by the file's hash): nothing to wait for
+        self._deliver(self._meta_listeners, link, cached)
         return fut
 
     def _load_metadata(self, link: Link) -> bytes:
-        cached = self.cache.get_metadata(metadata_key(link))
-        if cached is not None:
-            self._notify(self._meta_listeners, link, cached)
-            return cached
         local = _local_path(link.url)
         try:
             if local is not None:
                 with local.open("rb") as f:
-                    data = metadata_from_zip(f, _project_of(link.filename))
-            elif link.metadata:
-                data = self._metadata_file(link)
+                    data = metadata_from_zip(f, project_of_filename(link.filename))
             else:
-                data = self._metadata_by_range(link)
+                data = remote_metadata(link, lambda url, headers: self._get(link, url, headers), self._keep_wheel)
         except BadMetadata as e:
             raise IndexUnavailable(f"cannot read the metadata of {link.filename} from index {link.index}: {e}") from None
         except OSError as e:
             raise IndexUnavailable(f"cannot read {link.filename}: {e}") from None
         self.cache.put_metadata(metadata_key(link), data)
-        self._notify(self._meta_listeners, link, data)
+        self._deliver(self._meta_listeners, link, data)
         return data
 
-    def _get(self, link: Link, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    def _get(self, link: Link, url: str, headers: Mapping[str, str]) -> httpx.Response:
         try:
-            r = self._send(url, headers or {})
+            return self._send(url, dict(headers))
         except httpx.HTTPError as e:
             raise IndexUnavailable(f"index {link.index}: {describe_http_error(e, url)}") from None
-        return r
 
-    def _metadata_file(self, link: Link) -> bytes:
-        url = link.url + ".metadata"
-        r = self._get(link, url)
-        if r.status_code != 200:
-            return self._metadata_by_range(link)  # advertised but missing: fall back like pip does
-        data = r.content
-        if link.metadata_sha256 and hashlib.sha256(data).hexdigest() != link.metadata_sha256:
-            raise HashMismatch(f"the metadata file of {link.filename} ({redact_url(url)})", link.metadata_sha256,
-                               hashlib.sha256(data).hexdigest())
-        return data
-
-    def _metadata_by_range(self, link: Link) -> bytes:
-        project = _project_of(link.filename)
-        r = self._get(link, link.url, {"Range": f"bytes=-{TAIL}", "Accept-Encoding": "identity"})
-        if r.status_code == 206:
-            total = _content_range_total(r.headers.get("Content-Range"))
-            if total is not None:
-
-                def fetch(start: int, end: int) -> bytes:
-                    rr = self._get(link, link.url, {"Range": f"bytes={start}-{end}", "Accept-Encoding": "identity"})
-                    if rr.status_code != 206:
-                        raise OSError(f"range request answered HTTP {rr.status_code}")
-                    return rr.content
-
-                try:
-                    return metadata_from_zip(RangeFile(total, r.content, fetch), project)
-                except (BadMetadata, OSError):
-                    pass  # ranges that do not add up to a zip: read the whole wheel, which is hash-checked
-        if r.status_code in (206, 416):
-            r = self._get(link, link.url, {"Accept-Encoding": "identity"})
-        if r.status_code != 200:
-            raise IndexUnavailable(f"index {link.index} answered HTTP {r.status_code} for {redact_url(link.url)}")
-        # The server ignored Range: the whole wheel is here; verify it and keep it for the fetch stage.
-        body = r.content
-        actual = hashlib.sha256(body).hexdigest()
-        if link.sha256 and actual != link.sha256:
-            raise HashMismatch(f"{link.filename} ({redact_url(link.url)})", link.sha256, actual)
-        if link.sha256 and self.cache.root is not None:  # the fetch stage then needs no download
-            BlobStore(self.cache.root).put_bytes(actual, body)
-        return metadata_from_zip(io.BytesIO(body), project)
-
-
-def _content_range_total(value: str | None) -> int | None:
-    if not value or "/" not in value:
-        return None
-    total = value.rsplit("/", 1)[1].strip()
-    return int(total) if total.isdigit() else None
+    def _keep_wheel(self, sha256: str, data: bytes) -> None:
+        """Publish a whole wheel read for its metadata (hash already checked) for the fetch stage."""
+        if self.cache.root is not None:
+            BlobStore(self.cache.root).put_bytes(sha256, data)
 
 
 def _base_of(cached: CachedPage, url: str) -> str:
