@@ -41,7 +41,7 @@ _RECORD = 20 * _BLOCK
 _CHUNK = 1 << 20
 # The largest wheels on PyPI (CUDA builds) are a few GB; a member claiming more than this is a
 # decompression bomb or a corrupt header, and would otherwise be spooled to disk in full.
-MAX_MEMBER_SIZE = 16 << 30
+MAX_MEMBER_SIZE = 8 << 30
 _MAX_NAME = 1024
 
 
@@ -216,6 +216,43 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+def _zstd_frames_end(f: IO[bytes], size: int) -> str | None:
+    """Why a zstd stream of ``size`` bytes does not end exactly where its last frame does, else None.
+
+    zstandard's stream reader returns a stream cut inside a frame (even inside its checksum) as if it
+    had ended, so the frame and block headers (RFC 8878) are walked first: a seek and a 3-byte read
+    per block of at most 128 KiB, a few milliseconds for a GB."""
+    pos = 0
+    while pos < size:
+        f.seek(pos)
+        head = f.read(18)  # magic, frame header descriptor, window, dictionary id, content size
+        if len(head) < 8:
+            return f"the stream ends inside a frame header at offset {pos}"
+        magic = int.from_bytes(head[:4], "little")
+        if 0x184D2A50 <= magic <= 0x184D2A5F:  # a skippable frame
+            pos += 8 + int.from_bytes(head[4:8], "little")
+            continue
+        if magic != 0xFD2FB528:
+            return f"no zstd frame at offset {pos}"
+        fhd = head[4]
+        single, dict_flag = (fhd >> 5) & 1, fhd & 3
+        p = pos + 5 + (0 if single else 1) + (0, 1, 2, 4)[dict_flag] + ((1 if single else 0), 2, 4, 8)[fhd >> 6]
+        while True:
+            f.seek(p)
+            block = f.read(3)
+            if len(block) < 3:
+                return f"the stream ends inside the frame at offset {pos}"
+            header = int.from_bytes(block, "little")
+            if (header >> 1) & 3 == 3:
+                return f"a reserved block type at offset {p}"
+            p += 3 + (1 if (header >> 1) & 3 == 1 else header >> 3)  # an RLE block stores one byte
+            if header & 1:  # the frame's last block
+                break
+        pos = p + (4 if (fhd >> 2) & 1 else 0)  # the content checksum
+    f.seek(0)
+    return None if pos == size else f"the stream ends inside the frame that ends at offset {pos}"
+
+
 def check_name(name: str) -> str | None:
     """Why a member name is unsafe to extract, or None when it is a plain relative path."""
     if not name or len(name) > _MAX_NAME:
@@ -281,6 +318,10 @@ class ArchiveReader:
         if fmt == "tar.zst":
             import zstandard
 
+            if (why := _zstd_frames_end(f, os.fstat(f.fileno()).st_size)) is not None:
+                f.close()
+                raise BadBundle(f"{path}: the zstd stream is damaged or truncated: {why}",
+                                hint="copy or build the bundle again")
             stream = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True, closefd=True)
             self.errors += (zstandard.ZstdError,)  # no common base with the others
             self._closers.insert(0, stream)
@@ -316,6 +357,11 @@ class ArchiveReader:
             assert src is not None
             yield entry, Stream(src, self)
         self._member = None
+        # tarfile stops at the end-of-archive blocks; the rest of a compressed stream is read too, so
+        # gzip checks its CRC and length and zstd the last frame's checksum.
+        if self.format != "tar":
+            while self._stream.read(_CHUNK):
+                pass
 
     def _guard(self, step: Any) -> Any:
         try:
