@@ -311,8 +311,8 @@ class ArchiveReader:
         fmt = sniff(head)
         if fmt is None:
             f.close()
-            what = "is empty" if not head else "is not a tar, tar.gz or tar.zst archive"
-            raise BadBundle(f"{path} {what}", hint="a bundle is what 'wheelhouse pack' writes")
+            what = "an empty file" if not head else "not a tar, tar.gz or tar.zst archive"
+            raise BadBundle(f"{path}: {what}", hint="a bundle is what 'wheelhouse pack' writes")
         self.format = fmt
         stream: IO[bytes] = f
         if fmt == "tar.zst":

@@ -232,18 +232,18 @@ def test_damage_inside_a_member_names_it(tmp_path: Path, members: list[Member]) 
 
 
 @pytest.mark.parametrize("content,why", [
-    (b"", "is empty"),
-    (os.urandom(4096), "is not a tar, tar.gz or tar.zst archive"),
-    (b"\xfd7zXZ\x00" + bytes(600), "is not a tar, tar.gz or tar.zst archive"),  # xz
-    (b"PK\x03\x04" + bytes(600), "is not a tar, tar.gz or tar.zst archive"),  # zip
-    (b'lock-version = "1.0"\n' * 40, "is not a tar, tar.gz or tar.zst archive"),
+    (b"", "an empty file"),
+    (os.urandom(4096), "not a tar, tar.gz or tar.zst archive"),
+    (b"\xfd7zXZ\x00" + bytes(600), "not a tar, tar.gz or tar.zst archive"),  # xz
+    (b"PK\x03\x04" + bytes(600), "not a tar, tar.gz or tar.zst archive"),  # zip
+    (b'lock-version = "1.0"\n' * 40, "not a tar, tar.gz or tar.zst archive"),
 ])
 def test_unknown_format_is_a_bad_bundle(tmp_path: Path, content: bytes, why: str) -> None:
     path = tmp_path / "thing.tar.zst"  # the name does not matter, the bytes do
     path.write_bytes(content)
     with pytest.raises(BadBundle) as info:
         open_archive(path)
-    assert info.value.message == f"{path} {why}"
+    assert info.value.message == f"{path}: {why}"
 
 
 def test_format_comes_from_the_bytes_not_the_name(tmp_path: Path, members: list[Member]) -> None:
