@@ -45,7 +45,7 @@ MAX_MEMBER_SIZE = 8 << 30
 _MAX_NAME = 1024
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Member:
     """One regular file of an archive being written: its bytes in ``data``, or in the file ``source``
     (hashed again while it is copied, and refused with ``SourceChanged`` if it no longer matches)."""
@@ -269,7 +269,7 @@ def check_name(name: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Entry:
     """A member that passed the safety checks: a directory, or a regular file of ``size`` bytes."""
 
@@ -374,7 +374,7 @@ class ArchiveReader:
         if why is None and info.type not in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE):
             kinds = {tarfile.SYMTYPE: "a symbolic link", tarfile.LNKTYPE: "a hard link", tarfile.CHRTYPE: "a device",
                      tarfile.BLKTYPE: "a device", tarfile.FIFOTYPE: "a fifo", tarfile.GNUTYPE_SPARSE: "a sparse file"}
-            why = f"{kinds.get(info.type, f'of tar type {info.type!r}')}, not a regular file or directory"
+            why = f"{kinds.get(info.type, f'a member of tar type {info.type!r}')}, not a regular file or directory"
         if why is None and info.size > MAX_MEMBER_SIZE:
             why = f"{info.size} bytes, more than the {MAX_MEMBER_SIZE >> 30} GiB any member may have"
         if why is not None:
@@ -398,6 +398,6 @@ def open_archive(path: Path) -> ArchiveReader:
     """Open the archive at ``path`` for one pass over its members; use it as a context manager.
 
     The format comes from the magic bytes (zstd, gzip, else a ustar header). Iterating yields
-    ``(Entry, Stream)`` for each member (the stream is None for a directory), checked as the module docstring says; a damaged stream
-    or an unsafe member raises ``BadBundle``."""
+    ``(Entry, Stream)`` for each member (the stream is None for a directory), checked as the module
+    docstring says; a damaged stream or an unsafe member raises ``BadBundle``."""
     return ArchiveReader(path)
