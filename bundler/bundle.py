@@ -23,8 +23,8 @@ from bundler.errors import BadBundle, BadInput, BundlerError, Incomplete
 from bundler.manifest import Manifest, check_complete
 from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
 
-_CHUNK = 1 << 20
 _MAX_MANIFEST = 64 << 20  # bundle.json is read into memory; thousands of wheels make a few MB
+_CHUNK = 1 << 20
 _VENV = "venv"  # install.sh's default venv, inside the unpacked bundle
 
 
