@@ -2,29 +2,28 @@
 
 Archive layers prove nothing: a truncated zstd stream or a tar cut at a member boundary can read
 back without an error. So a reader checks the exact member set and every size and sha256 against
-``bundle.json``, and refuses members that are not plain files or directories under the one top
-directory (absolute paths, ``..``, links, devices). The completeness proof is run again from the
-dependency data each wheel's own METADATA gives.
+``bundle.json``, and every member must sit under the one top directory. ``archive.open_archive``
+refuses what is unsafe to unpack (absolute paths, ``..``, links, devices) and turns a damaged
+stream into ``BadBundle``. The completeness proof is run again from the dependency data each
+wheel's own METADATA gives.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import os
-import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Protocol
 
-from bundler.errors import BadBundle, BadInput, Incomplete
+from bundler.archive import open_archive
+from bundler.errors import BadBundle, BadInput, BundlerError, Incomplete
 from bundler.manifest import Manifest, check_complete
 from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
 
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_GZIP_MAGIC = b"\x1f\x8b"
+_MAX_MANIFEST = 64 << 20  # bundle.json is read into memory; thousands of wheels make a few MB
 _CHUNK = 1 << 20
 _VENV = "venv"  # install.sh's default venv, inside the unpacked bundle
 
@@ -40,30 +39,11 @@ class BundleReading:
     top: str = ""
 
 
-def _safe_name(name: str) -> tuple[str, str] | None:
-    """(top, relative path) for a safe member name, else None."""
-    p = PurePosixPath(name)
-    if p.is_absolute() or not p.parts or any(part in ("..", "") for part in p.parts) or "\\" in name:
-        return None
-    return p.parts[0], "/".join(p.parts[1:])
+class _Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
 
 
-def _open_archive(path: Path) -> tuple[IO[bytes], list[Any]]:
-    f = open(path, "rb")
-    head = f.read(4)
-    f.seek(0)
-    if head.startswith(_ZSTD_MAGIC):
-        import zstandard
-
-        reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True, closefd=True)
-        return reader, [reader]
-    if head.startswith(_GZIP_MAGIC):
-        g = gzip.GzipFile(fileobj=f, mode="rb")
-        return g, [g, f]
-    return f, [f]
-
-
-def _digest(stream: IO[bytes], spool: IO[bytes] | None) -> tuple[int, str]:
+def _digest(stream: _Readable, spool: IO[bytes] | None) -> tuple[int, str]:
     h = hashlib.sha256()
     n = 0
     while chunk := stream.read(_CHUNK):
@@ -86,59 +66,45 @@ def read_bundle(path: Path, *, want_metadata: bool = True, manifest_only: bool =
     if path.is_dir():
         _read_directory(path, reading, want_metadata)
         return reading
+    if not path.exists():
+        raise BadInput(f"no such bundle: {path}")
     try:
         _read_archive(path, reading, want_metadata, manifest_only)
-    except (tarfile.TarError, EOFError, OSError, ValueError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise BadInput(f"no such bundle: {path}") from None
-        reading.problems.append(f"the archive is damaged or truncated: {e}")
-    except Exception as e:  # zstandard.ZstdError has no common base with the above
-        if type(e).__module__.startswith("zstandard") or type(e).__name__ == "ZstdError":
-            reading.problems.append(f"the zstd stream is damaged or truncated: {e}")
-        else:
-            raise
+    except BadBundle as e:  # a damaged stream or an unsafe member: reading stops there
+        reading.problems.append(e.message.removeprefix(f"{path}: "))  # the report names the bundle once
+    except OSError as e:  # the spool for a wheel's metadata, on a full disk
+        raise BundlerError(f"cannot read {path}: {e.strerror or e}") from None
     return reading
 
 
 def _read_archive(path: Path, reading: BundleReading, want_metadata: bool, manifest_only: bool) -> None:
-    stream, closers = _open_archive(path)
-    try:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
-            for member in tar:
-                where = _safe_name(member.name)
-                if where is None:
-                    reading.problems.append(f"unsafe member name {member.name!r} (absolute or with '..')")
+    with open_archive(path) as archive:
+        for entry, src in archive:
+            top, _, rel = entry.name.partition("/")
+            reading.top = reading.top or top
+            if top != reading.top or (src is not None and not rel):
+                reading.problems.append(f"member {entry.name!r} is outside the bundle directory {reading.top}/")
+                continue
+            if src is None:
+                continue
+            if rel in reading.files:
+                reading.problems.append(f"member {rel} appears twice")
+            if rel == "bundle.json":
+                if entry.size > _MAX_MANIFEST:
+                    reading.problems.append(f"bundle.json has {entry.size} bytes, more than a manifest can need")
                     continue
-                top, rel = where
-                reading.top = reading.top or top
-                if top != reading.top:
-                    reading.problems.append(f"member {member.name!r} is outside the bundle directory {reading.top}/")
-                    continue
-                if member.isdir():
-                    continue
-                if not member.isreg():
-                    reading.problems.append(f"member {member.name!r} is a link or device, not a regular file")
-                    continue
-                if rel in reading.files:
-                    reading.problems.append(f"member {rel} appears twice")
-                src = tar.extractfile(member)
-                assert src is not None
-                if rel == "bundle.json":
-                    data = src.read()
-                    reading.files[rel] = (len(data), hashlib.sha256(data).hexdigest())
-                    reading.manifest = _manifest(data, reading)
-                    if manifest_only:
-                        return
-                    continue
-                wheel = want_metadata and rel.startswith("wheels/") and rel.endswith(".whl")
-                with tempfile.TemporaryFile() if wheel else contextlib.nullcontext() as spool:
-                    reading.files[rel] = _digest(src, spool if wheel else None)
-                    if wheel:
-                        spool.seek(0)
-                        _record_deps(spool, rel, reading)
-    finally:
-        for c in closers:
-            c.close()
+                data = src.read()
+                reading.files[rel] = (len(data), hashlib.sha256(data).hexdigest())
+                reading.manifest = _manifest(data, reading)
+                if manifest_only:
+                    return
+                continue
+            wheel = want_metadata and rel.startswith("wheels/") and rel.endswith(".whl")
+            with tempfile.TemporaryFile() if wheel else contextlib.nullcontext() as spool:
+                reading.files[rel] = _digest(src, spool if wheel else None)
+                if wheel:
+                    spool.seek(0)
+                    _record_deps(spool, rel, reading)
 
 
 def _manifest(data: bytes, reading: BundleReading) -> Manifest | None:

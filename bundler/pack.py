@@ -1,12 +1,10 @@
 """Pack a lock and the cached wheels into one reproducible archive with its installer.
 
-The archive holds one directory ``<name>/`` (layout in DESIGN.md). It is reproducible to the byte:
-members sorted, mtime fixed (``SOURCE_DATE_EPOCH``, else the lock's exclude-newer, else its newest
-upload time), owner 0/0 with no user or group names, modes 0644/0755, GNU tar headers written here
-rather than by ``tarfile`` (whose stream mode re-buffers every block), and compression with fixed
-parameters: zstd frames carry checksums and always use the multi-threaded engine (its output does
-not depend on the number of workers, but differs from the single-threaded one); gzip has no name and
-a fixed mtime.
+The archive holds one directory ``<name>/`` (layout in DESIGN.md): the wheels, a static PEP 503
+index over them, the lock, requirements.txt, SHA256SUMS, ``bundle.json`` and the target-side
+scripts. ``plan_bundle`` decides every member and its bytes; ``archive.write_reproducible`` writes
+them reproducibly to the byte, with every mtime fixed here (``SOURCE_DATE_EPOCH``, else the lock's
+exclude-newer, else its newest upload time) and modes 0644/0755.
 
 Nothing is written unless every wheel is in the cache with the right sha256 and the completeness
 proof holds for every target; the archive is written under a temporary name and renamed.
@@ -14,40 +12,31 @@ proof holds for every target; the archive is written under a temporary name and 
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import html
 import os
 import re
-import tarfile
-import queue
-import tempfile
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import Any
 from urllib.parse import quote
 
 from packaging.utils import canonicalize_name
 
 from bundler import __version__
+from bundler.archive import FORMATS, Member, SourceChanged, write_reproducible
 from bundler.cache import BlobStore
-from bundler.fsutil import default_file_mode
 from bundler.errors import BadInput, BundlerError, HashMismatch
 from bundler.lock import Lock, LockedWheel, read_lock_source, render_requirements
 from bundler.manifest import BundledPackage, BundledTarget, Manifest, check_complete
 from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
 
-FORMATS = ("tar.zst", "tar.gz", "tar")
 # Wheels are deflated zips already: zstd 3 makes the science stack 0.5 % smaller than zstd 1 and the
 # CUDA torch stack 0.1 % smaller, for about 1.6x the compression time. gzip 1 and 6 cost the same here.
 DEFAULT_LEVELS = {"tar.zst": 1, "tar.gz": 6, "tar": 0}
 TARGET_DIR = Path(__file__).resolve().parent / "_target"
 SCRIPTS = {"install.sh": 0o755, "install.py": 0o644, "capture_profile.py": 0o644}
-_BLOCK = 512
-_RECORD = 20 * _BLOCK
-_CHUNK = 1 << 20
 _EPOCH_1980 = 315532800  # zip's earliest time; used when a lock has no date at all
 
 
@@ -57,16 +46,6 @@ class PackResult:
     sha256: str
     size: int
     manifest: Manifest
-
-
-@dataclass(frozen=True, slots=True)
-class _Member:
-    path: str  # inside <name>/
-    size: int
-    sha256: str
-    data: bytes | None = None  # generated files
-    source: Path | None = None  # wheels, from the cache
-    mode: int = 0o644
 
 
 def format_of(output: Path, requested: str | None) -> str:
@@ -90,10 +69,14 @@ def bundle_name(lock: Lock, output: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip(".-") or "bundle"
 
 
+_MAX_MTIME = 8**11 - 1  # eleven octal digits in a ustar header
+
+
 def _mtime(lock: Lock, source_date_epoch: str | None) -> int:
     if source_date_epoch:
-        if not source_date_epoch.strip().isdigit():
-            raise BadInput(f"SOURCE_DATE_EPOCH={source_date_epoch!r} is not a number of seconds")
+        if not source_date_epoch.strip().isdigit() or int(source_date_epoch) > _MAX_MTIME:
+            raise BadInput(f"SOURCE_DATE_EPOCH={source_date_epoch[:40]!r} is not a number of seconds a tar header can hold",
+                           hint=f"give seconds since 1970 up to {_MAX_MTIME} (the year 2242)")
         return int(source_date_epoch)
     stamp = lock.exclude_newer
     times = [w.upload_time for p in lock.packages for w in p.wheels if w.upload_time is not None]
@@ -132,7 +115,7 @@ def _simple_index(wheels: dict[str, tuple[str, str]], requires_python: dict[str,
     return pages
 
 
-def plan_bundle(lock_path: Path, store: BlobStore, output: Path) -> tuple[Manifest, list[_Member], int]:
+def plan_bundle(lock_path: Path, store: BlobStore, output: Path) -> tuple[Manifest, list[Member], int]:
     """Everything that goes into the bundle, checked: wheels present and hashing right, metadata
     read from them, completeness proven for every target. Raises before anything is written."""
     lock, lock_bytes = read_lock_source(lock_path)
@@ -184,7 +167,7 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path) -> tuple[Manife
         check_complete(target, lock.requirements)
         targets.append(target)
 
-    members = [_Member(path=f"wheels/{fn}", size=checked[fn][1], sha256=w.sha256, source=store.path(w.sha256))
+    members = [Member(path=f"wheels/{fn}", size=checked[fn][1], sha256=w.sha256, source=store.path(w.sha256))
                for fn, (w, _, _) in wheels.items()]
     generated = {"pylock.toml": lock_bytes, "requirements.txt": render_requirements(lock).encode()}
     generated.update(_simple_index({fn: (project, w.sha256) for fn, (w, project, _) in wheels.items()},
@@ -194,148 +177,18 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path) -> tuple[Manife
         generated[script] = (TARGET_DIR / script).read_bytes()
         modes[script] = mode
     for path, data in generated.items():
-        members.append(_Member(path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data,
+        members.append(Member(path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data,
                                mode=modes.get(path, 0o644)))
     sums = "".join(f"{m.sha256}  {m.path}\n" for m in sorted(members, key=lambda m: m.path)).encode()
-    members.append(_Member(path="SHA256SUMS", size=len(sums), sha256=hashlib.sha256(sums).hexdigest(), data=sums))
+    members.append(Member(path="SHA256SUMS", size=len(sums), sha256=hashlib.sha256(sums).hexdigest(), data=sums))
     mtime = _mtime(lock, os.environ.get("SOURCE_DATE_EPOCH"))
     created = datetime.fromtimestamp(mtime, timezone.utc)
     manifest = Manifest(name=name, tool=f"wheelhouse {__version__}", lock_sha256=hashlib.sha256(lock_bytes).hexdigest(),
                         created=created.strftime("%Y-%m-%dT%H:%M:%SZ"), smoke=lock.smoke, requirements=lock.requirements,
                         targets=tuple(targets), files={m.path: (m.size, m.sha256) for m in members})
     data = manifest.to_json()
-    members.append(_Member(path="bundle.json", size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data))
+    members.append(Member(path="bundle.json", size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data))
     return manifest, sorted(members, key=lambda m: m.path), mtime
-
-
-class _Counting:
-    """A write-only wrapper that counts what passes through and hashes it on a second thread, so the
-    archive's sha256 costs no time on the thread that reads, hashes and compresses the wheels."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.sha = hashlib.sha256()
-        self.size = 0
-        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._hash, name="pack-sha256", daemon=True)
-        self._thread.start()
-
-    def _hash(self) -> None:
-        while (data := self._queue.get()) is not None:
-            self.sha.update(data)
-
-    def write(self, data: bytes) -> int:
-        data = bytes(data)  # a copy: callers reuse their buffers (the read buffer, with plain tar)
-        self.raw.write(data)
-        self._queue.put(data)
-        self.size += len(data)
-        return len(data)
-
-    def flush(self) -> None:
-        self.raw.flush()
-
-    def digest(self) -> str:
-        """The sha256 of everything written (waits for the hashing thread)."""
-        self._queue.put(None)
-        self._thread.join()
-        return self.sha.hexdigest()
-
-
-def _tar_header(path: str, size: int, mode: int, mtime: int, kind: bytes) -> bytes:
-    info = tarfile.TarInfo(path)
-    info.size, info.mode, info.mtime, info.type = size, mode, mtime, kind
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "strict")
-
-
-def _tar_stream(top: str, members: list[_Member], mtime: int) -> Iterator[bytes | _Member]:
-    """The tar archive as header/padding bytes, with members' data left to the writer."""
-    dirs = {top}
-    for m in members:
-        parts = m.path.split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            dirs.add(f"{top}/{'/'.join(parts[:i])}")
-    entries = sorted([(d + "/", None) for d in dirs] + [(f"{top}/{m.path}", m) for m in members], key=lambda e: e[0])
-    for path, m in entries:
-        if m is None:
-            yield _tar_header(path, 0, 0o755, mtime, tarfile.DIRTYPE)
-        else:
-            yield _tar_header(path, m.size, m.mode, mtime, tarfile.REGTYPE)
-            yield m
-            yield b"\0" * (-m.size % _BLOCK)
-    yield b"\0" * (2 * _BLOCK)
-
-
-def _open_compressor(fmt: str, level: int, raw: _Counting, mtime: int, threads: int) -> Any:
-    if fmt == "tar.zst":
-        import zstandard
-
-        cctx = zstandard.ZstdCompressor(level=level, write_checksum=True, threads=max(1, threads))
-        return cctx.stream_writer(raw, closefd=False)
-    if fmt == "tar.gz":
-        return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=mtime, compresslevel=level)  # type: ignore[arg-type]
-    return raw
-
-
-def write_archive(top: str, members: list[_Member], output: Path, *, fmt: str, level: int, mtime: int,
-                  threads: int | None = None) -> tuple[str, int]:
-    """Write the archive atomically; returns its (sha256, size). Wheel bytes are hashed again as they
-    are copied, so a file that changed in the cache since it was checked fails the pack."""
-    threads = threads if threads is not None else (os.cpu_count() or 1)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    except OSError as e:
-        raise BundlerError(f"cannot write {output}: {e.strerror or e}") from None
-    raw: _Counting | None = None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), default_file_mode())  # mkstemp makes 0600; a bundle is meant to be copied and shared
-            raw = _Counting(f)
-            out = _open_compressor(fmt, level, raw, mtime, threads)
-            written = 0
-            # One buffer for all reads: a fresh 1 MiB bytes object per read costs a page fault per
-            # 4 KiB in a new process (glibc maps big blocks anew until its threshold adapts).
-            buf = bytearray(_CHUNK)
-            view = memoryview(buf)
-            for piece in _tar_stream(top, members, mtime):
-                if isinstance(piece, bytes):
-                    out.write(piece)
-                    written += len(piece)
-                    continue
-                if piece.data is not None:
-                    out.write(piece.data)
-                else:
-                    h = hashlib.sha256()
-                    assert piece.source is not None
-                    with open(piece.source, "rb", buffering=0) as src:
-                        while n := src.readinto(buf):
-                            chunk = view[:n]
-                            h.update(chunk)
-                            out.write(chunk)  # the compressor copies it: buf is free again
-                    if h.hexdigest() != piece.sha256:
-                        piece.source.unlink(missing_ok=True)  # a damaged blob in the content-addressed store
-                        raise HashMismatch(f"{piece.path} in the cache {piece.source.parent.parent.parent.parent}",
-                                           piece.sha256, h.hexdigest(),
-                                           hint="the damaged copy was removed from the cache: run 'wheelhouse fetch LOCK' again")
-                written += piece.size
-            out.write(b"\0" * (-written % _RECORD))
-            if out is not raw:
-                out.close()
-            f.flush()
-        digest = raw.digest()
-        os.replace(tmp, output)
-    except OSError as e:  # a full disk, a vanished cache file, ...: no traceback, no temporary file left
-        Path(tmp).unlink(missing_ok=True)
-        where = f" ({e.filename})" if e.filename and e.filename != tmp else ""
-        raise BundlerError(f"cannot write {output}: {e.strerror or e}{where}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
-        if raw is not None and raw._thread.is_alive():
-            raw.digest()  # stop the hashing thread on the way out of a failure
-    return digest, raw.size
 
 
 def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None,
@@ -347,5 +200,11 @@ def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = N
     elif fmt == "tar.zst" and not 1 <= level <= 22 or fmt == "tar.gz" and not 0 <= level <= 9:
         raise BadInput(f"--level {level} is out of range for {fmt} (zstd 1-22, gzip 0-9)")
     manifest, members, mtime = plan_bundle(lock_path, store, output)
-    sha, size = write_archive(manifest.name, members, output, fmt=fmt, level=level, mtime=mtime, threads=threads)
+    try:
+        sha, size = write_reproducible(manifest.name, members, output, fmt=fmt, level=level, mtime=mtime, threads=threads)
+    except SourceChanged as e:  # the blob changed in the cache since plan_bundle looked at it
+        assert e.member.source is not None
+        e.member.source.unlink(missing_ok=True)  # a damaged blob in the content-addressed store
+        raise HashMismatch(f"{e.member.path} in the cache {store.root}", e.expected, e.actual,
+                           hint="the damaged copy was removed from the cache: run 'wheelhouse fetch LOCK' again") from None
     return PackResult(path=output, sha256=sha, size=size, manifest=manifest)

@@ -1,0 +1,147 @@
+"""``bundler.manifest``: bundle.json both ways, and the completeness proof as pure data.
+
+Targets are built from explicit profiles (``profile_for_platform``); no bundle, no index, no I/O.
+The same proof run through ``wheelhouse pack`` on real wheels is in test_pack.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bundler.errors import BadInput, Incomplete
+from bundler.manifest import BundledPackage, BundledTarget, Manifest, check_complete
+from bundler.profile import Profile, profile_for_platform
+
+CP311 = profile_for_platform("x86_64-manylinux_2_28", "3.11", name="cp311")
+CP312 = profile_for_platform("x86_64-manylinux_2_28", "3.12", name="cp312")
+WIN = profile_for_platform("x86_64-pc-windows-msvc", "3.12", name="win")
+PIP = "wheels/pip-24.0-py3-none-any.whl"
+
+
+def pkg(name: str, version: str = "1.0", *deps: str, wheel: str | None = None, requires_python: str | None = None) -> BundledPackage:
+    return BundledPackage(name=name, version=version, wheel=f"wheels/{wheel or f'{name}-{version}-py3-none-any.whl'}",
+                          requires_dist=tuple(deps), requires_python=requires_python)
+
+
+def target(profile: Profile, *packages: BundledPackage, pip: str | None = PIP) -> BundledTarget:
+    return BundledTarget(name=profile.name, profile=profile, pip=pip, packages=packages)
+
+
+# A chain with an extra, a marker-only dependency and a platform-specific one, like test_pack's world.
+CLOSURE = (pkg("alpha", "1.0", "beta>=2", "delta[fast]>=1", "backport; python_version < '3.12'", "winonly; sys_platform == 'win32'"),
+           pkg("beta", "2.1", "gamma"), pkg("gamma", "0.3"),
+           pkg("delta", "1.0", "epsilon; extra == 'fast'"), pkg("epsilon", "1.0"), pkg("backport", "1.0"))
+
+
+def manifest() -> Manifest:
+    return Manifest(name="kit", tool="wheelhouse 0.1.0", lock_sha256="ab" * 32, created="2024-06-01T00:00:00Z",
+                    smoke=("import alpha",), requirements=("alpha",),
+                    targets=(target(CP311, *CLOSURE), target(CP312, *(p for p in CLOSURE if p.name != "backport"))),
+                    files={"wheels/alpha-1.0-py3-none-any.whl": (10, "cd" * 32), "install.sh": (3, "ef" * 32)})
+
+
+# ---------------------------------------------------------------------------------------------
+# bundle.json
+
+
+def test_json_round_trip_is_exact() -> None:
+    m = manifest()
+    data = m.to_json()
+    assert Manifest.from_json(data) == m
+    assert Manifest.from_json(data).to_json() == data
+
+
+def test_json_is_canonical() -> None:
+    data = manifest().to_json()
+    doc = json.loads(data)
+    assert data == (json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    assert (doc["format"], doc["format-version"]) == ("wheelhouse-bundle", 1)
+    assert list(doc["files"]) == sorted(doc["files"])
+    assert doc["files"]["install.sh"] == {"size": 3, "sha256": "ef" * 32}
+    assert doc["targets"][0]["packages"][1] == {"name": "beta", "version": "2.1", "wheel": "wheels/beta-2.1-py3-none-any.whl",
+                                                "requires-dist": ["gamma"], "requires-python": None}
+
+
+@pytest.mark.parametrize("change,needle", [
+    (lambda d: d.update({"format": "something-else"}), "not a wheelhouse bundle manifest"),
+    (lambda d: d.update({"format-version": 2}), "format version 1"),
+    (lambda d: d.pop("targets"), "targets"),
+    (lambda d: d["files"].update({"x": {"size": "many"}}), "not a readable bundle manifest"),
+])
+def test_from_json_refuses_what_it_cannot_read(change: Callable[[dict[str, Any]], object], needle: str) -> None:
+    doc = json.loads(manifest().to_json())
+    change(doc)
+    with pytest.raises(BadInput, match=needle):
+        Manifest.from_json(json.dumps(doc).encode(), origin="kit/bundle.json")
+
+
+def test_from_json_names_its_origin_for_garbage() -> None:
+    with pytest.raises(BadInput, match="kit/bundle.json is not a readable bundle manifest"):
+        Manifest.from_json(b"\x00not json", origin="kit/bundle.json")
+
+
+# ---------------------------------------------------------------------------------------------
+# completeness
+
+
+def test_complete_closure_passes_on_both_targets() -> None:
+    check_complete(target(CP311, *CLOSURE), ["alpha"])
+    check_complete(target(CP312, *(p for p in CLOSURE if p.name != "backport")), ["alpha"])
+
+
+@pytest.mark.parametrize("missing,needed_by", [("gamma", "beta 2.1"), ("epsilon", "delta 1.0[fast]"),
+                                               ("backport", "alpha 1.0"), ("alpha", "the requirements")])
+def test_missing_dependency_is_named_with_what_needs_it(missing: str, needed_by: str) -> None:
+    with pytest.raises(Incomplete) as info:
+        check_complete(target(CP311, *(p for p in CLOSURE if p.name != missing)), ["alpha"])
+    assert "incomplete for target cp311" in info.value.message
+    assert f"(needed by {needed_by}) is not in the bundle for cp311" in info.value.message
+
+
+def test_marker_for_another_platform_needs_nothing() -> None:
+    with pytest.raises(Incomplete, match="winonly"):
+        check_complete(target(WIN, *CLOSURE), ["alpha"])  # on Windows winonly applies, and is missing
+
+
+def test_extra_only_dependency_is_needed_only_with_the_extra() -> None:
+    plain = (pkg("app", "1.0", "delta"), pkg("delta", "1.0", "epsilon; extra == 'fast'"))
+    check_complete(target(CP311, *plain), ["app"])
+    with pytest.raises(Incomplete, match=r"epsilon.*needed by delta 1.0\[fast\]"):
+        check_complete(target(CP311, *plain), ["delta[fast]"])
+
+
+def test_version_outside_the_specifier_is_named() -> None:
+    with pytest.raises(Incomplete, match=r"alpha 1.0 needs beta>=2, but the bundle has beta 1.5 for cp311"):
+        check_complete(target(CP311, *(pkg("beta", "1.5", "gamma") if p.name == "beta" else p for p in CLOSURE)), ["alpha"])
+
+
+def test_wheel_for_another_platform_or_python_is_named() -> None:
+    native = pkg("native", "1.0", wheel="native-1.0-cp312-cp312-manylinux_2_17_x86_64.whl")
+    check_complete(target(CP312, native), ["native"])
+    with pytest.raises(Incomplete, match="native-1.0-cp312-cp312-manylinux_2_17_x86_64.whl does not install on cp311"):
+        check_complete(target(CP311, native), ["native"])
+    with pytest.raises(Incomplete, match=r"gamma 0.3 requires Python >=3.13; cp312 runs 3.12"):
+        check_complete(target(CP312, pkg("gamma", "0.3", requires_python=">=3.13")), ["gamma"])
+
+
+def test_bootstrap_pip_must_run_on_the_target() -> None:
+    with pytest.raises(Incomplete, match="the bootstrap wheels/pip-24.0-cp39-cp39-win_amd64.whl does not run on cp311"):
+        check_complete(target(CP311, pkg("gamma", "0.3"), pip="wheels/pip-24.0-cp39-cp39-win_amd64.whl"), ["gamma"])
+    check_complete(target(CP311, pkg("gamma", "0.3"), pip=None), ["gamma"])
+
+
+def test_unreadable_requirement_is_incomplete_not_a_traceback() -> None:
+    with pytest.raises(Incomplete, match=r"beta 2.1: unreadable requirement 'gamma >>> 1'"):
+        check_complete(target(CP311, pkg("beta", "2.1", "gamma >>> 1"), pkg("gamma", "0.3")), ["beta"])
+
+
+def test_every_problem_is_listed_and_long_lists_are_cut() -> None:
+    roots = [f"missing{i}" for i in range(25)]
+    with pytest.raises(Incomplete) as info:
+        check_complete(target(CP311), roots)
+    assert info.value.message.count("is not in the bundle") == 20
+    assert "... and 5 more" in info.value.message
