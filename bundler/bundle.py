@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from bundler._target.install import not_in_bundle
 from bundler.errors import BadBundle, BadInput, Incomplete
 from bundler.manifest import Manifest, check_complete
 from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
@@ -26,7 +27,6 @@ from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
-_VENV = "venv"  # install.sh's default venv, inside the unpacked bundle
 
 
 @dataclass(slots=True)
@@ -159,9 +159,10 @@ def _record_deps(fileobj: IO[bytes], rel: str, reading: BundleReading) -> None:
 def _read_directory(root: Path, reading: BundleReading, want_metadata: bool) -> None:
     reading.top = root.name
     for dirpath, dirnames, filenames in os.walk(root):
-        if dirpath == str(root) and _VENV in dirnames and (root / _VENV / "pyvenv.cfg").is_file():
-            dirnames.remove(_VENV)  # made by install.sh's default --venv; not part of the bundle
         for d in list(dirnames):
+            if not_in_bundle(str(root), Path(dirpath, d).relative_to(root).as_posix()):
+                dirnames.remove(d)  # made on the target (the default venv, __pycache__): the installer skips them too
+                continue
             if os.path.islink(os.path.join(dirpath, d)):
                 reading.problems.append(f"{os.path.relpath(os.path.join(dirpath, d), root)} is a link")
                 dirnames.remove(d)
