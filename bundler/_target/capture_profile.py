@@ -759,7 +759,7 @@ def normalize_arch(machine):
 _LIBC_TAG = re.compile(r"^(manylinux|musllinux)_(\d+)_(\d+)_(.+)$")
 _LEGACY_TAG = re.compile(r"^(manylinux1|manylinux2010|manylinux2014)_(.+)$")
 _MACOS_TAG = re.compile(r"^macosx_(\d+)_(\d+)_(.+)$")
-_LEGACY_GLIBC = dict((name, version) for version, name in LEGACY_MANYLINUX.items())
+_LEGACY_GLIBC = {name: version for version, name in LEGACY_MANYLINUX.items()}
 
 
 def parse_platform_tag(plat):
