@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
 
+from bundler._target.install import not_in_bundle
 from bundler.archive import open_archive
 from bundler.errors import BadBundle, BadInput, BundlerError, Incomplete
 from bundler.manifest import Manifest, check_complete
@@ -25,7 +26,6 @@ from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
 
 _MAX_MANIFEST = 64 << 20  # bundle.json is read into memory; thousands of wheels make a few MB
 _CHUNK = 1 << 20
-_VENV = "venv"  # install.sh's default venv, inside the unpacked bundle
 
 
 @dataclass(slots=True)
@@ -125,9 +125,10 @@ def _record_deps(fileobj: IO[bytes], rel: str, reading: BundleReading) -> None:
 def _read_directory(root: Path, reading: BundleReading, want_metadata: bool) -> None:
     reading.top = root.name
     for dirpath, dirnames, filenames in os.walk(root):
-        if dirpath == str(root) and _VENV in dirnames and (root / _VENV / "pyvenv.cfg").is_file():
-            dirnames.remove(_VENV)  # made by install.sh's default --venv; not part of the bundle
         for d in list(dirnames):
+            if not_in_bundle(str(root), Path(dirpath, d).relative_to(root).as_posix()):
+                dirnames.remove(d)  # made on the target (the default venv, __pycache__): the installer skips them too
+                continue
             if os.path.islink(os.path.join(dirpath, d)):
                 reading.problems.append(f"{os.path.relpath(os.path.join(dirpath, d), root)} is a link")
                 dirnames.remove(d)

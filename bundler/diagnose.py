@@ -11,6 +11,7 @@ from bundler.errors import BundlerError, NoCompatibleFile, ResolutionImpossible
 from bundler.gpu.hints import driver_note, torch_index_hint, unknown_project_hint
 from bundler.gpu.hints import same_release as _same_release
 from bundler.index import IndexConfig, Link, redact_url, supplying_indexes
+from bundler.platforms import libc_requirement, normalize_arch, parse_platform_tag
 from bundler.profile import Profile
 from bundler.select import (
     Policy,
@@ -74,20 +75,18 @@ def no_file_error(name: str, index: IndexConfig, links: Sequence[Link], profile:
 # ---------------------------------------------------------------------------------------------
 # No wheel for the target's Python, platform or glibc: one sentence and what to change.
 
-_PLAT = re.compile(r"(manylinux_\d+_\d+|musllinux_\d+_\d+|manylinux\d+|macosx_\d+_\d+|linux)_(\w+)")
-
-
 def _plat_words(plats: Sequence[str]) -> list[str]:
     """``manylinux_2_17_x86_64`` -> ``manylinux_2_17 x86_64``; legacy aliases of a PEP 600 tag are dropped."""
     plats = sorted(set(plats))
     out = []
     for p in plats:
-        m = _PLAT.fullmatch(p)
-        if m and m.group(1) in ("manylinux2014", "manylinux2010", "manylinux1"):
-            glibc = {"manylinux2014": "2_17", "manylinux2010": "2_12", "manylinux1": "2_5"}[m.group(1)]
-            if f"manylinux_{glibc}_{m.group(2)}" in plats:
-                continue
-        out.append(f"{m.group(1)} {m.group(2)}" if m else p)
+        tag = parse_platform_tag(p)
+        if tag is None or tag.kind == "windows":
+            out.append(p)
+            continue
+        if tag.is_legacy and tag.version and f"manylinux_{tag.version[0]}_{tag.version[1]}_{tag.arch}" in plats:
+            continue
+        out.append(tag.words())
     return out
 
 
@@ -154,9 +153,8 @@ def wheel_gap(name: str, links: Sequence[Link], profile: Profile) -> tuple[str, 
     wheel_plats = sorted({t.rsplit("-", 1)[1] for tags in wheels[v] for t in tags})
     sentence = f"{name} {v} has wheels for {' / '.join(_plat_words(wheel_plats))}; the target is {_target_platform(profile)}"
     f = profile.facts
-    needs = [(int(m.group(2)), int(m.group(3))) for p in wheel_plats
-             if (m := re.fullmatch(r"(many|musl)linux_(\d+)_(\d+)_(\w+)", p)) and m.group(4) == f.arch
-             and ("glibc" if m.group(1) == "many" else "musl") == f.libc]
+    needs = [need[1] for p in wheel_plats
+             if (need := libc_requirement(p)) and normalize_arch(need[2]) == f.arch and need[0] == f.libc]
     if needs and f.libc_version:
         need = "%d.%d" % min(needs)
         return sentence, (f"the target's {f.libc} {f.libc_version} is older than {name} {v} needs ({need}): use a {name} "

@@ -1,6 +1,7 @@
 """The bundle manifest (``bundle.json``) and the completeness proof run before a bundle ships.
 
-``bundle.json``::
+``bundle.json`` (its format name and version, and the checks a reader runs, are defined once in
+the target-side ``bundler/_target/install.py``, which reads it on the target)::
 
     {"format": "wheelhouse-bundle", "format-version": 1, "name", "tool", "lock-sha256", "created",
      "smoke": [...], "requirements": [...root requirements...],
@@ -25,12 +26,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from bundler._target.install import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, InstallError, check_manifest
 from bundler.errors import BadInput, Incomplete
 from bundler.profile import Profile
 from bundler.select import filename_tags, requires_python_ok
-
-FORMAT = "wheelhouse-bundle"
-FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,7 +82,7 @@ class Manifest:
 
     def to_json(self) -> bytes:
         """Canonical bytes: sorted keys, fixed indentation, trailing newline."""
-        doc = {"format": FORMAT, "format-version": FORMAT_VERSION, "name": self.name, "tool": self.tool,
+        doc = {"format": BUNDLE_FORMAT, "format-version": BUNDLE_FORMAT_VERSION, "name": self.name, "tool": self.tool,
                "lock-sha256": self.lock_sha256, "created": self.created, "smoke": list(self.smoke),
                "requirements": list(self.requirements), "targets": [t.to_dict() for t in self.targets],
                "files": {p: {"size": s, "sha256": h} for p, (s, h) in sorted(self.files.items())}}
@@ -91,10 +90,17 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: bytes, origin: str = "bundle.json") -> Manifest:
+        """Read ``bundle.json`` bytes; refused exactly when the bundle's installer would refuse them
+        (the same ``check_manifest``), or when a target's profile is not a valid profile."""
         try:
             d = json.loads(data)
-            if d.get("format") != FORMAT or d.get("format-version") != FORMAT_VERSION:
-                raise BadInput(f"{origin} is not a wheelhouse bundle manifest of format version {FORMAT_VERSION}")
+        except ValueError as e:
+            raise BadInput(f"{origin} is not a readable bundle manifest: {e}") from None
+        try:
+            check_manifest(d)
+        except InstallError as e:
+            raise BadInput(f"{origin} is not a usable bundle manifest: {e.message}", hint=e.hint) from None
+        try:
             return cls(name=d["name"], tool=d["tool"], lock_sha256=d["lock-sha256"], created=d["created"],
                        smoke=tuple(d.get("smoke", ())), requirements=tuple(d.get("requirements", ())),
                        targets=tuple(BundledTarget.from_dict(t) for t in d["targets"]),

@@ -16,10 +16,17 @@ from typing import Any, Iterable, Mapping
 from packaging import tags as ptags
 from packaging.version import InvalidVersion, Version
 
+from bundler._target.capture_profile import (
+    MIN_TARGET_PYTHON,
+    PROFILE_FORMAT,
+    PROFILE_FORMAT_VERSION,
+    TARGET_PYTHON_REASON,
+)
 from bundler.errors import BadInput
+from bundler.platforms import LEGACY_MANYLINUX, MANYLINUX_MIN, normalize_arch, parse_platform_tag
 
-PROFILE_FORMAT = "wheelhouse-profile"
-PROFILE_FORMAT_VERSION = 1
+# The newest CPython minor a target may name (uv's range); the oldest is MIN_TARGET_PYTHON.
+MAX_TARGET_MINOR = 15
 
 MARKER_KEYS = (
     "implementation_name",
@@ -50,6 +57,7 @@ class Facts:
     nvidia_driver: str | None = None  # "535.104.05"
     source: str = "preset"  # preset | platform | capture
     pip_version: str | None = None  # the target's pip, when captured
+    system_pip_tags_count: str | None = None  # how many tags that pip accepts (the profile keeps a current pip's)
     tags_source: str | None = None  # where a captured tag list came from ("pip 23.2.1")
     captured_at: str | None = None
     capture_version: str | None = None
@@ -139,9 +147,12 @@ class Profile:
         if missing:
             raise BadInput(f"{origin}: marker environment lacks {', '.join(missing)}")
         try:
-            Version(markers["python_full_version"])
+            python = Version(markers["python_full_version"])
         except InvalidVersion:
             raise BadInput(f"{origin}: python_full_version {markers['python_full_version']!r} is not a version") from None
+        if python.release[:2] < MIN_TARGET_PYTHON:
+            raise BadInput(f"{origin}: the target runs Python {python}; {_floor_reason()}",
+                           hint="capture the profile again with a Python %d.%d or newer on the target" % MIN_TARGET_PYTHON)
         facts = data.get("facts", {})
         if not isinstance(facts, Mapping):
             raise BadInput(f"{origin}: 'facts' must be an object")
@@ -174,10 +185,6 @@ def load_profile(path: str | Path) -> Profile:
 # ---------------------------------------------------------------------------------------------
 # Profiles from a platform name and a Python version (uv's --python-platform/--python-version).
 
-_ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "x86": "i686", "i386": "i686"}
-_MANYLINUX_MIN = {"x86_64": 5, "i686": 5, "aarch64": 17, "ppc64le": 17, "s390x": 17, "armv7l": 31, "riscv64": 39}
-_LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
-
 DEFAULT_GLIBC = (2, 28)
 DEFAULT_MUSL = (1, 2)
 DEFAULT_MACOS = (13, 0)
@@ -208,22 +215,22 @@ def parse_platform(name: str, *, macos_target: str | None = None) -> Platform:
     m = re.fullmatch(r"([a-z0-9_]+)-(.+)", raw)
     if not m:
         raise BadInput(f"unknown platform {name!r}", hint=f"use one of: {PLATFORM_EXAMPLES}")
-    arch = _ARCH_ALIASES.get(m.group(1), m.group(1))
+    arch = normalize_arch(m.group(1))
     rest = m.group(2)
-    if mm := re.fullmatch(r"manylinux_(\d+)_(\d+)", rest):
-        ver = (int(mm.group(1)), int(mm.group(2)))
-        if arch not in _MANYLINUX_MIN or ver[0] != 2 or ver[1] < _MANYLINUX_MIN[arch]:
+    # "x86_64-manylinux_2_28" names the platform tag manylinux_2_28_x86_64: read it as one.
+    tag = parse_platform_tag(f"{rest}_{arch}") if rest.startswith(("manylinux", "musllinux")) else None
+    if tag is not None and tag.arch == arch and tag.kind == "glibc" and tag.version is not None:
+        ver = tag.version
+        if arch in MANYLINUX_MIN and ver[0] == 2 and ver[1] >= MANYLINUX_MIN[arch]:
+            return Platform("linux", arch, "glibc", ver)
+        if not tag.is_legacy:
             raise BadInput(f"unknown platform {name!r}: manylinux_{ver[0]}_{ver[1]} does not exist for {arch}")
-        return Platform("linux", arch, "glibc", ver)
-    legacy = {"manylinux2014": 17, "manylinux2010": 12, "manylinux1": 5}
-    if rest in legacy and arch in _MANYLINUX_MIN and legacy[rest] >= _MANYLINUX_MIN[arch]:
-        return Platform("linux", arch, "glibc", (2, legacy[rest]))
-    if rest in ("unknown-linux-gnu", "unknown-linux") and arch in _MANYLINUX_MIN:
+    if rest in ("unknown-linux-gnu", "unknown-linux") and arch in MANYLINUX_MIN:
         # riscv64 wheels start at glibc 2.39 (uv's riscv64-unknown-linux): never below the arch's first manylinux
-        return Platform("linux", arch, "glibc", (2, max(DEFAULT_GLIBC[1], _MANYLINUX_MIN[arch])))
-    if (mm := re.fullmatch(r"musllinux_(1)_(\d+)", rest)) and arch in _MANYLINUX_MIN:
-        return Platform("linux", arch, "musl", (int(mm.group(1)), int(mm.group(2))))
-    if rest == "unknown-linux-musl" and arch in _MANYLINUX_MIN:
+        return Platform("linux", arch, "glibc", (2, max(DEFAULT_GLIBC[1], MANYLINUX_MIN[arch])))
+    if tag is not None and tag.arch == arch and tag.kind == "musl" and tag.version and tag.version[0] == 1 and arch in MANYLINUX_MIN:
+        return Platform("linux", arch, "musl", tag.version)
+    if rest == "unknown-linux-musl" and arch in MANYLINUX_MIN:
         return Platform("linux", arch, "musl", DEFAULT_MUSL)
     if rest == "pc-windows-msvc" and arch in ("x86_64", "aarch64", "i686"):
         return Platform("windows", arch)
@@ -239,14 +246,21 @@ def parse_platform(name: str, *, macos_target: str | None = None) -> Platform:
     raise BadInput(f"unknown platform {name!r}", hint=f"use one of: {PLATFORM_EXAMPLES}")
 
 
+def _floor_reason() -> str:
+    return "wheelhouse supports target Pythons %d.%d and newer: %s" % (MIN_TARGET_PYTHON + (TARGET_PYTHON_REASON,))
+
+
 def parse_python_version(text: str) -> tuple[int, int, int]:
-    """Parse ``3.11`` (meaning 3.11.0) or ``3.11.7``; only CPython 3.7+ is supported."""
+    """Parse ``3.11`` (meaning 3.11.0) or ``3.11.7``; CPython 3.8 (the installer's floor) to 3.15."""
     m = re.fullmatch(r"\s*(?:cp|py)?(3)\.?(\d{1,2})(?:\.(\d{1,2}))?\s*", text)
     if not m:
         raise BadInput(f"bad Python version {text!r}", hint="give it as X.Y or X.Y.Z, e.g. 3.11 or 3.11.7")
     major, minor, micro = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-    if minor < 7 or minor > 15:
-        raise BadInput(f"unsupported Python version {text!r}: wheelhouse targets CPython 3.7 to 3.15")
+    if (major, minor) < MIN_TARGET_PYTHON:
+        raise BadInput(f"unsupported Python version {text!r}: {_floor_reason()}")
+    if minor > MAX_TARGET_MINOR:
+        raise BadInput(f"unsupported Python version {text!r}: wheelhouse targets CPython %d.%d to 3.{MAX_TARGET_MINOR}"
+                       % MIN_TARGET_PYTHON)
     return (major, minor, micro)
 
 
@@ -256,10 +270,10 @@ def _linux_platform_tags(p: Platform) -> list[str]:
     assert p.libc_version is not None
     major, minor = p.libc_version
     if p.libc == "glibc":
-        for m in range(minor, _MANYLINUX_MIN[arch] - 1, -1):
+        for m in range(minor, MANYLINUX_MIN[arch] - 1, -1):
             out.append(f"manylinux_{major}_{m}_{arch}")
-            if m in _LEGACY_MANYLINUX:
-                out.append(f"{_LEGACY_MANYLINUX[m]}_{arch}")
+            if (major, m) in LEGACY_MANYLINUX:
+                out.append(f"{LEGACY_MANYLINUX[major, m]}_{arch}")
     else:
         for m in range(minor, -1, -1):
             out.append(f"musllinux_{major}_{m}_{arch}")

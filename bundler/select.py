@@ -8,7 +8,6 @@ pre-release rules (PEP 440). ``explain_links`` says why each file was rejected.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Iterator, Sequence
@@ -22,6 +21,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from bundler.index import Link
+from bundler.platforms import libc_requirement, normalize_arch
 from bundler.profile import Profile
 
 
@@ -113,11 +113,9 @@ def _platform_gap(wheel_plats: Sequence[str], profile: Profile) -> tuple[str, bo
     """Why the platforms miss, and whether only the libc is too old (same OS and CPU)."""
     f = profile.facts
     for plat in wheel_plats:
-        m = re.fullmatch(r"(many|musl)linux_(\d+)_(\d+)_(\w+)", plat)
-        if m and m.group(4) == f.arch and f.libc_version:
-            libc = "glibc" if m.group(1) == "many" else "musl"
-            if libc == f.libc:
-                return f"it needs {libc} {m.group(2)}.{m.group(3)}, the target has {f.libc_version}", True
+        need = libc_requirement(plat)
+        if need and f.libc_version and need[0] == f.libc and normalize_arch(need[2]) == f.arch:
+            return f"it needs {need[0]} {need[1][0]}.{need[1][1]}, the target has {f.libc_version}", True
     return f"the target is {f.os} {f.arch}" + (f" with {f.libc} {f.libc_version}" if f.libc else ""), False
 
 

@@ -1,8 +1,10 @@
 """Build unpacked bundle directories by hand, as ``wheelhouse pack`` lays them out.
 
 For the installer tests: they need real, hash-consistent bundles without going through the
-planner or the packer. ``pip_wheel_from_installed`` makes a bootstrap pip wheel with no network
-by zipping an installed pip back into a wheel.
+planner or the packer. bundle.json is written by the real writer (``bundler.manifest.Manifest``),
+with each wheel's dependency data read from its METADATA as pack does, so the installer is tested
+against the format the builder produces. ``pip_wheel_from_installed`` makes a bootstrap pip wheel
+with no network by zipping an installed pip back into a wheel.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ import subprocess
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # bundler is imported where it is used: scripts import this module for pyenv_python alone
+    from bundler.manifest import BundledPackage
+    from bundler.profile import Profile
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_DIR = ROOT / "bundler" / "_target"
@@ -110,21 +116,36 @@ def rewrite_manifest(bundle: Path, **changes: Any) -> dict[str, Any]:
     return manifest
 
 
+def _bundled_package(wheel: Path) -> BundledPackage:
+    """A package entry as pack makes it: name and version from the file name, dependencies from METADATA."""
+    from bundler.manifest import BundledPackage
+    from bundler.wheelmeta import metadata_from_zip, parse_metadata
+
+    project, version = _wheel_name_version(wheel.name)
+    with open(wheel, "rb") as f:
+        meta = parse_metadata(metadata_from_zip(f, project))
+    return BundledPackage(name=_normalize(project), version=version, wheel=f"wheels/{wheel.name}",
+                          requires_dist=tuple(str(r) for r in meta.requires_dist), requires_python=meta.requires_python)
+
+
 def write_bundle(
     bundle: Path,
     *,
     wheels: Sequence[Path],
     pip_wheel: Path,
-    targets: Iterable[tuple[str, Mapping[str, Any]]],
+    targets: Iterable[tuple[str, Profile | Mapping[str, Any]]],
     smoke: Sequence[str] = (),
     name: str = "default",
     pip_in_requirements: bool = False,
 ) -> dict[str, Any]:
     """Lay out an unpacked bundle at ``bundle`` and return its manifest.
 
-    Every target (``(name, profile dict)``) installs all of ``wheels``; all share one
-    requirements.txt. The installer scripts are copied from ``bundler/_target``.
+    Every target (``(name, profile)``, a Profile or its dict) installs all of ``wheels``; all share
+    one requirements.txt. The installer scripts are copied from ``bundler/_target``.
     """
+    from bundler.manifest import BundledTarget, Manifest
+    from bundler.profile import Profile
+
     bundle.mkdir(parents=True)
     for script in SCRIPTS:
         shutil.copy2(TARGET_DIR / script, bundle / script)
@@ -136,17 +157,15 @@ def write_bundle(
     locked = package_wheels + ([pip_copy] if pip_in_requirements else [])
 
     lines = ["--only-binary :all:"]
-    packages = []
-    for wheel in locked:
-        project, version = _wheel_name_version(wheel.name)
-        lines.append(f"{_normalize(project)}=={version} \\")
+    packages = [_bundled_package(wheel) for wheel in locked]
+    for wheel, p in zip(locked, packages):
+        lines.append(f"{p.name}=={p.version} \\")
         lines.append(f"    --hash=sha256:{sha256_file(wheel)}")
-        packages.append({"name": _normalize(project), "version": version, "wheel": f"wheels/{wheel.name}"})
     (bundle / "requirements.txt").write_text("\n".join(lines) + "\n")
 
     pylock = ['lock-version = "1.0"', 'created-by = "wheelhouse-tests"', ""]
     for p in packages:
-        pylock += ["[[packages]]", f'name = "{p["name"]}"', f'version = "{p["version"]}"', ""]
+        pylock += ["[[packages]]", f'name = "{p.name}"', f'version = "{p.version}"', ""]
     (bundle / "pylock.toml").write_text("\n".join(pylock))
 
     simple = bundle / "simple"
@@ -167,27 +186,27 @@ def write_bundle(
     sums = [f"{sha256_file(p)}  {p.relative_to(bundle).as_posix()}" for p in sorted(bundle.rglob("*")) if p.is_file()]
     (bundle / "SHA256SUMS").write_text("\n".join(sums) + "\n")
 
-    manifest = {
-        "format": "wheelhouse-bundle",
-        "format-version": 1,
-        "name": name,
-        "tool": "wheelhouse 0.1.0",
-        "lock-sha256": sha256_file(bundle / "pylock.toml"),
-        "created": "2025-06-01T00:00:00Z",
-        "smoke": list(smoke),
-        "targets": [
-            {
-                "name": target_name,
-                "profile": dict(profile),
-                "requirements": "requirements.txt",
-                "pip": f"wheels/{pip_copy.name}",
-                "packages": packages,
-            }
+    manifest = Manifest(
+        name=name,
+        tool="wheelhouse 0.1.0",
+        lock_sha256=sha256_file(bundle / "pylock.toml"),
+        created="2025-06-01T00:00:00Z",
+        smoke=tuple(smoke),
+        requirements=tuple(p.name for p in packages),
+        targets=tuple(
+            BundledTarget(
+                name=target_name,
+                profile=profile if isinstance(profile, Profile) else Profile.from_dict(profile, origin=target_name),
+                pip=f"wheels/{pip_copy.name}",
+                packages=tuple(packages),
+            )
             for target_name, profile in targets
-        ],
-    }
-    (bundle / "bundle.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return rewrite_manifest(bundle)
+        ),
+        files={rel: (e["size"], e["sha256"]) for rel, e in file_entries(bundle).items()},
+    )
+    data = manifest.to_json()
+    (bundle / "bundle.json").write_bytes(data)
+    return json.loads(data)
 
 
 def pyenv_python(minor: str) -> Path | None:

@@ -1,4 +1,9 @@
-"""capture-profile.py, run with real interpreters, must record exactly what their pip accepts."""
+"""capture-profile.py, run with real interpreters, must record exactly what a current pip accepts.
+
+The recorded list is the built-in one (what the bundled pip installs with); on 3.8-3.13 it must equal
+each interpreter's own pip's list, and on 3.6 (pip 18.1) it must still hold the modern tags that old
+pip lacks.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from bundler._target import capture_profile as cap
-from bundler.profile import MARKER_KEYS, Profile, load_profile
+from bundler.errors import BadInput
+from bundler.profile import MARKER_KEYS, Profile, cpython_tag_list, load_profile, parse_platform, platform_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "capture-profile.py"
@@ -92,8 +98,10 @@ def test_tags_equal_pips_get_supported(captured):
     profile = load_profile(captured["path"])
     assert list(profile.tags) == captured["reference"]["tags"]
     facts = json.loads(captured["path"].read_text())["facts"]
-    assert facts["tags-source"].startswith("pip "), facts["tags-source"]
-    assert facts["tags-source"] == "pip " + facts["pip-version"]
+    # The built-in list is recorded; the interpreter's own pip is only counted.
+    assert facts["tags-source"] == "builtin"
+    assert facts["system-pip-tags-count"] == len(captured["reference"]["tags"])
+    assert profile.facts.system_pip_tags_count == str(len(captured["reference"]["tags"]))
 
 
 @pytest.mark.parametrize("captured", MINORS, indirect=True)
@@ -122,15 +130,16 @@ def test_facts(captured):
     assert "hostname" not in facts and os.uname().nodename not in captured["path"].read_text()
 
 
-@pytest.mark.parametrize("method", ["builtin", "pip-vendored"])
+@pytest.mark.parametrize("method", ["builtin", "pip-vendored", "auto", "pip"])
 @pytest.mark.parametrize("captured", MINORS, indirect=True)
-def test_fallback_methods_equal_pip(captured, method):
-    """The fallbacks (used when pip's API is missing) give pip's list too."""
+def test_every_tag_source_equals_pip(captured, method):
+    """Every source --tags-from offers gives pip's list on these interpreters (whose pips are current)."""
     proc = _run([str(captured["python"]), str(SCRIPT), "--tags-from", method])
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["tags"] == captured["reference"]["tags"]
-    expected_source = "builtin" if method == "builtin" else "pip {} vendored packaging".format(data["facts"]["pip-version"])
+    pip = data["facts"]["pip-version"]
+    expected_source = {"builtin": "builtin", "pip-vendored": f"pip {pip} vendored packaging"}.get(method, f"pip {pip}")
     assert data["facts"]["tags-source"] == expected_source
 
 
@@ -185,14 +194,31 @@ def test_output_file_written_atomically(tmp_path):
 
 @pytest.mark.parametrize("minor", OLD_MINORS)
 def test_old_interpreters_run(minor, tmp_path):
+    """3.6 and 3.7 still capture, with a current pip's tags, and are told they are below the floor."""
     exe = _python_or_skip(minor)
     out = tmp_path / "p.json"
     proc = _run([str(exe), str(SCRIPT), "-o", str(out)])
     assert proc.returncode == 0, proc.stderr
-    profile = load_profile(out)
-    assert profile.markers["python_version"] == minor
-    builtin = _run([str(exe), str(SCRIPT), "--tags-from", "builtin"])
-    assert builtin.returncode == 0, builtin.stderr
+    assert "below the Python versions wheelhouse supports on a target (3.8 and newer)" in proc.stderr
+    assert "the bundle's installer needs Python 3.8 or newer on the target" in proc.stderr
+    data = json.loads(out.read_text())
+    assert data["markers"]["python_version"] == minor
+    facts, tags = data["facts"], data["tags"]
+    assert facts["tags-source"] == "builtin"
+    if facts["libc"] == "glibc":
+        # The same list packaging.tags gives for this glibc (an implementation independent of capture's).
+        version = tuple(int(p) for p in facts["python-version"].split("."))
+        plats = platform_tags(parse_platform(f"{facts['arch']}-manylinux_{facts['libc-version'].replace('.', '_')}"))
+        assert tags == cpython_tag_list(version, plats)
+        assert f"cp3{minor[2:]}-cp3{minor[2:]}m-manylinux_2_17_{facts['arch']}" in tags  # PEP 600, unknown to pip 18.1
+        assert f"cp3{minor[2:]}-cp3{minor[2:]}m-manylinux2014_{facts['arch']}" in tags
+    if "system-pip-tags-count" in facts:
+        assert facts["system-pip-tags-count"] <= len(tags)
+        if facts["pip-version"] == "18.1":  # manylinux1 only: far fewer tags than a current pip accepts
+            assert facts["system-pip-tags-count"] < len(tags) // 4
+            assert f"pip {facts['pip-version']} accepts {facts['system-pip-tags-count']} tags" in proc.stderr
+    with pytest.raises(BadInput, match="the bundle's installer needs Python 3.8 or newer on the target"):
+        load_profile(out)
 
 
 def test_python2_gets_a_clear_message():

@@ -30,6 +30,7 @@ from bundlefixture import (
 )
 from wheelgen import make_wheel
 
+from bundler._target import capture_profile as cap
 from bundler._target import install as inst
 from bundler.profile import profile_for_platform
 
@@ -605,10 +606,18 @@ def test_parse_wheel_filename(filename, tags):
         ("a-1-cp311-cp311-macosx_11_0_arm64.whl", machine(), "built for macOS ≥ 11.0; this machine runs Linux"),
         ("a-1-cp312-cp312-manylinux_2_17_x86_64.whl", machine(), "built for cp312; this machine runs CPython 3.11"),
         ("a-1-cp311-cp311d-manylinux_2_17_x86_64.whl", machine(), "built for the cp311d ABI; CPython 3.11 does not accept it"),
+        ("a-1-cp311-cp311-win_amd64.whl", machine(), "built for Windows (win_amd64); this machine runs Linux"),
+        ("a-1-cp311-cp311-linux_armv7l.whl", machine(), "built for armv7l; this machine is x86_64"),
+        ("a-1-cp311-cp311-manylinux1_x86_64.whl", machine(), "manylinux1_x86_64 is not accepted by this interpreter"),
+        ("a-1-cp311-cp311-manylinux2014_x86_64.whl", machine(libc_version="2.12"), "needs glibc ≥ 2.17; this machine has glibc 2.12"),
+        ("a-1-cp311-cp311-macosx_11_0_arm64.whl", machine(os="macos", arch="aarch64", libc=None, libc_version=None,
+                                                        macos_version="10.15"), "needs macOS ≥ 11.0; this machine has macOS 10.15"),
+        ("a-1-cp311-cp311-macosx_11_0_x86_64.whl", machine(os="macos", arch="aarch64", libc=None, libc_version=None,
+                                                         macos_version="14.0"), "built for x86_64; this machine is aarch64"),
     ],
 )
 def test_wheel_problem(filename, m, problem):
-    got = inst.wheel_problem(filename, m)
+    got = inst.wheel_problem(filename, m, cap)
     assert (got.replace(">=", "≥") if got else got) == problem
 
 
@@ -691,25 +700,25 @@ MUSL_MACHINE = {
 def test_libc_family_must_match_even_for_pure_wheels(platform_name, here, sentence):
     m = machine(**here)
     target = _target(platform_name)
-    check = inst.check_target(target, m)
+    check = inst.check_target(target, m, cap)
     assert check.differences == ["libc"]
     assert check.bad_wheels == []  # every wheel is pure: only the libc family rules it out
     assert inst.libc_mismatch(check.info, m) == sentence
     with pytest.raises(inst.InstallError) as e:
-        inst.choose_target({"targets": [target]}, m)
+        inst.choose_target({"targets": [target]}, m, cap)
     assert "the C library differs: this bundle " + sentence in e.value.details
     with pytest.raises(inst.InstallError) as e:
-        inst.choose_target({"targets": [target, dict(target, name="other")]}, m)
+        inst.choose_target({"targets": [target, dict(target, name="other")]}, m, cap)
     assert "the C library differs: that target " + sentence in e.value.details
 
 
 def test_pure_wheels_decide_the_glibc_version():
     # The profile says glibc >= 2.39; this machine has 2.17, and every wheel is pure: it fits.
     target = _target("x86_64-manylinux_2_39")
-    assert inst.choose_target({"targets": [target]}, machine(libc_version="2.17")).target is target
+    assert inst.choose_target({"targets": [target]}, machine(libc_version="2.17"), cap).target is target
     # A wheel that needs the newer glibc is what refuses it.
     strict = _target("x86_64-manylinux_2_39", wheels=("delta-1.0-cp311-cp311-manylinux_2_39_x86_64.whl",))
-    check = inst.check_target(strict, machine(libc_version="2.17"))
+    check = inst.check_target(strict, machine(libc_version="2.17"), cap)
     assert check.differences == []
     assert [os.path.basename(w) for w, _ in check.bad_wheels] == ["delta-1.0-cp311-cp311-manylinux_2_39_x86_64.whl"]
 
@@ -726,7 +735,7 @@ def test_libc_is_compared_only_between_known_linux_libcs(platform_name, here):
     m = machine(**here)
     info = inst.target_info(_target(platform_name)["profile"])
     assert inst.libc_mismatch(info, m) is None
-    assert "libc" not in inst.check_target(_target(platform_name), m).differences
+    assert "libc" not in inst.check_target(_target(platform_name), m, cap).differences
 
 
 def test_capture_module_is_checked_before_it_runs(tmp_path):

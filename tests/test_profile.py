@@ -137,7 +137,7 @@ def test_unknown_platform_hint_lists_examples() -> None:
     [
         ("3.11", (3, 11, 0)),
         ("3.11.7", (3, 11, 7)),
-        ("3.7", (3, 7, 0)),
+        ("3.8", (3, 8, 0)),
         ("3.8.10", (3, 8, 10)),
         ("3.13", (3, 13, 0)),
         ("3.15", (3, 15, 0)),
@@ -153,11 +153,31 @@ def test_parse_python_version(text: str, expected: tuple[int, int, int]) -> None
 
 @pytest.mark.parametrize(
     "text",
-    ["", "3", "python3.11", "3.11.x", "3.11.7.1", "2.7", "4.0", "3.6", "3.16", "3.100", "latest", "3,11", "3.11rc1"],
+    ["", "3", "python3.11", "3.11.x", "3.11.7.1", "2.7", "4.0", "3.6", "3.7", "3.7.16", "3.16", "3.100", "latest", "3,11",
+     "3.11rc1"],
 )
 def test_parse_python_version_rejects(text: str) -> None:
     with pytest.raises(BadInput, match="Python version"):
         parse_python_version(text)
+
+
+@pytest.mark.parametrize("version", ["3.6", "3.7", "cp37", "3.7.16"])
+def test_targets_below_the_installer_floor_are_refused_with_the_reason(version: str) -> None:
+    with pytest.raises(BadInput) as e:
+        profile_for_platform("x86_64-manylinux_2_28", version)
+    assert "the bundle's installer needs Python 3.8 or newer on the target" in str(e.value)
+    assert "3.8 and newer" in str(e.value)
+
+
+@pytest.mark.parametrize("full", ["3.7.16", "3.6.15", "3.7.0rc1"])
+def test_captured_profiles_below_the_floor_are_refused(full: str) -> None:
+    d = _good()
+    d["markers"]["python_full_version"] = full
+    with pytest.raises(BadInput) as e:
+        Profile.from_dict(d, origin="old.json")
+    assert str(e.value).startswith(f"old.json: the target runs Python {full}")
+    assert "the bundle's installer needs Python 3.8 or newer on the target" in str(e.value)
+    assert e.value.hint and "Python 3.8 or newer" in e.value.hint
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,7 +196,7 @@ def test_parse_python_version_rejects(text: str) -> None:
         ("i686-pc-windows-msvc", "3.10", "cp310-cp310-win32", "py30-none-any"),
         ("aarch64-apple-darwin", "3.12", "cp312-cp312-macosx_13_0_arm64", "py30-none-any"),
         ("x86_64-apple-darwin", "3.11", "cp311-cp311-macosx_13_0_x86_64", "py30-none-any"),
-        ("x86_64-manylinux_2_28", "3.7", "cp37-cp37m-manylinux_2_28_x86_64", "py30-none-any"),
+        ("x86_64-manylinux_2_28", "3.8", "cp38-cp38-manylinux_2_28_x86_64", "py30-none-any"),
     ],
 )
 def test_first_and_last_tag(platform: str, version: str, first: str, last: str) -> None:
@@ -294,7 +314,7 @@ def test_preference_order_within_linux_target() -> None:
         ),
         ("x86_64-unknown-linux-musl", (3, 12), ["musllinux_1_2_x86_64", "musllinux_1_1_x86_64", "musllinux_1_0_x86_64", "linux_x86_64"]),
         ("x86_64-pc-windows-msvc", (3, 11), ["win_amd64"]),
-        ("x86_64-manylinux_2_28", (3, 7), None),  # abi cp37m
+        ("x86_64-manylinux_2_28", (3, 8), None),  # the oldest target Python
     ],
 )
 def test_tag_order_matches_packaging(platform: str, version: tuple[int, int], plats: list[str] | None) -> None:

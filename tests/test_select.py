@@ -400,3 +400,24 @@ def test_rejection_distance_orders_near_misses() -> None:
         link("p-1.0.tar.gz"),  # not a wheel
     ]
     assert [r.distance for r in explain_links("p", links, LINUX)] == [1, 2, 2, 3, 4]
+
+
+RHEL6 = profile_for_platform("x86_64-manylinux_2_12", "3.11")
+
+
+@pytest.mark.parametrize(
+    "filename, detail, distance",
+    [
+        ("p-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "it needs glibc 2.17, the target has 2.12", 1),
+        # a legacy name is read as the glibc it stands for (bundler.platforms, shared with the installer)
+        ("p-1.0-cp311-cp311-manylinux2014_x86_64.whl", "it needs glibc 2.17, the target has 2.12", 1),
+        ("p-1.0-cp311-cp311-manylinux2014_aarch64.whl", "the target is linux x86_64 with glibc 2.12", 2),
+        ("p-1.0-cp311-cp311-musllinux_1_2_x86_64.whl", "the target is linux x86_64 with glibc 2.12", 2),
+        ("p-1.0-cp311-cp311-win_amd64.whl", "the target is linux x86_64 with glibc 2.12", 2),
+    ],
+)
+def test_platform_gap_names_the_libc_only_when_it_is_the_only_gap(filename: str, detail: str, distance: int) -> None:
+    [rejection] = explain_links("p", [link(filename)], RHEL6)
+    assert rejection.reason == "tags"
+    assert detail in rejection.detail
+    assert rejection.distance == distance

@@ -12,15 +12,24 @@ Then bring the JSON file back and pass it to ``wheelhouse --profile target.json`
 
 The profile records:
 
-* the exact, ordered list of wheel tags this interpreter's pip accepts (taken from pip
-  itself when pip is importable, otherwise from ``packaging`` or a built-in copy of the
-  same logic);
+* the exact, ordered list of wheel tags a current pip accepts on this interpreter, computed
+  by a built-in copy of pip's tag logic. The bundle installs with the modern pip it carries,
+  not with the pip this interpreter may have, so that is the list that matters; the bundle's
+  install.py checks the machine with the same list. The list of this interpreter's own pip,
+  when there is one, is only counted (``system-pip-tags-count``): an old pip accepts far
+  fewer tags (pip 18.1 knows no manylinux2010 or PEP 600 tags) and would narrow the lock
+  for nothing. ``--tags-from`` records another source instead, for comparison;
 * the PEP 508 marker environment of this interpreter;
 * a few facts: Python version, OS, architecture, libc and its version, macOS version and
   the NVIDIA driver version when there is one. The host name is never recorded.
 
-This file only uses the standard library and runs on CPython 3.6 and newer. It never
-touches the network and changes nothing on the machine (except the ``-o`` file).
+This file only uses the standard library and runs on CPython 3.6 and newer, but wheelhouse
+supports targets from Python 3.8 (MIN_TARGET_PYTHON): the bundle's installer needs 3.8. On 3.6
+and 3.7 the capture still runs and says so. It never touches the network and changes nothing on
+the machine (except the ``-o`` file).
+
+The builder (``bundler/``) imports its constants from here (the profile format, the Python
+floor, the architecture aliases, the legacy manylinux names), so the two sides cannot drift.
 """
 
 from __future__ import print_function
@@ -28,7 +37,10 @@ from __future__ import print_function
 import sys
 
 if sys.version_info[0] < 3:  # pragma: no cover - keep this file parseable by Python 2
-    sys.stderr.write("capture-profile.py needs Python 3.6 or newer (this is Python %s)\n" % sys.version.split()[0])
+    sys.stderr.write(
+        "capture-profile.py needs Python 3.6 or newer (this is Python %s); "
+        "wheelhouse targets need Python 3.8 or newer\n" % sys.version.split()[0]
+    )
     sys.exit(2)
 
 import argparse
@@ -50,7 +62,16 @@ PROFILE_FORMAT = "wheelhouse-profile"
 PROFILE_FORMAT_VERSION = 1
 CAPTURE_VERSION = "1"
 
-TAGS_METHODS = ("auto", "pip", "pip-vendored", "packaging", "builtin")
+# The oldest Python a wheelhouse target may run, and why. install.py carries the same number
+# for its own first-line check (it runs before it may load this file); tests/test_parity.py
+# checks that the two agree.
+MIN_TARGET_PYTHON = (3, 8)
+TARGET_PYTHON_REASON = "the bundle's installer needs Python %d.%d or newer on the target" % MIN_TARGET_PYTHON
+
+# Where the recorded tags come from. "builtin" is what a current pip accepts (the bundled pip
+# installs); "auto" is this interpreter's own pip, else its packaging, else builtin.
+DEFAULT_TAGS_METHOD = "builtin"
+TAGS_METHODS = ("builtin", "auto", "pip", "pip-vendored", "packaging")
 
 
 # ---------------------------------------------------------------------------------------
@@ -317,7 +338,8 @@ def macos_version():
 
 INTERPRETER_SHORT_NAMES = {"python": "py", "cpython": "cp", "pypy": "pp", "ironpython": "ip", "jython": "jy"}
 
-_LEGACY_MANYLINUX = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinux1"}
+# The glibc version each legacy manylinux name stands for (PEP 513, 571, 599).
+LEGACY_MANYLINUX = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinux1"}
 _MANYLINUX_ARCHS = ("x86_64", "aarch64", "ppc64", "ppc64le", "s390x", "loongarch64", "riscv64")
 
 
@@ -483,7 +505,7 @@ def _manylinux_tags(archs, info):
                 version = (glibc_max[0], minor)
                 if _manylinux_compatible(arch, version, current):
                     out.append("manylinux_%d_%d_%s" % (version[0], version[1], arch))
-                    legacy = _LEGACY_MANYLINUX.get(version)
+                    legacy = LEGACY_MANYLINUX.get(version)
                     if legacy:
                         out.append("%s_%s" % (legacy, arch))
     return out
@@ -669,7 +691,7 @@ _TAG_SOURCES = {
 }
 
 
-def supported_tags(method="auto"):
+def supported_tags(method=DEFAULT_TAGS_METHOD):
     """Return (ordered tag strings, description of where they came from)."""
     order = ("pip", "pip-vendored", "packaging", "builtin") if method == "auto" else (method,)
     for name in order:
@@ -710,7 +732,9 @@ def marker_environment():
     )
 
 
-_ARCH_ALIASES = {
+# Machine and platform-tag spellings of one CPU architecture -> the name wheelhouse uses
+# (uv's and manylinux's: x86_64, aarch64, i686).
+ARCH_ALIASES = {
     "amd64": "x86_64",
     "x64": "x86_64",
     "x86_64": "x86_64",
@@ -727,8 +751,44 @@ _ARCH_ALIASES = {
 
 
 def normalize_arch(machine):
+    """The wheelhouse name of an architecture (``AMD64`` -> ``x86_64``); "unknown" when empty."""
     m = (machine or "").strip().lower()
-    return _ARCH_ALIASES.get(m, m or "unknown")
+    return ARCH_ALIASES.get(m, m or "unknown")
+
+
+_LIBC_TAG = re.compile(r"^(manylinux|musllinux)_(\d+)_(\d+)_(.+)$")
+_LEGACY_TAG = re.compile(r"^(manylinux1|manylinux2010|manylinux2014)_(.+)$")
+_MACOS_TAG = re.compile(r"^macosx_(\d+)_(\d+)_(.+)$")
+_LEGACY_GLIBC = {name: version for version, name in LEGACY_MANYLINUX.items()}
+
+
+def parse_platform_tag(plat):
+    """Split a wheel platform tag into ``(kind, version, arch)``, or None for a kind not known here.
+
+    kind is "glibc" (``manylinux_2_17_x86_64`` and the legacy ``manylinux2014_x86_64``), "musl"
+    (``musllinux_1_2_aarch64``), "macos" (``macosx_11_0_arm64``; arch may be a multi-arch format
+    such as universal2), "linux" (``linux_armv7l``) or "windows" (``win_amd64``, ``win32``, whose
+    arch is given as i686). version is the (major, minor) of the libc or of macOS, None for
+    linux and windows. arch is spelled as in the tag; compare it through normalize_arch.
+    """
+    plat = plat.lower()
+    m = _LIBC_TAG.match(plat)
+    if m:
+        kind = "glibc" if m.group(1) == "manylinux" else "musl"
+        return kind, (int(m.group(2)), int(m.group(3))), m.group(4)
+    m = _LEGACY_TAG.match(plat)
+    if m:
+        return "glibc", _LEGACY_GLIBC[m.group(1)], m.group(2)
+    m = _MACOS_TAG.match(plat)
+    if m:
+        return "macos", (int(m.group(1)), int(m.group(2))), m.group(3)
+    if plat == "win32":
+        return "windows", None, "i686"
+    if plat.startswith("win_") and len(plat) > 4:
+        return "windows", None, plat[4:]
+    if plat.startswith("linux_") and len(plat) > 6:
+        return "linux", None, plat[6:]
+    return None
 
 
 def target_os():
@@ -778,8 +838,31 @@ def _utc_now():
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def capture(name=None, tags_method="auto"):
-    """Build the profile dict for this interpreter."""
+def system_pip_tags():
+    """This interpreter's own pip's tag list, or None when it has no pip (or an unusable one)."""
+    found = _tags_from_pip()
+    return found[0] if found else None
+
+
+def below_target_floor(version_info=None):
+    """A warning when this Python is older than wheelhouse supports on targets, else None."""
+    version = tuple((version_info or sys.version_info)[:3])
+    if version[:2] >= MIN_TARGET_PYTHON:
+        return None
+    return (
+        "this is Python %d.%d.%d, below the Python versions wheelhouse supports on a target (%d.%d and newer): "
+        "%s, so wheelhouse will refuse this profile. Capture again with a Python %d.%d or newer on this machine, "
+        "and install the bundle with it (sh install.sh --python PATH)"
+        % (version + MIN_TARGET_PYTHON + (TARGET_PYTHON_REASON,) + MIN_TARGET_PYTHON)
+    )
+
+
+def capture(name=None, tags_method=DEFAULT_TAGS_METHOD):
+    """Build the profile dict for this interpreter.
+
+    ``tags`` is the list of ``tags_method`` (by default the built-in copy of a current pip's
+    logic, the list install.py checks against); this interpreter's own pip list is only counted.
+    """
     tags, tags_source = supported_tags(tags_method)
     markers = marker_environment()
     os_name = target_os()
@@ -804,6 +887,9 @@ def capture(name=None, tags_method="auto"):
     pip_version = _pip_version()
     if pip_version:
         facts["pip-version"] = pip_version
+        own = system_pip_tags()
+        if own is not None:
+            facts["system-pip-tags-count"] = len(own)
     facts["tags-source"] = tags_source
     facts["captured-at"] = _utc_now()
     facts["capture-version"] = CAPTURE_VERSION
@@ -858,10 +944,15 @@ def main(argv=None):
     parser.add_argument(
         "--tags-from",
         choices=TAGS_METHODS,
-        default="auto",
-        help="where the tag list comes from (default: auto = pip, then packaging, then built-in logic)",
+        default=DEFAULT_TAGS_METHOD,
+        help="where the tag list comes from (default: builtin, what the modern pip the bundle installs with "
+        "accepts; install.py checks the machine with the same list. auto = this interpreter's own pip, "
+        "then packaging, then builtin: for comparison only)",
     )
     args = parser.parse_args(argv)
+    floor = below_target_floor()
+    if floor:
+        print("capture-profile.py: warning: %s" % floor, file=sys.stderr)
 
     try:
         profile = capture(name=args.name, tags_method=args.tags_from)
@@ -882,6 +973,13 @@ def main(argv=None):
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
+    own = profile["facts"].get("system-pip-tags-count")
+    if own is not None and own != len(profile["tags"]):
+        print(
+            "capture-profile.py: note: this Python's own pip %s accepts %d tags; the profile records the %d of "
+            "the current pip the bundle installs with" % (profile["facts"]["pip-version"], own, len(profile["tags"])),
+            file=sys.stderr,
+        )
     return 0
 
 

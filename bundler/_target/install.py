@@ -31,6 +31,9 @@ from __future__ import print_function
 
 import sys
 
+# The same floor as capture_profile.MIN_TARGET_PYTHON (the builder's source of truth; this check
+# runs before that file may be loaded, so the number is repeated here and tests/test_parity.py
+# checks that they agree).
 MIN_PYTHON = (3, 8)
 
 if sys.version_info[:2] < MIN_PYTHON:  # pragma: no cover - exercised with old pyenv Pythons
@@ -61,11 +64,12 @@ import shutil
 import subprocess
 import traceback
 
+# The builder imports these (bundler/manifest.py, bundler/bundle.py): they are defined only here.
 BUNDLE_FORMAT = "wheelhouse-bundle"
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
 CAPTURE_MODULE = "capture_profile.py"
-DEFAULT_VENV = "venv"
+DEFAULT_VENV = "venv"  # inside the unpacked bundle
 PROG = "install.sh"
 DEBUG_ENV = "WHEELHOUSE_DEBUG"
 
@@ -137,6 +141,19 @@ def load_manifest(bundle_dir):
             data = json.loads(f.read().decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise InstallError("cannot read %s: %s" % (MANIFEST, getattr(e, "strerror", None) or e))
+    return check_manifest(data)
+
+
+def _is_str_list(value):
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def check_manifest(data):
+    """Check the parsed ``bundle.json``; returns it, or raises InstallError naming the first flaw.
+
+    The builder's reader (``bundler.manifest.Manifest.from_json``) runs this same check, so a
+    manifest one side refuses the other refuses too (tests/test_parity.py).
+    """
     if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
         raise InstallError('%s is not a wheelhouse bundle manifest (no "format": "%s")' % (MANIFEST, BUNDLE_FORMAT))
     if data.get("format-version") != BUNDLE_FORMAT_VERSION:
@@ -178,6 +195,12 @@ def load_manifest(bundle_dir):
         for j, package in enumerate(packages):
             if not isinstance(package, dict) or not isinstance(package.get("name"), str):
                 raise InstallError("%s.packages[%d] needs a 'name'" % (where, j))
+            if not isinstance(package.get("version"), str):
+                raise InstallError("%s.packages[%d] needs a 'version'" % (where, j))
+            if not _is_str_list(package.get("requires-dist", [])):
+                raise InstallError("%s.packages[%d].requires-dist must be a list of strings" % (where, j))
+            if not isinstance(package.get("requires-python", ""), (str, type(None))):
+                raise InstallError("%s.packages[%d].requires-python must be a string" % (where, j))
             refs.append(("packages[%d].wheel" % j, package.get("wheel")))
         for field, rel in refs:
             if not isinstance(rel, str) or rel not in files:
@@ -185,9 +208,12 @@ def load_manifest(bundle_dir):
         for field, rel in refs[1:]:
             if not rel.endswith(".whl"):
                 raise InstallError("%s.%s is not a wheel: %r" % (where, field, rel))
-    smoke = data.get("smoke", [])
-    if not isinstance(smoke, list) or not all(isinstance(s, str) for s in smoke):
-        raise InstallError("%s: 'smoke' must be a list of strings" % MANIFEST)
+    for key in ("name", "tool", "lock-sha256", "created"):
+        if not isinstance(data.get(key), str):
+            raise InstallError("%s: %r must be a string" % (MANIFEST, key))
+    for key in ("smoke", "requirements"):
+        if not _is_str_list(data.get(key, [])):
+            raise InstallError("%s: %r must be a list of strings" % (MANIFEST, key))
     return data
 
 
@@ -248,9 +274,10 @@ def load_capture_module(bundle_dir, files):
 
 def this_machine(capture):
     """Describe the running interpreter with the helpers of capture_profile.py."""
-    # The built-in tag logic mirrors current pip, which is what installs here (the bundled pip
-    # runs from its wheel); an old pip that happens to be importable could reject newer tags.
-    tags, _source = capture.supported_tags("builtin")
+    # The tag source capture_profile.py records by default: the built-in copy of current pip's
+    # logic, which is what installs here (the bundled pip runs from its wheel); an old pip that
+    # happens to be importable could reject newer tags.
+    tags, _source = capture.supported_tags(capture.DEFAULT_TAGS_METHOD)
     os_name = capture.target_os()
     libc, libc_version = capture.libc_facts()
     mac = capture.macos_version()
@@ -354,59 +381,47 @@ def describe_machine(machine):
     return text
 
 
-def _norm_arch(arch):
-    a = (arch or "").lower()
-    return {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "i386": "i686", "x86": "i686", "win32": "i686"}.get(a, a)
-
-
-_LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
-
-
-def _platform_problem(plat, machine):
+def _platform_problem(plat, machine, capture):
     """Why this machine rejects platform tag ``plat``: (closeness rank, text); lower is closer."""
     geq = _geq()
-    m = re.match(r"^(manylinux|musllinux)_(\d+)_(\d+)_(.+)$", plat)
-    legacy = re.match(r"^(manylinux1|manylinux2010|manylinux2014)_(.+)$", plat)
-    if m or legacy:
-        if m:
-            libc = "glibc" if m.group(1) == "manylinux" else "musl"
-            need, arch = (int(m.group(2)), int(m.group(3))), m.group(4)
-        else:
-            libc, need, arch = "glibc", _LEGACY_MANYLINUX[legacy.group(1)], legacy.group(2)
+
+    def same_arch(arch):
+        return capture.normalize_arch(arch) == capture.normalize_arch(machine.arch)
+
+    kind, need, arch = capture.parse_platform_tag(plat) or (None, None, None)
+    if kind in ("glibc", "musl"):
         if machine.os != "linux":
-            return 3, "built for Linux (%s %s %d.%d); this machine runs %s" % (libc, geq, need[0], need[1], _os_name(machine.os))
-        if _norm_arch(arch) != _norm_arch(machine.arch):
+            return 3, "built for Linux (%s %s %d.%d); this machine runs %s" % (kind, geq, need[0], need[1], _os_name(machine.os))
+        if not same_arch(arch):
             return 2, "built for %s; this machine is %s" % (arch, machine.arch)
-        if machine.libc != libc:
-            return 1, "built for %s; this machine uses %s" % (libc, machine.libc or "an unknown libc")
-        have = _version_tuple(machine.libc_version)
-        if have < need:
-            return 0, "needs %s %s %d.%d; this machine has %s %s" % (libc, geq, need[0], need[1], libc, machine.libc_version)
+        if machine.libc != kind:
+            return 1, "built for %s; this machine uses %s" % (kind, machine.libc or "an unknown libc")
+        if _version_tuple(machine.libc_version) < need:
+            return 0, "needs %s %s %d.%d; this machine has %s %s" % (kind, geq, need[0], need[1], kind, machine.libc_version)
         return 0, "%s is not accepted by this interpreter" % plat
-    m = re.match(r"^macosx_(\d+)_(\d+)_(.+)$", plat)
-    if m:
-        need = "%s.%s" % (m.group(1), m.group(2))
+    if kind == "macos":
         if machine.os != "macos":
-            return 3, "built for macOS %s %s; this machine runs %s" % (geq, need, _os_name(machine.os))
-        if m.group(3) not in ("universal2", "universal", "intel") and _norm_arch(m.group(3)) != _norm_arch(machine.arch):
-            return 2, "built for %s; this machine is %s" % (m.group(3), machine.arch)
-        return 0, "needs macOS %s %s; this machine has macOS %s" % (geq, need, machine.macos_version)
-    m = re.match(r"^win(?:32|_(.+))$", plat)
-    if m:
-        arch = m.group(1) or "i686"
+            return 3, "built for macOS %s %d.%d; this machine runs %s" % (geq, need[0], need[1], _os_name(machine.os))
+        if arch not in ("universal2", "universal", "intel") and not same_arch(arch):
+            return 2, "built for %s; this machine is %s" % (arch, machine.arch)
+        return 0, "needs macOS %s %d.%d; this machine has macOS %s" % (geq, need[0], need[1], machine.macos_version)
+    if kind == "windows":
         if machine.os != "windows":
             return 3, "built for Windows (%s); this machine runs %s" % (plat, _os_name(machine.os))
         return 2, "built for %s; this machine is %s" % (arch, machine.arch)
-    m = re.match(r"^linux_(.+)$", plat)
-    if m:
+    if kind == "linux":
         if machine.os != "linux":
             return 3, "built for Linux (%s); this machine runs %s" % (plat, _os_name(machine.os))
-        return 2, "built for %s; this machine is %s" % (m.group(1), machine.arch)
+        return 2, "built for %s; this machine is %s" % (arch, machine.arch)
     return 3, "built for platform %s" % plat
 
 
-def wheel_problem(filename, machine):
-    """None when ``machine`` accepts the wheel, else a short reason it does not."""
+def wheel_problem(filename, machine, capture):
+    """None when ``machine`` accepts the wheel, else a short reason it does not.
+
+    ``capture`` is the bundle's capture_profile module, whose platform-tag and architecture
+    helpers are shared with the builder.
+    """
     _name, _version, tags = parse_wheel_filename(filename)
     supported = set(machine.tags)
     if tags & supported:
@@ -414,7 +429,7 @@ def wheel_problem(filename, machine):
     machine_plats = {t.split("-")[2] for t in supported}
     plats = sorted({t.split("-")[2] for t in tags})
     if not any(p in machine_plats for p in plats):
-        return min(_platform_problem(p, machine) for p in plats)[1]
+        return min(_platform_problem(p, machine, capture) for p in plats)[1]
     interpreters = sorted({t.split("-")[0] for t in tags})
     machine_interpreters = {t.split("-")[0] for t in supported}
     here = "%s %s" % (_impl_name(machine.implementation), "%d.%d" % machine.python_version[:2])
@@ -457,7 +472,7 @@ def libc_mismatch(info, machine):
     )
 
 
-def check_target(target, machine):
+def check_target(target, machine, capture):
     """Compare one target with this machine: what differs, and which wheels cannot install here."""
     info = target_info(target["profile"])
     differences = []
@@ -467,21 +482,21 @@ def check_target(target, machine):
         differences.append("python")
     if info.os and info.os.lower() != machine.os:
         differences.append("os")
-    if info.arch and _norm_arch(info.arch) != _norm_arch(machine.arch):
+    if info.arch and capture.normalize_arch(info.arch) != capture.normalize_arch(machine.arch):
         differences.append("arch")
     if libc_mismatch(info, machine):
         differences.append("libc")
     bad = []
     for rel in target_wheels(target):
-        problem = wheel_problem(rel, machine)
+        problem = wheel_problem(rel, machine, capture)
         if problem:
             bad.append((rel, problem))
     return TargetCheck(target, info, differences, bad)
 
 
-def choose_target(manifest, machine):
+def choose_target(manifest, machine, capture):
     """The first target this machine fits; raises InstallError naming what differs otherwise."""
-    checks = [check_target(t, machine) for t in manifest["targets"]]
+    checks = [check_target(t, machine, capture) for t in manifest["targets"]]
     for check in checks:
         if not check.differences and not check.bad_wheels:
             return check
@@ -551,11 +566,23 @@ def _same_path(a, b):
     return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
 
 
+def not_in_bundle(bundle_dir, rel_dir):
+    """Whether the directory ``rel_dir`` (POSIX, relative to the unpacked bundle) is no part of it.
+
+    Two kinds are made on the target after unpacking: byte-code caches (``__pycache__``, at any
+    depth) and the venv install.sh makes by default (``venv`` at the top, once it holds a
+    pyvenv.cfg). Both this installer and the builder's ``wheelhouse verify DIR`` skip exactly these.
+    """
+    if rel_dir.rsplit("/", 1)[-1] == "__pycache__":
+        return True
+    return rel_dir == DEFAULT_VENV and os.path.isfile(os.path.join(bundle_dir, DEFAULT_VENV, "pyvenv.cfg"))
+
+
 def files_on_disk(bundle_dir, skip_dirs=()):
     """Relative POSIX paths of every file (and link) under ``bundle_dir``, bundle.json excluded.
 
-    ``__pycache__`` directories and the directories in ``skip_dirs`` (a venv inside the bundle)
-    are not looked into.
+    The directories ``not_in_bundle`` names and those in ``skip_dirs`` (a --venv inside the
+    bundle) are not looked into.
     """
     found = set()
     errors = []
@@ -569,7 +596,7 @@ def files_on_disk(bundle_dir, skip_dirs=()):
         kept = []
         for d in dirs:
             full = os.path.join(root, d)
-            if d == "__pycache__" or any(_same_path(full, s) for s in skip_dirs):
+            if not_in_bundle(bundle_dir, prefix + d) or any(_same_path(full, s) for s in skip_dirs):
                 continue
             if os.path.islink(full):
                 found.add(prefix + d)  # never followed: reported as an extra file
@@ -791,7 +818,7 @@ def install(args, bundle_dir, environ):
     manifest = load_manifest(bundle_dir)
     capture = load_capture_module(bundle_dir, manifest["files"])  # checked against bundle.json first
     machine = this_machine(capture)
-    check = choose_target(manifest, machine)
+    check = choose_target(manifest, machine, capture)
     target = check.target
     name = manifest.get("name") or os.path.basename(bundle_dir)
     _say("bundle %r: target %r fits this machine (%s)" % (name, target["name"], describe_machine(machine)))
@@ -802,10 +829,8 @@ def install(args, bundle_dir, environ):
     venv = os.path.abspath(args.venv) if args.venv else os.path.join(bundle_dir, DEFAULT_VENV)
     if _same_path(venv, bundle_dir):
         raise InstallError("the venv cannot be the bundle directory itself", hint="choose another place with --venv DIR")
-    # A venv made by an earlier run with the default location is not part of the bundle either.
-    default_venv = os.path.join(bundle_dir, DEFAULT_VENV)
-    skip = [venv] + ([default_venv] if os.path.isfile(os.path.join(default_venv, "pyvenv.cfg")) else [])
-    count = verify_files(bundle_dir, manifest["files"], skip_dirs=skip)
+    # A venv made by an earlier run with the default location is skipped by not_in_bundle.
+    count = verify_files(bundle_dir, manifest["files"], skip_dirs=[venv])
     _say("verified %d files (size and sha256)" % count)
     if args.check_only:
         _say("check passed: this bundle can be installed here")

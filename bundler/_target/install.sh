@@ -63,6 +63,7 @@ elif ! command -v "$python" >/dev/null 2>&1; then
     exit 1
 fi
 
+# The floor of every target: capture_profile.MIN_TARGET_PYTHON (tests/test_parity.py checks this copy).
 if ! "$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 8) else 1)' >/dev/null 2>&1; then
     version=$("$python" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null) || version="unknown (it does not run)"
     say_error "this bundle needs Python 3.8 or newer; $python is Python $version. Give another one with --python PATH"
