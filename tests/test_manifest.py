@@ -38,10 +38,13 @@ CLOSURE = (pkg("alpha", "1.0", "beta>=2", "delta[fast]>=1", "backport; python_ve
 
 
 def manifest() -> Manifest:
+    # Every file the targets name is listed, as the installer's own check demands.
+    files = {p.wheel: (10, "cd" * 32) for p in CLOSURE}
+    files.update({PIP: (20, "cd" * 32), "requirements.txt": (5, "ef" * 32), "install.sh": (3, "ef" * 32)})
     return Manifest(name="kit", tool="wheelhouse 0.1.0", lock_sha256="ab" * 32, created="2024-06-01T00:00:00Z",
                     smoke=("import alpha",), requirements=("alpha",),
                     targets=(target(CP311, *CLOSURE), target(CP312, *(p for p in CLOSURE if p.name != "backport"))),
-                    files={"wheels/alpha-1.0-py3-none-any.whl": (10, "cd" * 32), "install.sh": (3, "ef" * 32)})
+                    files=files)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,9 +71,9 @@ def test_json_is_canonical() -> None:
 
 @pytest.mark.parametrize("change,needle", [
     (lambda d: d.update({"format": "something-else"}), "not a wheelhouse bundle manifest"),
-    (lambda d: d.update({"format-version": 2}), "format version 1"),
+    (lambda d: d.update({"format-version": 2}), "format-version 2; this installer understands 1"),
     (lambda d: d.pop("targets"), "targets"),
-    (lambda d: d["files"].update({"x": {"size": "many"}}), "not a readable bundle manifest"),
+    (lambda d: d["files"].update({"x": {"size": "many"}}), "needs an integer .size."),
 ])
 def test_from_json_refuses_what_it_cannot_read(change: Callable[[dict[str, Any]], object], needle: str) -> None:
     doc = json.loads(manifest().to_json())
