@@ -10,7 +10,7 @@ from packaging.version import InvalidVersion, Version
 from bundler.errors import BundlerError, NoCompatibleFile, ResolutionImpossible
 from bundler.gpu.hints import driver_note, torch_index_hint, unknown_project_hint
 from bundler.gpu.hints import same_release as _same_release
-from bundler.index import IndexConfig, Link, redact_url, supplying_indexes
+from bundler.index import IndexConfig, Link, ProjectIndex, redact_url, supplying_indexes
 from bundler.platforms import libc_requirement, normalize_arch, parse_platform_tag
 from bundler.profile import Profile
 from bundler.select import (
@@ -20,6 +20,8 @@ from bundler.select import (
     best_rank,
     explain_links,
     filter_specifier,
+    compress,
+    target_needs,
     versions_for_target,
     wheel_info,
 )
@@ -32,27 +34,13 @@ def _who(info: Any) -> str:
     return f"{parent} requires"
 
 
-def _compress(items: Sequence[str], limit: int = 8) -> str:
-    items = list(items)
-    if len(items) <= limit:
-        return ", ".join(items)
-    return ", ".join(items[:limit]) + f", ... ({len(items) - limit} more)"
-
-
-def target_needs(profile: Profile) -> str:
-    """What the target accepts, in a few words: its own ABI tag (plus abi3 and pure wheels) and platforms."""
-    plats = profile.platform_tags()
-    own = profile.tags[0].split("-")[1] if profile.tags else "?"
-    return f"{profile.describe()}; accepts {own}, abi3 and pure-Python wheels for {_compress(plats, 4)}"
-
-
 def availability_table(links: Sequence[Link], limit: int = 6) -> str:
     """An indented table: version | Python tags | platforms, newest first."""
     rows = availability(links)
     if not rows:
         sdists = sorted({link.filename for link in links if not link.is_wheel})
-        return "    only source distributions: " + _compress(sdists, 4) if sdists else "    no files at all"
-    lines = [f"    {v:<14} {_compress(py, 5):<34} {_compress(plats, 4)}" for v, py, plats in rows[:limit]]
+        return "    only source distributions: " + compress(sdists, 4) if sdists else "    no files at all"
+    lines = [f"    {v:<14} {compress(py, 5):<34} {compress(plats, 4)}" for v, py, plats in rows[:limit]]
     if len(rows) > limit:
         lines.append(f"    ... and {len(rows) - limit} older versions")
     return "\n".join(lines)
@@ -184,8 +172,13 @@ def _version_of(link: Link) -> Any:
     return info[1] if info else None
 
 
-def explain_impossible(causes: Sequence[Any], provider: Any, profile: Profile) -> BundlerError:
-    """Turn resolvelib's causes into a message built from the requirements involved."""
+def explain_impossible(error: ResolutionImpossible, repo: ProjectIndex) -> BundlerError:
+    """Turn the resolver's ``ResolutionImpossible`` (its causes, target and policy) into a message built
+    from the requirements involved; an error without causes is returned as it is. ``repo`` is asked
+    again for the projects involved (cheap: their pages are cached by then)."""
+    if not error.causes or error.target is None:
+        return error
+    causes, profile, policy, hashes = error.causes, error.target, error.policy or Policy(), error.hashes
     by_name: dict[str, list[Any]] = {}
     for info in causes:
         by_name.setdefault(info.requirement.name, []).append(info)
@@ -193,29 +186,29 @@ def explain_impossible(causes: Sequence[Any], provider: Any, profile: Profile) -
     for name, infos in by_name.items():
         if name == "<python>":
             continue
-        found = provider.repo.project_links(name)
+        found = repo.project_links(name)
         if found is None:
-            sources = supplying_indexes(provider.repo.indexes, name)
+            sources = supplying_indexes(repo.indexes, name)
             searched = ", ".join(f"{i.name} ({redact_url(i.url)})" for i in sources)
             who = _who(infos[0])
             return ResolutionImpossible(f"{who} {infos[0].requirement}, but no index has a project named {name!r} (searched {searched})",
                                         hint=_unknown_hint(name, sources))
         index, links = found
-        usable = versions_for_target(name, links, profile, policy=provider.policy)
+        usable = versions_for_target(name, links, profile, policy=policy)
         if not usable:
-            return no_file_error(name, index, links, profile, provider.policy)
-        pinned = provider.hashes.get(name)
-        if pinned is not None and not versions_for_target(name, links, profile, policy=provider.policy, hashes=pinned):
-            offered = _compress([f"{c.link.filename} (sha256 {c.link.sha256})" for c in usable], 3)
+            return no_file_error(name, index, links, profile, policy)
+        pinned = hashes.get(name)
+        if pinned is not None and not versions_for_target(name, links, profile, policy=policy, hashes=pinned):
+            offered = compress([f"{c.link.filename} (sha256 {c.link.sha256})" for c in usable], 3)
             return ResolutionImpossible(
                 f"no file of {name} on index {index.name} matches the --hash pins given for it "
-                f"({_compress(sorted(pinned), 3)}); the files usable on target {profile.name} are {offered}",
+                f"({compress(sorted(pinned), 3)}); the files usable on target {profile.name} are {offered}",
                 hint="a wrong or stale hash, or a file replaced on the index: check before regenerating the hashes")
         if len(infos) == 1:
             spec = infos[0].requirement.specifier
-            ok = filter_specifier(usable, spec, allow_pre=provider.policy.allow_pre)
+            ok = filter_specifier(usable, spec, allow_pre=policy.allow_pre)
             if not ok:
-                versions = _compress([str(c.version) for c in usable], 10)
+                versions = compress([str(c.version) for c in usable], 10)
                 matching = [link for link, v in ((link, _version_of(link)) for link in links)
                             if v is not None and spec.contains(v, prereleases=True)]
                 offered = f"\n  files matching {infos[0].requirement}:\n{availability_table(matching)}" if matching else ""

@@ -14,6 +14,8 @@ BundlerError             exit 1, message on stderr, never a traceback
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 
 class BundlerError(Exception):
     """Root of all errors wheelhouse reports to the user (exit status 1)."""
@@ -48,7 +50,20 @@ class NoCompatibleFile(BundlerError):
 
 
 class ResolutionImpossible(BundlerError):
-    """The requirements cannot be satisfied together."""
+    """The requirements cannot be satisfied together.
+
+    When the resolver raises it, it carries resolvelib's ``causes`` and the ``target`` profile,
+    ``policy`` and ``hashes`` it resolved with, so that ``bundler.diagnose`` can tell the story
+    afterwards (as resolvelib's own exception carries its causes).
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, causes: tuple[Any, ...] = (), target: Any = None,
+                 policy: Any = None, hashes: Mapping[str, frozenset[str]] | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.causes = causes
+        self.target = target
+        self.policy = policy
+        self.hashes = hashes or {}
 
 
 class HashMismatch(BundlerError):

@@ -149,3 +149,20 @@ def open_existing(path: Path) -> BinaryIO:
         f.close()
         raise OSError(errno.EINVAL, "not a regular file", str(path))
     return f
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name one file (also through links, or as two spellings of one path)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def overwritten_input(outputs: Sequence[Path], inputs: Sequence[Path]) -> tuple[Path, Path] | None:
+    """The first (output, input) pair that is one file, else None: a run must never write over what it reads."""
+    for out in outputs:
+        for src in inputs:
+            if same_file(out, src):
+                return out, src
+    return None

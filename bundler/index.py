@@ -100,6 +100,9 @@ class ProjectIndex(Protocol):
     def metadata(self, link: Link) -> bytes:
         """The core metadata (METADATA file) of a wheel."""
 
+    def direct_link(self, url: str) -> Link:
+        """The file a ``name @ URL`` requirement names, hashed (reading it once when the URL gives no hash)."""
+
     def prefetch_projects(self, projects: Sequence[str]) -> None:
         """Start fetching project pages that will be needed soon (no-op allowed)."""
 

@@ -13,7 +13,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from bundler.errors import BadInput
-from bundler.validate import read_toml
+from bundler.fsutil import read_regular
+from bundler.validate import read_toml, target_name
 
 
 @dataclass(slots=True)
@@ -28,6 +29,7 @@ class RequirementSet:
     find_links: list[str] = field(default_factory=list)
     pre: bool = False
     require_hashes: bool = False  # --require-hashes was given in a file
+    files: list[Path] = field(default_factory=list)  # every requirements/constraints file read, includes too
     unhashed: list[str] = field(default_factory=list)  # origins of requirement lines without --hash
 
     def check_hash_mode(self) -> None:
@@ -89,7 +91,7 @@ def read_requirements_file(path: str | Path, into: RequirementSet, *, constraint
     seen = _seen if _seen is not None else set()
     try:
         real = p.resolve()
-        text = p.read_text(encoding="utf-8")
+        text = read_regular(p, 16 << 20).decode("utf-8")  # never a FIFO or device
     except OSError as e:
         raise BadInput(f"cannot read requirements file {p}: {e.strerror or e}") from None
     except UnicodeDecodeError:
@@ -97,6 +99,7 @@ def read_requirements_file(path: str | Path, into: RequirementSet, *, constraint
     if real in seen:
         return
     seen.add(real)
+    into.files.append(p)
     for lineno, line in _logical_lines(text):
         origin = f"{p}:{lineno}"
         try:
@@ -257,6 +260,8 @@ def load_recipe(path: str | Path) -> Recipe:
         for key in ("python-platform", "python-version", "name"):
             if key in t:
                 _expect(t[key], str, f"{tw}.{key}")
+        if "name" in t:
+            target_name(t["name"], f"{tw}.name")
         prof = t.get("profile")
         if prof is not None:
             _expect(prof, str, f"{tw}.profile")

@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # the readers of a lock (fetch, pack) need not load the resol
     from bundler.plan import Pin, Plan
 
 __all__ = ["Lock", "LockedPackage", "LockedWheel", "from_pylock", "read_lock", "read_lock_source", "render_lock",
-           "render_requirements", "target_marker", "to_pylock", "write_lock"]
+           "render_requirements", "requirements_path", "target_marker", "to_pylock", "write_lock"]
 
 
 def target_marker(profile: Profile) -> str:
@@ -163,6 +163,13 @@ def render_requirements(lock: Lock) -> str:
     return out.getvalue()
 
 
+def requirements_path(lock_path: Path) -> Path:
+    """Where ``requirements.txt`` goes beside a lock: ``requirements.NAME.txt`` for ``pylock.NAME.toml``."""
+    name = lock_path.name
+    stem = name[len("pylock."):-len(".toml")] if name.startswith("pylock.") and name.endswith(".toml") and name != "pylock.toml" else ""
+    return lock_path.with_name(f"requirements.{stem}.txt" if stem else "requirements.txt")
+
+
 def write_lock(plan: Plan, output: Path, *, exclude_newer: datetime | None = None, title: str | None = None,
                smoke: Sequence[str] = ()) -> tuple[Path, Path]:
     """Write ``output`` (pylock) and ``requirements.txt`` beside it, both or neither.
@@ -173,9 +180,7 @@ def write_lock(plan: Plan, output: Path, *, exclude_newer: datetime | None = Non
     pylock = to_pylock(plan, exclude_newer=exclude_newer, title=title, smoke=smoke)
     lock_text = render_lock(pylock)
     req_text = render_requirements(from_pylock(pylock, origin=str(output)))
-    name = output.name
-    stem = name[len("pylock."):-len(".toml")] if name.startswith("pylock.") and name.endswith(".toml") and name != "pylock.toml" else ""
-    req_path = output.with_name(f"requirements.{stem}.txt" if stem else "requirements.txt")
+    req_path = requirements_path(output)
     try:
         atomic_write_all([(output, lock_text.encode()), (req_path, req_text.encode())])
     except OSError as e:  # os.replace names the temporary file first and the final one second

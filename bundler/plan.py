@@ -23,11 +23,11 @@ from resolvelib import AbstractProvider, BaseReporter, Resolver
 from resolvelib.resolvers import ResolutionImpossible as _RLImpossible
 from resolvelib.resolvers import ResolutionTooDeep
 
-from bundler.diagnose import explain_impossible, target_needs
 from bundler.errors import BadInput, BundlerError, NoCompatibleFile, ResolutionImpossible
 from bundler.index import IndexConfig, Link, ProjectIndex, redact_url
+from bundler.model import Inputs, Pin, Plan, TargetPlan
 from bundler.profile import Profile
-from bundler.select import (Policy, WheelChoice, best_rank, filter_specifier, requires_python_ok, versions_for_target,
+from bundler.select import (Policy, WheelChoice, best_rank, target_needs, filter_specifier, requires_python_ok, versions_for_target,
                             wheel_info)
 from bundler.wheelmeta import BadMetadata, CoreMetadata, parse_metadata
 
@@ -71,39 +71,6 @@ class Candidate:
 
     def __str__(self) -> str:
         return f"{self.key} {self.version}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Pin:
-    """One package of a target's closure, with the file chosen for that target."""
-
-    name: str
-    version: str
-    link: Link
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TargetPlan:
-    profile: Profile
-    pins: tuple[Pin, ...]
-    bootstrap: Pin | None = None  # the pip wheel the installer runs on the target (None: none found)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Plan:
-    targets: tuple[TargetPlan, ...]
-    indexes: tuple[IndexConfig, ...]
-    requirements: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Inputs:
-    """Everything a resolution starts from, parsed but with markers not yet evaluated."""
-
-    requirements: tuple[Requirement, ...]
-    constraints: tuple[Requirement, ...] = ()
-    hashes: Mapping[str, frozenset[str]] = field(default_factory=dict)  # --hash pins per canonical name
-    policy: Policy = Policy()
 
 
 class MetadataStore:
@@ -357,8 +324,9 @@ def resolve_target(repo: ProjectIndex, store: MetadataStore, profile: Profile, i
     resolver = Resolver(provider, _Reporter(progress))
     try:
         result = resolver.resolve(roots, max_rounds=max_rounds)
-    except _RLImpossible as e:
-        raise explain_impossible(e.causes, provider, profile) from None
+    except _RLImpossible as e:  # the data, for diagnose.explain_impossible to turn into a story
+        raise ResolutionImpossible(f"the requirements cannot all hold on target {profile.name}", causes=tuple(e.causes),
+                                   target=profile, policy=inputs.policy, hashes=inputs.hashes) from None
     except ResolutionTooDeep:
         raise ResolutionImpossible(f"resolution for {profile.name} did not converge after {max_rounds} rounds",
                                    hint="add constraints (-c) that pin the packages being backtracked over") from None

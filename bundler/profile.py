@@ -23,6 +23,8 @@ from bundler._target.capture_profile import (
     TARGET_PYTHON_REASON,
 )
 from bundler.errors import BadInput
+from bundler.fsutil import read_regular
+from bundler.validate import target_name
 from bundler.platforms import LEGACY_MANYLINUX, MANYLINUX_MIN, normalize_arch, parse_platform_tag
 
 # The newest CPython minor a target may name (uv's range); the oldest is MIN_TARGET_PYTHON.
@@ -42,6 +44,9 @@ MARKER_KEYS = (
     "sys_platform",
 )
 
+
+_TAG = re.compile(r"[A-Za-z0-9_.]{1,64}-[A-Za-z0-9_.]{1,64}-[A-Za-z0-9_.]{1,200}")
+_MARKER_VALUE = re.compile(r"[^'\"\x00-\x1f\x7f]{0,300}")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Facts:
@@ -138,14 +143,17 @@ class Profile:
         if not isinstance(tags, list) or not tags or not all(isinstance(t, str) for t in tags):
             raise BadInput(f"{origin}: 'tags' must be a non-empty list of strings")
         for t in tags:
-            if len(t.split("-")) != 3:
-                raise BadInput(f"{origin}: malformed tag {t!r} (expected interpreter-abi-platform)")
+            if not _TAG.fullmatch(t):
+                raise BadInput(f"{origin}: malformed tag {t[:80]!r} (expected interpreter-abi-platform)")
         markers = data.get("markers")
         if not isinstance(markers, Mapping):
             raise BadInput(f"{origin}: 'markers' must be an object")
         missing = [k for k in MARKER_KEYS if not isinstance(markers.get(k), str)]
         if missing:
             raise BadInput(f"{origin}: marker environment lacks {', '.join(missing)}")
+        odd = [k for k, v in markers.items() if not isinstance(k, str) or (isinstance(v, str) and not _MARKER_VALUE.fullmatch(v))]
+        if odd:  # the values are quoted into markers and lock files: no quotes, no control characters
+            raise BadInput(f"{origin}: marker {str(odd[0])[:40]!r} has a value wheelhouse cannot quote safely")
         try:
             python = Version(markers["python_full_version"])
         except InvalidVersion:
@@ -156,29 +164,34 @@ class Profile:
         facts = data.get("facts", {})
         if not isinstance(facts, Mapping):
             raise BadInput(f"{origin}: 'facts' must be an object")
-        name = data.get("name") or "target"
+        name = target_name(data.get("name") or "target", f"{origin}: name")
         return cls(
-            name=str(name),
+            name=name,
             tags=tuple(tags),
             markers={k: str(v) for k, v in markers.items() if isinstance(v, str)},
             facts=Facts.from_dict(facts),
         )
 
     def with_name(self, name: str) -> Profile:
-        return replace(self, name=name)
+        """The same profile under another (checked) target name."""
+        return replace(self, name=target_name(name, "target name"))
 
 
 def load_profile(path: str | Path) -> Profile:
     """Read a profile JSON file written by ``capture-profile.py`` or ``wheelhouse profile capture``."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_regular(p, 16 << 20).decode("utf-8")  # a profile is a few kB; never a FIFO or device
     except OSError as e:
         raise BadInput(f"cannot read profile {p}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"profile {p} is not UTF-8 text") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise BadInput(f"profile {p} is not valid JSON: {e.msg} at line {e.lineno}") from None
+    except RecursionError:
+        raise BadInput(f"profile {p} nests too deeply") from None
     return Profile.from_dict(data, origin=str(p))
 
 

@@ -246,3 +246,17 @@ def availability(links: Sequence[Link]) -> list[tuple[str, list[str], list[str]]
             pys.add(interpreter if abi in ("none", "abi3") or abi == interpreter else f"{interpreter}-{abi}")
             plats.add(platform)
     return [(str(v), sorted(table[v][0]), sorted(table[v][1])) for v in sorted(table, reverse=True)]
+
+
+def compress(items: Sequence[str], limit: int = 8) -> str:
+    items = list(items)
+    if len(items) <= limit:
+        return ", ".join(items)
+    return ", ".join(items[:limit]) + f", ... ({len(items) - limit} more)"
+
+
+def target_needs(profile: Profile) -> str:
+    """What the target accepts, in a few words: its own ABI tag (plus abi3 and pure wheels) and platforms."""
+    plats = profile.platform_tags()
+    own = profile.tags[0].split("-")[1] if profile.tags else "?"
+    return f"{profile.describe()}; accepts {own}, abi3 and pure-Python wheels for {compress(plats, 4)}"

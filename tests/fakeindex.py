@@ -13,6 +13,7 @@ from urllib.parse import quote, urljoin
 
 from packaging.utils import canonicalize_name
 
+from bundler.errors import BadInput
 from bundler.index import IndexConfig, Link, supplying_indexes
 from wheelgen import wheel_filename
 
@@ -60,6 +61,9 @@ class FakeIndex:
     def metadata(self, link: Link) -> bytes:
         self.metadata_reads.append(link.filename)
         return self._metadata[link.url]
+
+    def direct_link(self, url: str) -> Link:
+        raise BadInput(f"the fake index serves no direct references ({url})")
 
     def prefetch_projects(self, projects: Sequence[str]) -> None:
         pass  # everything is already here

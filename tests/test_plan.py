@@ -20,7 +20,8 @@ import pytest
 from packaging.pylock import Pylock
 
 from bundler.cli import main
-from bundler.config import build_job
+from bundler.app import resolve
+from bundler.job import build_job
 from bundler.errors import BundlerError
 from bundler.plan import Plan, plan
 from bundler.profile import PRESETS, profile_for_platform
@@ -51,7 +52,7 @@ def plan_in_process(wheels: list[W], args: list[str], target: tuple[str, ...] = 
     for w in wheels:
         fake.add_wheel("default" if w.index == "main" else w.index, w.name, w.version, tag=w.tag, requires_dist=list(w.deps),
                        requires_python=w.rp, page_requires_python=w.page_rp, provides_extra=list(w.extras), yanked=w.yanked)
-    return plan(fake, job.profiles, job.inputs, job.indexes), fake
+    return resolve(job, fake, bootstrap=False), fake
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

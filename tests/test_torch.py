@@ -21,7 +21,8 @@ from typing import Any, Iterator
 import pytest
 
 from bundler.cli import main
-from bundler.config import build_job
+from bundler.app import resolve as app_resolve
+from bundler.job import build_job
 from bundler.errors import BadInput, BundlerError, NoCompatibleFile, ResolutionImpossible, UsageError
 from bundler.gpu import checks
 from bundler.http import make_client
@@ -69,7 +70,7 @@ def resolve(j: Any) -> Plan:
     client = make_client()
     repo = Repository(j.indexes, client, PlannerCache(None))
     try:
-        return plan(repo, j.profiles, j.inputs, j.indexes)
+        return app_resolve(j, repo, bootstrap=False)
     finally:
         repo.close()
         client.close()

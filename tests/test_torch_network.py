@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-from bundler.config import build_job
+from bundler.job import build_job
 from bundler.http import make_client
 from bundler.httpcache import PlannerCache
 from bundler.plan import MetadataStore, plan

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bundler.config import build_indexes
+from bundler.job import build_indexes
 from bundler.inputs import RequirementSet, load_recipe
 
 

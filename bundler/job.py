@@ -1,4 +1,4 @@
-"""Turn command-line options and recipes into the planner's inputs: targets, indexes, requirements."""
+"""A ``Job``: command-line options and a recipe turned into the planner's inputs (targets, indexes, requirements)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from bundler.gpu.backend import PYTORCH_INDEX, TorchChoice, choose_backend, torc
 from bundler.gpu.checks import general_pytorch_indexes
 from bundler.index import PYPI_SIMPLE, IndexConfig, normalize_index_url
 from bundler.inputs import Recipe, RequirementSet, load_recipe, parse_timestamp, read_requirements_file
-from bundler.plan import Inputs
+from bundler.model import Inputs
 from bundler.profile import Profile, profile_for_platform, resolve_profile
 from bundler.select import Policy
 
@@ -57,6 +57,7 @@ class Job:
     recipe: Recipe | None
     torch: TorchChoice | None = None  # the PyTorch backend, when one was asked for (print its reason)
     warnings: tuple[str, ...] = ()  # for the user: printed, never fatal
+    files: tuple[Path, ...] = ()  # every file read to build the job: no output may overwrite one
 
 
 def build_profiles(profile_specs: Sequence[str], platform: str | None, version: str | None, recipe: Recipe | None) -> list[Profile]:
@@ -142,13 +143,15 @@ def build_indexes(*, index_url: str | None, extra_index_urls: Sequence[str], fin
 def build_job(*, positional: Sequence[str], req_files: Sequence[str], constraint_files: Sequence[str], profile_specs: Sequence[str],
               platform: str | None, version: str | None, index_url: str | None, extra_index_urls: Sequence[str],
               find_links: Sequence[str], named: Sequence[str], pins: Sequence[str], pre: bool, exclude_newer: str | None,
-              default_recipe: Path | None = None, torch_backend: str | None = None, torch_index: str | None = None) -> Job:
+              default_recipe: Path | None = None, torch_backend: str | None = None, torch_index: str | None = None,
+              need_requirements: bool = True) -> Job:
     """Parse everything a ``lock`` invocation names into a ``Job``.
 
     ``torch_backend`` (``--torch-backend``; it overrides the recipe's ``torch-backend``) adds the
     PyTorch index of that backend as an explicit index serving the torch family (see
     ``bundler.gpu``). ``torch_index`` replaces ``https://download.pytorch.org/whl`` (a mirror of
-    that tree), else ``WHEELHOUSE_PYTORCH_INDEX`` does.
+    that tree), else ``WHEELHOUSE_PYTORCH_INDEX`` does. ``need_requirements=False`` builds the targets,
+    indexes and policy alone (for ``explain``).
     """
     recipe = None
     reqset = RequirementSet()
@@ -159,7 +162,7 @@ def build_job(*, positional: Sequence[str], req_files: Sequence[str], constraint
             recipe = load_recipe(item)
         else:
             reqset.add(item, "command line")
-    if recipe is None and not positional and not req_files and default_recipe is not None:
+    if recipe is None and not positional and not req_files and default_recipe is not None and need_requirements:
         recipe = load_recipe(default_recipe)
     if recipe is not None:
         for r in recipe.requirements:
@@ -170,7 +173,7 @@ def build_job(*, positional: Sequence[str], req_files: Sequence[str], constraint
         read_requirements_file(f, reqset)
     for f in constraint_files:
         read_requirements_file(f, reqset, constraint=True)
-    if not reqset.requirements:
+    if not reqset.requirements and need_requirements:
         raise UsageError("nothing to lock", hint="give requirements, -r FILE, or a recipe")
     when: datetime | None = parse_timestamp(exclude_newer) if exclude_newer else (recipe.exclude_newer if recipe else None)
     profiles = build_profiles(profile_specs, platform, version, recipe)
@@ -198,7 +201,11 @@ def build_job(*, positional: Sequence[str], req_files: Sequence[str], constraint
         if loose:
             warnings.append(f"the PyTorch index gives no upload times, so --exclude-newer does not hold back {', '.join(loose)}: "
                             "pin them with == for a lock that re-locks the same")
-    return Job(profiles=tuple(profiles), indexes=tuple(indexes), inputs=inputs, recipe=recipe, torch=choice, warnings=tuple(warnings))
+    files = [*([recipe.path] if recipe else []), *reqset.files,
+             *(Path(s) for s in profile_specs if Path(s).is_file()),
+             *(Path(t.profile) for t in (recipe.targets if recipe else ()) if t.profile)]
+    return Job(profiles=tuple(profiles), indexes=tuple(indexes), inputs=inputs, recipe=recipe, torch=choice,
+               warnings=tuple(warnings), files=tuple(f for f in files if f.is_file()))
 
 
 def pytorch_base(torch_index: str | None) -> str:

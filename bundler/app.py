@@ -1,0 +1,188 @@
+"""The verbs of wheelhouse as functions, one per command, as ``installer.install`` is one function.
+
+Each takes parsed inputs (a ``Job``, paths, options) and returns a result; warnings come back as
+data for the caller to print. Nothing here prints, and nothing here parses a command line.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from bundler.errors import BadInput, ResolutionImpossible, UsageError
+from bundler.fsutil import overwritten_input
+from bundler.index import IndexConfig, ProjectIndex, supplying_indexes
+from bundler.job import Job
+from bundler.model import Plan
+
+if TYPE_CHECKING:
+    import httpx
+
+    from bundler.cache import BlobStore
+    from bundler.fetch import FetchOptions, FetchReport, FileSpec, Reporter
+    from bundler.pack import PackResult
+    from bundler.repository import Repository
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Network:
+    """How the planner reaches indexes: the page cache (None: none), revalidation, TLS, concurrency."""
+
+    cache_dir: Path | None
+    refresh: bool = False
+    cert: str | None = None
+    jobs: int = 16
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockResult:
+    plan: Plan
+    lock_path: Path
+    requirements_path: Path
+    requests: int  # HTTP requests the planner sent
+    elapsed: float
+    warnings: tuple[str, ...]
+
+
+def refuse_overwriting(outputs: Sequence[Path], inputs: Sequence[Path]) -> None:
+    """Refuse, before any work, a run whose output is one of its inputs (also through links)."""
+    clash = overwritten_input(outputs, inputs)
+    if clash is not None:
+        out, src = clash
+        raise UsageError(f"{out} is also an input of this run ({src}); wheelhouse never writes over what it reads",
+                         hint="give another output path (-o)")
+
+
+def check_output(output: Path, example: str) -> None:
+    """An output path must be a file name in an existing directory."""
+    if output.is_dir():
+        raise UsageError(f"-o {output} is a directory; give a file name such as {output / example}")
+    if not output.parent.exists():
+        raise BadInput(f"cannot write {output}: directory {output.parent} does not exist")
+    if not output.parent.is_dir():
+        raise BadInput(f"cannot write {output}: {output.parent} is not a directory")
+
+
+def open_repository(indexes: Sequence[IndexConfig], net: Network) -> tuple[Repository, httpx.Client]:
+    """The planner's view of ``indexes``, with its HTTP client (close both when done)."""
+    from bundler.http import make_client
+    from bundler.httpcache import PlannerCache
+    from bundler.repository import Repository
+
+    if net.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    cache = PlannerCache(net.cache_dir)
+    if cache.root is not None:
+        try:
+            cache.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            why = "not a directory" if isinstance(e, FileExistsError) else e.strerror or e
+            raise BadInput(f"cannot use cache directory {cache.root}: {why}", hint="give another --cache-dir, or --no-cache") from None
+    client = make_client(cert=net.cert, max_connections=max(net.jobs, 4))
+    return Repository(indexes, client, cache, jobs=net.jobs, page_ttl=0.0 if net.refresh else 600.0), client
+
+
+def resolve(job: Job, repo: ProjectIndex, *, progress: Callable[[Any], None] | None = None, bootstrap: bool = True) -> Plan:
+    """The plan of ``job`` over ``repo`` (any ``ProjectIndex``); a resolution that cannot succeed comes
+    back as a ``ResolutionImpossible`` that tells the story, told while the pages are still at hand."""
+    from bundler.diagnose import explain_impossible
+    from bundler.plan import plan
+
+    direct = {r.url: repo.direct_link(r.url) for r in job.inputs.requirements if r.url}
+    try:
+        return plan(repo, job.profiles, job.inputs, job.indexes, direct_links=direct, progress=progress, bootstrap=bootstrap)
+    except ResolutionImpossible as e:
+        raise explain_impossible(e, repo) from None
+
+
+def lock(job: Job, output: Path, net: Network, *, progress: Callable[[Any], None] | None = None,
+         inputs: Sequence[Path] = ()) -> LockResult:
+    """Resolve ``job`` for every target and write the lock and its requirements.txt to ``output``."""
+    from bundler.gpu.checks import check_variants, driver_warnings
+    from bundler.lock import requirements_path, write_lock
+
+    req_path = requirements_path(output)
+    refuse_overwriting([output, req_path], [*job.files, *inputs])
+    started = time.monotonic()
+    repo, client = open_repository(job.indexes, net)
+    try:
+        result = resolve(job, repo, progress=progress)
+    finally:
+        repo.close()
+        client.close()
+    warnings: list[str] = []
+    for t in result.targets:
+        check_variants(t.pins)  # one torch build per environment: never +cpu next to +cu121
+        warnings += driver_warnings(t.pins, t.profile)
+    recipe = job.recipe
+    lock_path, req_path = write_lock(result, output, exclude_newer=job.inputs.policy.exclude_newer,
+                                     title=recipe.name if recipe and recipe.name else None, smoke=recipe.smoke if recipe else ())
+    return LockResult(plan=result, lock_path=lock_path, requirements_path=req_path, requests=repo.requests,
+                      elapsed=time.monotonic() - started, warnings=tuple(warnings))
+
+
+def plan_files(result: Plan) -> list[FileSpec]:
+    """Every file a fresh plan names, bootstrap pip included, with the URLs the plan used (credentials
+    the indexes were given still in them: they go to the downloader only, never to disk)."""
+    from bundler.fetch import FileSpec
+
+    pins = [p for t in result.targets for p in (*t.pins, *([t.bootstrap] if t.bootstrap else []))]
+    return [FileSpec(url=p.link.url, sha256=p.link.sha256 or "", size=p.link.size, filename=p.link.filename) for p in pins]
+
+
+def fetch(specs: Sequence[FileSpec], store: BlobStore, options: FetchOptions, *, dest: Path | None = None,
+          reporter: Reporter | None = None) -> FetchReport:
+    """Bring ``specs`` into the cache verified, and copy them into ``dest`` when given."""
+    from bundler.fetch import fetch_files, place
+
+    try:
+        store.root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BadInput(f"cannot use cache directory {store.root}: {e.strerror or e}", hint="give another --cache-dir") from None
+    report = fetch_files(specs, store, options, reporter=reporter)
+    if dest is not None:
+        try:
+            place(specs, report, dest)
+        except OSError as e:
+            raise BadInput(f"cannot place files in {dest}: {e.strerror or e}") from None
+    return report
+
+
+def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None) -> PackResult:
+    """Write the bundle of ``lock_path`` to ``output``, refusing to write over the lock itself."""
+    from bundler.pack import pack as write_bundle
+
+    refuse_overwriting([output], [lock_path])
+    return write_bundle(lock_path, store, output, fmt=fmt, level=level)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Explanation:
+    reports: tuple[str, ...]  # one per target, then notes on explicit indexes that have the project
+    found: bool  # some index that may supply the project has it
+
+
+def explain(job: Job, package: str, net: Network) -> Explanation:
+    """Why ``package`` has (or lacks) a usable file for each of ``job``'s targets."""
+    from packaging.utils import canonicalize_name
+
+    from bundler.diagnose import explain_project
+
+    name = canonicalize_name(package)
+    repo, client = open_repository(job.indexes, net)
+    try:
+        found = repo.all_links(name)
+        chosen = repo.project_links(name)
+    finally:
+        repo.close()
+        client.close()
+    allowed = supplying_indexes(job.indexes, name)
+    reports = [explain_project(name, [(i, links) for i, links in found if i in allowed], chosen[0] if chosen else None,
+                               prof, job.inputs.policy) for prof in job.profiles]
+    for index, links in found:
+        if links and index not in allowed:
+            reports.append(f"\nindex {index.name} has {len(links)} files of {name}, but it is explicit and serves only "
+                           f"{', '.join(index.packages or ())}: add --pin '{name}={index.name}' to take {name} from it")
+    return Explanation(reports=tuple(reports), found=chosen is not None)

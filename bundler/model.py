@@ -1,0 +1,49 @@
+"""The data passed from the planner to the later stages: what to resolve, and what was resolved.
+
+Frozen dataclasses with no behaviour, so ``lock``, ``job`` and the command line can use them without
+loading the resolver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from packaging.requirements import Requirement
+
+from bundler.index import IndexConfig, Link
+from bundler.profile import Profile
+from bundler.select import Policy
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pin:
+    """One package of a target's closure, with the file chosen for that target."""
+
+    name: str
+    version: str
+    link: Link
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetPlan:
+    profile: Profile
+    pins: tuple[Pin, ...]
+    bootstrap: Pin | None = None  # the pip wheel the installer runs on the target (None: none found)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    targets: tuple[TargetPlan, ...]
+    indexes: tuple[IndexConfig, ...]
+    requirements: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inputs:
+    """Everything a resolution starts from, parsed but with markers not yet evaluated."""
+
+    requirements: tuple[Requirement, ...]
+    constraints: tuple[Requirement, ...] = ()
+    hashes: Mapping[str, frozenset[str]] = field(default_factory=dict)  # --hash pins per canonical name
+    policy: Policy = Policy()
