@@ -27,8 +27,8 @@ from bundler.index import redact_url
 from bundler.locktool import Lock, LockedPackage, LockedWheel, from_pylock, read_lock, read_lock_source
 from bundler.profile import Profile
 
-if TYPE_CHECKING:  # the readers of a lock (fetch, pack) need not load the resolver
-    from bundler.plan import Pin, Plan
+if TYPE_CHECKING:
+    from bundler.model import Pin, Plan
 
 __all__ = ["Lock", "LockedPackage", "LockedWheel", "from_pylock", "read_lock", "read_lock_source", "render_lock",
            "render_requirements", "requirements_path", "target_marker", "to_pylock", "write_lock"]

@@ -303,10 +303,6 @@ def test_bad_input_in_process(case: Case, ctx: Ctx, capsys: pytest.CaptureFixtur
     _check(code, capsys.readouterr().err, case, culprits, ctx.tmp)
 
 
-def test_enough_kinds_of_bad_input() -> None:
-    assert len(CASES) >= 20
-
-
 def test_failed_lock_keeps_the_previous_lock(ctx: Ctx) -> None:
     """A lock that fails leaves the lock of an earlier success untouched, and no temp files."""
     env = _env(ctx.tmp)

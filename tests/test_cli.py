@@ -1,0 +1,93 @@
+"""The command line as users meet it: inputs never overwritten, odd terminals and pipes, hostile text."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hermetic import hermetic
+
+UNREACHABLE = "http://127.0.0.1:9/simple/"  # nothing listens on port 9: a run that got this far would fail differently
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    hermetic(monkeypatch, tmp_path, "SSL_CERT_FILE")
+
+
+def wheelhouse(*argv: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bundler", *map(str, argv)], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=60)
+
+
+TARGET = ["--python-platform", "x86_64-manylinux_2_28", "--python-version", "3.11", "--no-cache", "--index-url", UNREACHABLE]
+
+
+@pytest.mark.parametrize("case", ["requirements-file", "recipe", "lock-is-the-bundle", "build-over-recipe", "profile-file"])
+def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path: Path, case: str) -> None:
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("six\n")
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('requirements = ["six"]\n[[targets]]\npython-platform = "x86_64-manylinux_2_28"\npython-version = "3.11"\n')
+    lock = tmp_path / "pylock.toml"
+    lock.write_text("lock-version = '1.0'\n")
+    profile = tmp_path / "target.json"
+    profile.write_text(wheelhouse("profile", "show", "--python-platform", "x86_64-manylinux_2_28", "--python-version", "3.11",
+                                  "--json", cwd=tmp_path).stdout)
+    argv = {
+        "requirements-file": ["lock", "-r", reqs, "-o", tmp_path / "pylock.toml", *TARGET],  # writes requirements.txt
+        "recipe": ["lock", recipe, "-o", recipe, "--no-cache", "--index-url", UNREACHABLE],
+        "lock-is-the-bundle": ["pack", lock, "-o", lock],
+        "build-over-recipe": ["build", recipe, "-o", recipe, "--index-url", UNREACHABLE],
+        "profile-file": ["lock", "six", "--profile", profile, "-o", tmp_path / "." / "target.json", "--no-cache",
+                         "--index-url", UNREACHABLE],
+    }[case]
+    before = {p: p.read_bytes() for p in (reqs, recipe, lock, profile)}
+    r = wheelhouse(*argv, cwd=tmp_path)
+    assert r.returncode in (1, 2) and "Traceback" not in r.stderr
+    assert "also an input" in r.stderr and "never writes over what it reads" in r.stderr
+    assert "cannot connect" not in r.stderr  # refused before any request
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_output_through_a_symlink_to_an_input_is_refused(tmp_path: Path) -> None:
+    reqs = tmp_path / "reqs.in"
+    reqs.write_text("six\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "requirements.txt").symlink_to(reqs)
+    r = wheelhouse("lock", "-r", reqs, "-o", tmp_path / "out" / "pylock.toml", *TARGET, cwd=tmp_path)
+    assert r.returncode == 2 and "also an input" in r.stderr and reqs.read_text() == "six\n"
+
+
+def test_a_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:
+    cmd = (f"{sys.executable} -m bundler profile show --tags --python-platform x86_64-manylinux_2_28 "
+           "--python-version 3.11 | head -1")
+    r = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.stdout.startswith("cp311-cp311-manylinux_2_28_x86_64")
+    assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr
+
+
+def test_hostile_text_is_escaped_and_an_ascii_terminal_is_fine(tmp_path: Path) -> None:
+    shown = wheelhouse("profile", "show", "--python-platform", "x86_64-manylinux_2_28", "--python-version", "3.11", "--json",
+                       cwd=tmp_path).stdout
+    doc = json.loads(shown)
+    doc["facts"]["os"] = "linux\x1b[2J\x1b[1;1Hall clear, Débian"
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(doc))
+    r = wheelhouse("profile", "show", path, cwd=tmp_path, env={"PYTHONIOENCODING": "ascii"})
+    assert r.returncode == 0, r.stderr
+    assert "\x1b" not in r.stdout and "\\x1b[2J" in r.stdout and "D\\xe9bian" in r.stdout
+
+
+@pytest.mark.parametrize("name", ["evil\nname", "a;b", "x" * 100, "../up"])
+def test_a_target_name_outside_the_safe_alphabet_is_refused(tmp_path: Path, name: str) -> None:
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('requirements = ["six"]\n[[targets]]\npython-platform = "x86_64-manylinux_2_28"\n'
+                      f'python-version = "3.11"\nname = {json.dumps(name)}\n')
+    r = wheelhouse("lock", recipe, "-o", tmp_path / "pylock.toml", "--no-cache", "--index-url", UNREACHABLE, cwd=tmp_path)
+    assert r.returncode == 1 and "not a valid target name" in r.stderr and "Traceback" not in r.stderr
