@@ -84,8 +84,9 @@ def credential_pieces(url: str) -> list[str]:
     if prefix is None or at < 0:
         return []
     raw = rest[:at]
-    pieces = {raw, *raw.split(":", 1)}
-    for p in list(pieces):
+    base = {raw, *raw.split(":", 1)}
+    pieces = set(base)
+    for p in base:
         pieces.update({unquote(p), quote(unquote(p), safe=""), quote(unquote(p))})
     # A parser that stopped at a raw '/', '?', '#' or ':' quotes only a fragment ("Invalid port: 'tok'").
     fragments = {f for p in pieces for f in re.split(r"[/?#@:]", p) if len(f) >= 2}
