@@ -137,7 +137,10 @@ class Repository:
         if self._closed.is_set():
             raise _Closed()
         self.requests += 1
-        return request_with_retries(self.client, "GET", url, headers=headers)
+        try:
+            return request_with_retries(self.client, "GET", url, headers=headers)
+        except httpx.InvalidURL as e:  # not an HTTPError: a link such as https://host:99999/x.whl
+            raise IndexUnavailable(describe_http_error(e, url)) from None
 
     # -- index semantics ---------------------------------------------------------------------
 
