@@ -20,14 +20,15 @@ import httpx
 
 from bundler import __version__
 from bundler.errors import BadInput
-from bundler.index import redact_url
+from bundler.urls import credential_pieces, credentials_for, redact_url
 
 USER_AGENT = f"wheelhouse/{__version__}"
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
 class NetrcAuth(httpx.Auth):
-    """Basic auth from the URL's userinfo, else from ``~/.netrc`` (or ``$NETRC``) for hosts that have an
+    """Basic auth from the URL's userinfo, else from credentials remembered for exactly that URL
+    (``bundler.urls.remember_credentials``), else from ``~/.netrc`` (or ``$NETRC``) for hosts that have an
     entry, else nothing."""
 
     def __init__(self, path: str | None = None) -> None:
@@ -43,6 +44,9 @@ class NetrcAuth(httpx.Auth):
         # A client-wide auth makes httpx ignore URL userinfo, so it is honoured here, before netrc.
         if "Authorization" not in request.headers and (request.url.username or request.url.password):
             request.headers["Authorization"] = httpx.BasicAuth(request.url.username, request.url.password)._auth_header
+        elif "Authorization" not in request.headers and (given := credentials_for(str(request.url))) is not None:
+            # A direct reference's userinfo, taken off its URL where it entered (``remember_credentials``).
+            request.headers["Authorization"] = httpx.BasicAuth(*given)._auth_header
         elif self._netrc is not None and "Authorization" not in request.headers:
             entry = self._netrc.authenticators(request.url.host)
             if entry and entry[0] is not None:
@@ -143,14 +147,30 @@ def retry_after(response: httpx.Response) -> float | None:
 
 
 def describe_http_error(exc: Exception, url: str) -> str:
-    """A one-line, credential-free description of a transport failure."""
+    """A one-line, credential-free description of a transport failure.
+
+    httpx's messages may quote the URL (or the one a redirect led to) in any spelling, so every
+    spelling of the userinfo of both is scrubbed from the reason, not only the URL as given.
+    """
     kind = type(exc).__name__
+    pieces = credential_pieces(url)
+    if isinstance(exc, httpx.InvalidURL) and pieces:  # a token with a raw '/', '?' or '#' split the URL
+        return (f"the URL {redact_url(url)} is malformed: percent-encode '/', '?', '#', '@' and ':' in its "
+                "credentials (as %2F, %3F, %23, %40, %3A)")
     reason = str(exc).replace(url, redact_url(url)) or kind
+    if isinstance(exc, httpx.RequestError):
+        try:
+            pieces += credential_pieces(str(exc.request.url))
+        except RuntimeError:  # an error raised before any request existed
+            pass
+    for piece in sorted(set(pieces), key=len, reverse=True):
+        reason = reason.replace(piece, "***")
+    where = redact_url(url)
     if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect to {redact_url(url)} ({reason})"
+        return f"cannot connect to {where} ({reason})"
     if isinstance(exc, httpx.TimeoutException):
-        return f"timed out talking to {redact_url(url)}"
-    return f"{kind} while fetching {redact_url(url)}: {reason}"
+        return f"timed out talking to {where}"
+    return f"{kind} while fetching {where}: {reason}"
 
 
 class RateLimiter:

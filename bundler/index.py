@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 import html
 from typing import Any, Callable, Mapping, Protocol, Sequence
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin
 
 from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename,
                              parse_wheel_filename)
 
 from bundler.errors import IndexUnavailable
+from bundler.urls import encode_userinfo, redact_url
 
 PYPI_SIMPLE = "https://pypi.org/simple/"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -144,16 +145,7 @@ def metadata_key(link: Link) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# URL helpers
-
-
-def redact_url(url: str) -> str:
-    """The URL with any userinfo (user:password@) removed, safe to print or store."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+# URL helpers (credentials: ``bundler.urls``)
 
 
 def normalize_index_url(url: str) -> str:
@@ -161,8 +153,10 @@ def normalize_index_url(url: str) -> str:
     if url.strip().lower() in ("pypi", "pypi.org"):
         return PYPI_SIMPLE
     url = url.strip()
-    if url.startswith(("http://", "https://")) and not url.endswith("/"):
-        url += "/"
+    if url.startswith(("http://", "https://")):
+        url = encode_userinfo(url)
+        if not url.endswith("/"):
+            url += "/"
     return url
 
 

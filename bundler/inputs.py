@@ -14,6 +14,7 @@ from packaging.utils import canonicalize_name
 
 from bundler.errors import BadInput
 from bundler.fsutil import read_regular
+from bundler.urls import redact_url, remember_credentials
 from bundler.validate import read_toml, target_name
 
 
@@ -60,10 +61,19 @@ def parse_requirement(text: str, origin: str) -> Requirement:
     try:
         req = Requirement(text)
     except InvalidRequirement as e:
-        raise BadInput(f"{origin}: invalid requirement {text!r}: {e}") from None
-    if req.url and not req.url.startswith(("https://", "http://", "file:")):
-        raise BadInput(f"{origin}: {req.name} @ {req.url}: only http(s) and file URLs to wheels are supported")
+        raise BadInput(f"{origin}: invalid requirement {_redact_urls(text)!r}: {_redact_urls(str(e))}") from None
+    if req.url:
+        # Credentials leave the URL here, where it enters, and live on only in memory for the
+        # request (``bundler.http.NetrcAuth``): nothing downstream (lock, bundle, messages) sees them.
+        req.url = remember_credentials(req.url)
+        if not req.url.startswith(("https://", "http://", "file:")):
+            raise BadInput(f"{origin}: {req.name} @ {req.url}: only http(s) and file URLs to wheels are supported")
     return req
+
+
+def _redact_urls(text: str) -> str:
+    """``text`` with the userinfo of every URL in it removed."""
+    return re.sub(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", lambda m: redact_url(m.group()), text)
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:

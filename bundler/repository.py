@@ -13,26 +13,26 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import threading
 import time
 from collections import deque
 from dataclasses import replace
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Callable, Mapping, Sequence
-from urllib.parse import unquote, urlsplit, urlunsplit
-from urllib.request import url2pathname
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from packaging.utils import canonicalize_name
 
 from bundler.cache import BlobStore
 from bundler.errors import BadInput, HashMismatch, IndexUnavailable
-from bundler.fsutil import sha256_file
-from bundler.http import describe_http_error, request_with_retries
+from bundler.fsutil import read_regular
+from bundler.http import MAX_BODY, describe_http_error, request_with_retries
 from bundler.httpcache import CachedPage, PlannerCache, max_age_of
 from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadata_key, parse_html_page, parse_page,
                            project_of_filename, project_url, redact_url, split_hash, supplying_indexes)
+from bundler.localfiles import flat_files, hash_regular, local_path, open_regular
 from bundler.remote_metadata import remote_metadata
 from bundler.wheelmeta import BadMetadata, metadata_from_zip
 
@@ -43,16 +43,31 @@ class _Closed(Exception):
     """Raised in worker threads after ``Repository.close``; nobody waits for their results."""
 
 
-def _local_path(url: str) -> Path | None:
-    if url.startswith("file:"):
-        return Path(url2pathname(unquote(urlsplit(url).path)))
-    if "://" not in url:
-        return Path(url)
+# What a project page that is not one looks like: a login form (e.g. an internal index's SSO page
+# reached through a redirect). Bounded so a page full of "<input" stays linear.
+_PASSWORD = re.compile(rb"<input\b[^>]{0,500}?type\s*=\s*[\"']?password", re.IGNORECASE)
+_FORM = re.compile(rb"<form\b", re.IGNORECASE)
+
+
+def _not_a_simple_page(body: bytes, ctype: str, asked: str, final: str, has_files: bool) -> str | None:
+    """Why a 200 answer is not a simple-API page, or None when it is one.
+
+    Only a 404/410 means "no such project": anything else that answers must be a real page (PEP 691
+    JSON is checked by its parser). An HTML page with a password field is a login page; one without
+    any file is accepted as "present, no files" only if it looks like PEP 503: no form, and not
+    reached by a redirect to another path (``/login?next=...``).
+    """
+    if "json" in ctype.lower():
+        return None
+    if _PASSWORD.search(body):
+        return "a login page (it has a password field)"
+    if has_files:
+        return None
+    if _FORM.search(body):
+        return "a page with a form and no files"
+    if urlsplit(final).path.rstrip("/") != urlsplit(asked).path.rstrip("/"):
+        return "a page without files at another path (redirected)"
     return None
-
-
-def _sha256_file(path: Path) -> str:
-    return sha256_file(path)[0]
 
 
 class Repository:
@@ -122,7 +137,10 @@ class Repository:
         if self._closed.is_set():
             raise _Closed()
         self.requests += 1
-        return request_with_retries(self.client, "GET", url, headers=headers)
+        try:
+            return request_with_retries(self.client, "GET", url, headers=headers)
+        except httpx.InvalidURL as e:  # not an HTTPError: a link such as https://host:99999/x.whl
+            raise IndexUnavailable(describe_http_error(e, url)) from None
 
     # -- index semantics ---------------------------------------------------------------------
 
@@ -136,7 +154,7 @@ class Repository:
         futures = [(i, self._page_future(i, project)) for i in sources]
         for index, fut in futures:
             links = fut.result()
-            if links:
+            if links is not None:  # only "not found" means absent: an index with the page owns the name
                 return index, links
         return None
 
@@ -159,7 +177,7 @@ class Repository:
         if fut is not None:
             return fut
         cached = None
-        if index.kind != "find-links" and _local_path(index.url) is None:
+        if index.kind != "find-links" and local_path(index.url) is None:
             cached = self.cache.get_page(project_url(index.url, key[1]))
         with self._lock:
             fut = self._pages.get(key)
@@ -203,40 +221,59 @@ class Repository:
         return links
 
     def _load_flat(self, index: IndexConfig) -> dict[str, list[Link]]:
-        local = _local_path(index.url)
+        local = local_path(index.url)
         if local is not None:
             if not local.is_dir():
                 raise BadInput(f"find-links location {local} is not a directory")
             links = []
-            for entry in sorted(local.iterdir()):
-                if entry.is_file() and entry.name.endswith((".whl", ".tar.gz", ".zip")):
-                    links.append(Link(filename=entry.name, url=entry.resolve().as_uri(), index=index.name,
-                                      index_url=index.url, sha256=_sha256_file(entry), size=entry.stat().st_size, flat=True))
+            for entry in flat_files(local):
+                try:
+                    sha, size = hash_regular(entry)
+                except OSError as e:
+                    raise IndexUnavailable(f"find-links {index.name}: cannot read {entry}: {e.strerror or e}") from None
+                links.append(Link(filename=entry.name, url=entry.resolve().as_uri(), index=index.name,
+                                  index_url=index.url, sha256=sha, size=size, flat=True))
         else:
             body, ctype, url = self._get_page(index, index.url, self.cache.get_page(index.url))
             if body is None:
                 raise IndexUnavailable(f"find-links page {redact_url(index.url)} was not found (404)")
             links = [replace(link, flat=True) for link in parse_html_page(body, url, index)]
+            self._check_page(index, body, ctype, index.url, url, bool(links))
         grouped: dict[str, list[Link]] = {}
         for link in links:
             grouped.setdefault(project_of_filename(link.filename), []).append(link)
         return grouped
 
     def _fetch_page(self, index: IndexConfig, project: str, cached: CachedPage | None) -> list[Link] | None:
-        local = _local_path(index.url)
+        local = local_path(index.url)
         if local is not None:
             path = local / project / "index.html"
-            if not path.is_file():
+            if not path.exists():
                 return None
-            return parse_html_page(path.read_bytes(), path.resolve().as_uri(), index)
+            try:
+                body = read_regular(path, MAX_BODY)
+            except OSError as e:
+                raise IndexUnavailable(f"index {index.name}: cannot read {path}: {e.strerror or e}") from None
+            return parse_html_page(body, path.resolve().as_uri(), index)
         url = project_url(index.url, project)
         body, ctype, final_url = self._get_page(index, url, cached)
         if body is None:
             return None
         links = parse_page(body, ctype, final_url, index)
+        self._check_page(index, body, ctype, url, final_url, bool(links))
         if links:
             self._deliver(self._page_listeners, project, index, links)
         return links
+
+    @staticmethod
+    def _check_page(index: IndexConfig, body: bytes, ctype: str, asked: str, final: str, has_files: bool) -> None:
+        """Refuse a 200 answer that is not a simple-API page (``_not_a_simple_page``): taking it for
+        "no such project" would let the next index supply a look-alike."""
+        why = _not_a_simple_page(body, ctype, asked, final, has_files)
+        if why is not None:
+            raise IndexUnavailable(f"index {index.name} answered {redact_url(asked)} with {why}, ended at {redact_url(final)}",
+                                   hint="the index needs credentials or is misconfigured; nothing is taken from "
+                                        "another index in its place")
 
     def _get_page(self, index: IndexConfig, url: str, cached: CachedPage | None) -> tuple[bytes | None, str, str]:
         """The page at ``url`` (``cached`` is what the cache holds for it), revalidated unless it is
@@ -284,15 +321,18 @@ class Repository:
         hashed; its metadata, read from those bytes, is remembered so nothing is fetched twice."""
         base, sha = split_hash(url)
         filename = filename_from_url(base)
-        local = _local_path(base)
+        local = local_path(base)
         if local is not None:
-            if not local.is_file():
+            if not local.exists():
                 raise BadInput(f"direct reference {base}: no such file")
-            actual = _sha256_file(local)
+            try:
+                actual, size = hash_regular(local)
+            except OSError as e:
+                raise BadInput(f"direct reference {base}: {e.strerror or e}") from None
             if sha and sha != actual:
                 raise HashMismatch(f"{filename} ({base})", sha, actual)
             return Link(filename=filename, url=local.resolve().as_uri(), index="direct", index_url="", sha256=actual,
-                        size=local.stat().st_size, flat=True)
+                        size=size, flat=True)
         if sha:
             return Link(filename=filename, url=base, index="direct", index_url="", sha256=sha, flat=True)
         try:
@@ -345,10 +385,15 @@ class Repository:
         return fut
 
     def _load_metadata(self, link: Link) -> bytes:
-        local = _local_path(link.url)
+        local = local_path(link.url)
+        if local is not None and link.index != "direct" and local_path(link.index_url) is None:
+            # Local paths come only from a folder or URL the user gave; the parsers already refuse
+            # them on remote pages, and this keeps it so whatever builds a Link.
+            raise IndexUnavailable(f"index {link.index} ({redact_url(link.index_url)}) links to the local file "
+                                   f"{redact_url(link.url)}; a remote index may link only http(s) files")
         try:
             if local is not None:
-                with local.open("rb") as f:
+                with open_regular(local) as f:
                     data = metadata_from_zip(f, project_of_filename(link.filename))
             else:
                 data = remote_metadata(link, lambda url, headers: self._get(link, url, headers), self._keep_wheel)

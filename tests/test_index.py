@@ -615,3 +615,74 @@ def test_fuzz_html_pages_give_links_or_our_error(body: bytes) -> None:
         parse_html_page(body, PAGE, IX)
     except IndexUnavailable:
         pass
+
+
+# ---------------------------------------------------------------------------------------------
+# redaction of awkward credentials (issue 10, class 7)
+
+from urllib.parse import quote, unquote  # noqa: E402
+
+from bundler.urls import credential_pieces, encode_userinfo, split_userinfo  # noqa: E402
+
+AWKWARD = ["a/b", "a#b", "a?b", "p@ss", "x%2Fy", "to:ken", "a/b?c#d@e"]
+
+
+@pytest.mark.parametrize("token", AWKWARD)
+@pytest.mark.parametrize("user", ["user", "__token__", None])
+@pytest.mark.parametrize("rest", ["corp.example/simple/pkg/", "127.0.0.1:8080/f/pkg-1.0-py3-none-any.whl#sha256=ab",
+                                  "corp.example", "[::1]:3141/root/+simple/?x=1"])
+def test_redact_url_awkward_tokens(token: str, user: str | None, rest: str) -> None:
+    url = f"https://{user + ':' if user else ''}{token}@{rest}"
+    assert redact_url(url) == f"https://{rest}"
+    clean, cred = split_userinfo(url)
+    assert clean == f"https://{rest}"
+    assert cred == ((user, unquote(token)) if user else (unquote(token).partition(":")[0], unquote(token).partition(":")[2]))
+
+
+@pytest.mark.parametrize("url", ["https://corp.example/a@b/x.whl", "https://corp.example:8443/files/pkg@1.0/x.whl",
+                                 "http://localhost/@scope/x/", "file:///srv/a@b/x.whl", "/srv/a@b/x.whl"])
+def test_redact_url_leaves_an_at_in_the_path(url: str) -> None:
+    assert redact_url(url) == url
+    assert split_userinfo(url) == (url, None)
+
+
+def test_encode_userinfo_makes_a_raw_token_usable() -> None:
+    assert encode_userinfo("https://user:a/b?c#d@corp.example/simple/") == "https://user:a%2Fb%3Fc%23d@corp.example/simple/"
+    assert encode_userinfo("https://user:x%2Fy@corp.example/") == "https://user:x%2Fy@corp.example/"  # already encoded
+    assert normalize_index_url("https://__token__:a/b@corp.example/simple") == "https://__token__:a%2Fb@corp.example/simple/"
+
+
+def test_credential_pieces_cover_every_spelling() -> None:
+    pieces = credential_pieces("https://user:tok/en@corp.example/")
+    for spelling in ("tok/en", "tok%2Fen", "user:tok/en", "tok", "en"):
+        assert spelling in pieces
+    assert credential_pieces("https://corp.example/a@b/") == []
+
+
+_USER = st.text(alphabet=st.sampled_from(list("abcXYZ019_-.~")), min_size=1, max_size=10)
+_SECRET = st.text(alphabet=st.sampled_from(list("abcXYZ019/#?@:%!$&'()*+,;=-._~ ")), min_size=1, max_size=16)
+_HOST = st.sampled_from(["corp.example", "127.0.0.1:8080", "localhost", "[::1]", "files.corp.example:443"])
+_PATH = st.sampled_from(["", "/", "/simple/", "/f/pkg-1.0-py3-none-any.whl", "/a@b/c", "/x?y=1#sha256=00", "?q", "#frag"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(user=_USER, password=_SECRET, host=_HOST, path=_PATH, encode=st.booleans())
+def test_redact_url_never_shows_the_password(user: str, password: str, host: str, path: str, encode: bool) -> None:
+    """For any password, pasted raw or percent-encoded, the redacted URL does not contain it; the
+    host and path survive (an '@' in the path after a raw token may take part of the path with it)."""
+    from hypothesis import assume
+    shown = quote(password, safe="") if encode else password
+    assume(password not in f"https://{host}{path}" and shown not in f"https://{host}{path}")
+    url = f"https://{user}:{shown}@{host}{path}"
+    out = redact_url(url)
+    assert shown not in out and (len(password) < 2 or password not in out)
+    if encode or "@" not in path:  # a raw token and an '@' in the path: more is hidden, never less
+        assert out == f"https://{host}{path}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(token=_SECRET, host=_HOST, path=_PATH)
+def test_redact_url_never_shows_an_encoded_bare_token(token: str, host: str, path: str) -> None:
+    shown = quote(token, safe="")
+    url = f"https://{shown}@{host}{path}"
+    assert redact_url(url) == f"https://{host}{path}"

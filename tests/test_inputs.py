@@ -479,3 +479,36 @@ def test_shipped_recipes_load() -> None:
     recipes = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
     for path in recipes:
         assert load_recipe(path).name
+
+
+# ---------------------------------------------------------------------------------------------
+# direct references: credentials leave the URL where it enters (issue 10, class 7)
+
+from urllib.parse import unquote  # noqa: E402
+
+from bundler.urls import credentials_for  # noqa: E402
+
+
+@pytest.mark.parametrize("token", ["a/b", "a#b", "a?b", "p@ss", "x%2Fy", "tok%2Fen"])
+def test_direct_reference_credentials_are_taken_off(token: str, tmp_path: Path) -> None:
+    clean = "https://files.corp.example/wheels/pkg-1.0-py3-none-any.whl"
+    req = parse_requirement(f"pkg @ https://user:{token}@files.corp.example/wheels/pkg-1.0-py3-none-any.whl ; python_version > '3'", "cli")
+    assert req.url == clean
+    assert token not in str(req) and unquote(token) not in str(req)
+    assert credentials_for(clean) == ("user", unquote(token))
+    assert credentials_for(clean + "#sha256=" + "0" * 64) == ("user", unquote(token))
+    assert credentials_for("https://files.corp.example/wheels/other-1.0-py3-none-any.whl") is None
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text(f"pkg @ https://__token__:{token}@files.corp.example/wheels/pkg-1.0-py3-none-any.whl\n")
+    into = RequirementSet()
+    read_requirements_file(reqs, into)
+    assert [str(r) for r in into.requirements] == [f"pkg @ {clean}"]
+
+
+def test_invalid_requirement_message_hides_credentials() -> None:
+    with pytest.raises(BadInput) as e:
+        parse_requirement("pkg @@ https://user:hunter2@corp.example/x.whl", "cli")
+    assert "hunter2" not in str(e.value)
+    with pytest.raises(BadInput) as e:
+        parse_requirement("pkg @ ftp://user:hunter2@corp.example/x.whl", "cli")
+    assert "hunter2" not in str(e.value)

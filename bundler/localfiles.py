@@ -1,0 +1,67 @@
+"""Local files an index location given by the user names: find-links folders, ``file:`` pages, wheels.
+
+Only regular files are read. Each is opened without blocking and checked on its descriptor, so a
+FIFO or a device named like a wheel is refused instead of hanging the lock or streaming forever,
+and a link in a find-links folder is followed only to a regular file inside that folder.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+
+def local_path(url: str) -> Path | None:
+    """The path a ``file:`` URL or a plain path names; None for any other URL."""
+    if url.startswith("file:"):
+        return Path(url2pathname(unquote(urlsplit(url).path)))
+    if "://" not in url:
+        return Path(url)
+    return None
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (after links). Opened without blocking and
+    checked on the descriptor, so a FIFO or a device named like a wheel never hangs or streams
+    forever; ``OSError`` otherwise."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        f.close()
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    return f
+
+
+def hash_regular(path: Path) -> tuple[str, int]:
+    """sha256 and size of the regular file ``path`` (see ``open_regular``), streamed."""
+    h, n = hashlib.sha256(), 0
+    with open_regular(path) as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            n += len(chunk)
+    return h.hexdigest(), n
+
+
+def flat_files(folder: Path) -> list[Path]:
+    """The distribution files of a find-links folder: regular files, and links to regular files
+    inside the folder. A link leading out of it (to a private file, a FIFO, a device) is skipped."""
+    root = folder.resolve()
+    out = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if not entry.name.endswith((".whl", ".tar.gz", ".zip")):
+            continue
+        path = Path(entry.path)
+        if entry.is_symlink():
+            target = path.resolve()
+            if not target.is_relative_to(root) or not target.is_file():
+                continue
+        elif not entry.is_file(follow_symlinks=False):
+            continue
+        out.append(path)
+    return out
