@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import configparser
 import os
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from bundler.errors import BadInput, UsageError
 from bundler.gpu.backend import PYTORCH_INDEX, TorchChoice, choose_backend, torch_specifier
 from bundler.gpu.checks import general_pytorch_indexes
 from bundler.index import PYPI_SIMPLE, IndexConfig, normalize_index_url
+from bundler.urls import encode_userinfo, redact_url
 from bundler.inputs import Recipe, RequirementSet, load_recipe, parse_timestamp, read_requirements_file
 from bundler.model import Inputs
 from bundler.profile import Profile, profile_for_platform, resolve_profile
@@ -109,12 +109,17 @@ def build_indexes(*, index_url: str | None, extra_index_urls: Sequence[str], fin
             raise UsageError(f"two indexes are named {name!r}")
         if name in explicit_patterns:
             packages = tuple(packages or ()) + tuple(explicit_patterns[name])
+        if kind != "find-links":
+            url = normalize_index_url(url)  # also percent-encodes awkward characters in a token
         if "://" in url:
             try:
-                urlsplit(url).port  # also checks the host part ("http://[bad/") and the port
+                urlsplit(encode_userinfo(url)).port  # also checks the host part ("http://[bad/") and the port
             except ValueError as e:
-                raise BadInput(f"index {name}: bad URL {re.sub(r'//[^/@]*@', '//', url)!r}: {e}") from None
-        general.append(IndexConfig(name=name, url=url if kind == "find-links" else normalize_index_url(url), kind=kind, packages=packages))
+                if "@" in url:  # where a token ends is then uncertain: show only what follows the last '@'
+                    raise BadInput(f"index {name}: bad URL '...@{url.rsplit('@', 1)[1]}': its host or port is malformed",
+                                   hint="percent-encode '/', '#', '?' and '@' inside a token (%2F, %23, %3F, %40)") from None
+                raise BadInput(f"index {name}: bad URL {redact_url(url)!r}: {e}") from None
+        general.append(IndexConfig(name=name, url=url, kind=kind, packages=packages))
 
     for i, f in enumerate(list(find_links) + list(reqset.find_links) + list(recipe.find_links if recipe else ())):
         add(f"find-links-{i + 1}" if i else "find-links", f, "find-links")
