@@ -757,8 +757,8 @@ def unlisted_groups(unlisted, listed):
         groups.setdefault(top or rel, []).append(rel)
     out = []
     for key, members in groups.items():
-        if members == [key]:
-            out.append((key, None, False))
+        if len(members) == 1:
+            out.append((members[0], None, False))
         else:
             out.append((key, len(members), key + "/pyvenv.cfg" in unlisted))
     return out
