@@ -71,7 +71,7 @@ def read_bundle(path: Path, *, want_metadata: bool = True, manifest_only: bool =
     try:
         _read_archive(path, reading, want_metadata, manifest_only)
     except BadBundle as e:  # a damaged stream or an unsafe member: reading stops there
-        reading.problems.append(e.message.removeprefix(f"{path}: "))  # the report names the bundle once
+        reading.problems.append(printable(e.message.removeprefix(f"{path}: ")))  # the report names the bundle once
     except OSError as e:  # the spool for a wheel's metadata, on a full disk
         raise BundlerError(f"cannot read {path}: {e.strerror or e}") from None
     return reading
