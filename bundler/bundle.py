@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
 
-from bundler._target.install import not_in_bundle
+from bundler._target.install import MAX_MANIFEST, describe_unlisted, not_in_bundle, printable, unlisted_groups
 from bundler.archive import open_archive
 from bundler.errors import BadBundle, BadInput, BundlerError, Incomplete
 from bundler.manifest import Manifest, check_complete
 from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
 
-_MAX_MANIFEST = 64 << 20  # bundle.json is read into memory; thousands of wheels make a few MB
+_MAX_MANIFEST = MAX_MANIFEST  # the installer's cap: a manifest it would refuse is refused here too
 _CHUNK = 1 << 20
 
 
@@ -71,7 +71,7 @@ def read_bundle(path: Path, *, want_metadata: bool = True, manifest_only: bool =
     try:
         _read_archive(path, reading, want_metadata, manifest_only)
     except BadBundle as e:  # a damaged stream or an unsafe member: reading stops there
-        reading.problems.append(e.message.removeprefix(f"{path}: "))  # the report names the bundle once
+        reading.problems.append(printable(e.message.removeprefix(f"{path}: ")))  # the report names the bundle once
     except OSError as e:  # the spool for a wheel's metadata, on a full disk
         raise BundlerError(f"cannot read {path}: {e.strerror or e}") from None
     return reading
@@ -83,12 +83,12 @@ def _read_archive(path: Path, reading: BundleReading, want_metadata: bool, manif
             top, _, rel = entry.name.partition("/")
             reading.top = reading.top or top
             if top != reading.top or (src is not None and not rel):
-                reading.problems.append(f"member {entry.name!r} is outside the bundle directory {reading.top}/")
+                reading.problems.append(f"member {entry.name!r} is outside the bundle directory {printable(reading.top)}/")
                 continue
             if src is None:
                 continue
             if rel in reading.files:
-                reading.problems.append(f"member {rel} appears twice")
+                reading.problems.append(f"member {printable(rel)} appears twice")
             if rel == "bundle.json":
                 if entry.size > _MAX_MANIFEST:
                     reading.problems.append(f"bundle.json has {entry.size} bytes, more than a manifest can need")
@@ -119,30 +119,33 @@ def _record_deps(fileobj: IO[bytes], rel: str, reading: BundleReading) -> None:
     try:
         reading.metadata[rel] = _wheel_deps(fileobj, rel)
     except BadMetadata as e:
-        reading.problems.append(f"{rel}: {e}")
+        reading.problems.append(printable(f"{rel}: {e}"))
 
 
 def _read_directory(root: Path, reading: BundleReading, want_metadata: bool) -> None:
     reading.top = root.name
     for dirpath, dirnames, filenames in os.walk(root):
         for d in list(dirnames):
-            if not_in_bundle(str(root), Path(dirpath, d).relative_to(root).as_posix()):
-                dirnames.remove(d)  # made on the target (the default venv, __pycache__): the installer skips them too
+            if not_in_bundle(Path(dirpath, d).relative_to(root).as_posix()):
+                dirnames.remove(d)  # __pycache__, which Python may write anywhere: the installer skips them too
                 continue
             if os.path.islink(os.path.join(dirpath, d)):
-                reading.problems.append(f"{os.path.relpath(os.path.join(dirpath, d), root)} is a link")
+                reading.problems.append(f"{printable(os.path.relpath(os.path.join(dirpath, d), root))} is a link")
                 dirnames.remove(d)
         for fn in filenames:
             full = Path(dirpath) / fn
             rel = full.relative_to(root).as_posix()
             if full.is_symlink() or not full.is_file():
-                reading.problems.append(f"{rel} is a link or device, not a regular file")
+                reading.problems.append(f"{printable(rel)} is a link or device, not a regular file")
                 continue
             with open(full, "rb") as f:
                 reading.files[rel] = _digest(f, None)
                 if rel == "bundle.json":
+                    if reading.files[rel][0] > _MAX_MANIFEST:
+                        reading.problems.append(f"bundle.json has {reading.files[rel][0]} bytes, more than a manifest can need")
+                        continue
                     f.seek(0)
-                    reading.manifest = _manifest(f.read(), reading)
+                    reading.manifest = _manifest(f.read(_MAX_MANIFEST + 1), reading)
                 elif want_metadata and rel.startswith("wheels/") and rel.endswith(".whl"):
                     f.seek(0)
                     _record_deps(f, rel, reading)
@@ -157,23 +160,24 @@ def verify(path: Path) -> BundleReading:
     if m is not None:
         found = {p: v for p, v in reading.files.items() if p != "bundle.json"}
         for p in sorted(set(m.files) - set(found)):
-            reading.problems.append(f"{p} is listed in bundle.json but missing from the bundle")
-        for p in sorted(set(found) - set(m.files)):
-            reading.problems.append(f"{p} is in the bundle but not in bundle.json")
+            reading.problems.append(f"{printable(p)} is listed in bundle.json but missing from the bundle")
+        # Unlisted files (a venv inside an unpacked bundle among them) are named once per unknown folder.
+        reading.problems += [describe_unlisted(p, n, v, " is in the bundle but not in bundle.json")
+                             for p, n, v in unlisted_groups(set(found) - set(m.files), m.files)]
         for p in sorted(set(found) & set(m.files)):
             (size, sha), (esize, esha) = found[p], m.files[p]
             if sha != esha or size != esize:
-                reading.problems.append(f"{p}: expected sha256 {esha} ({esize} bytes), got {sha} ({size} bytes)")
+                reading.problems.append(f"{printable(p)}: expected sha256 {esha} ({esize} bytes), got {sha} ({size} bytes)")
         for t in m.targets:
             for pkg in t.packages:
                 real = reading.metadata.get(pkg.wheel)
                 if real is not None and (tuple(real[0]), real[1]) != (tuple(pkg.requires_dist), pkg.requires_python):
-                    reading.problems.append(f"{pkg.wheel}: bundle.json's dependency data differs from the wheel's METADATA")
+                    reading.problems.append(f"{printable(pkg.wheel)}: bundle.json's dependency data differs from the wheel's METADATA")
             try:
                 check_complete(t, m.requirements)
             except Incomplete as e:
                 reading.problems.append(e.message)
     if reading.problems:
         shown = "\n  ".join(reading.problems[:30]) + (f"\n  ... and {len(reading.problems) - 30} more" if len(reading.problems) > 30 else "")
-        raise BadBundle(f"{path} failed verification:\n  {shown}", hint="do not install it; build or copy it again")
+        raise BadBundle(f"{printable(str(path))} failed verification:\n  {shown}", hint="do not install it; build or copy it again")
     return reading

@@ -26,10 +26,20 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from bundler._target import install as _installer
 from bundler._target.install import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, InstallError, check_manifest
 from bundler.errors import BadInput, Incomplete
 from bundler.profile import Profile
 from bundler.select import filename_tags, requires_python_ok
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``, ``\\n``; bidi and line-separator
+    characters as ``\\u202e``), for printing anything read from a bundle (``inspect``, ``verify``).
+
+    The same function the target-side installer uses on what it prints.
+    """
+    return str(_installer.printable(text))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,10 +102,12 @@ class Manifest:
     def from_json(cls, data: bytes, origin: str = "bundle.json") -> Manifest:
         """Read ``bundle.json`` bytes; refused exactly when the bundle's installer would refuse them
         (the same ``check_manifest``), or when a target's profile is not a valid profile."""
+        if len(data) > _installer.MAX_MANIFEST:
+            raise BadInput(f"{origin} has {len(data)} bytes, more than a bundle manifest can need")
         try:
-            d = json.loads(data)
+            d = _installer.parse_json(data)  # bounded: long numbers and deep nesting are ValueErrors
         except ValueError as e:
-            raise BadInput(f"{origin} is not a readable bundle manifest: {e}") from None
+            raise BadInput(f"{origin} is not a readable bundle manifest: {printable(str(e)[:200])}") from None
         try:
             check_manifest(d)
         except InstallError as e:
@@ -106,7 +118,7 @@ class Manifest:
                        targets=tuple(BundledTarget.from_dict(t) for t in d["targets"]),
                        files={p: (int(v["size"]), str(v["sha256"])) for p, v in d["files"].items()})
         except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise BadInput(f"{origin} is not a readable bundle manifest: {e}") from None
+            raise BadInput(f"{origin} is not a readable bundle manifest: {printable(str(e)[:200])}") from None
 
 
 def _req(text: str, where: str) -> Requirement:
@@ -175,7 +187,8 @@ def check_complete(target: BundledTarget, roots: Sequence[str]) -> None:
                     continue
                 todo.append((dep, f"{pkg.name} {pkg.version}" + (f"[{extra}]" if extra else "")))
     if problems:
+        problems = [printable(p) for p in problems]  # names and requirements come from bundle.json
         shown = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
-        raise Incomplete(f"the bundle is incomplete for target {prof.name}:\n  {shown}",
+        raise Incomplete(f"the bundle is incomplete for target {printable(prof.name)}:\n  {shown}",
                          hint="re-lock so the lock and the wheels agree; nothing was written")
 

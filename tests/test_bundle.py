@@ -86,14 +86,31 @@ def test_verify_catches_a_flipped_byte_in_the_unpacked_directory(unpacked: Path,
     _verify_fails(copy, "wheels/beta-2.1-py3-none-any.whl", sha256(good), sha256(wheel.read_bytes()))
 
 
-def test_verify_ignores_the_installers_default_venv_only(unpacked: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("with_cfg", [True, False], ids=["venv", "plain-folder"])
+def test_verify_refuses_a_venv_inside_the_bundle_directory(unpacked: Path, tmp_path: Path, with_cfg: bool) -> None:
+    # A planted venv with a trojan python: install.sh never runs it, and verify names it as extra.
     copy = Path(shutil.copytree(unpacked, tmp_path / NAME))
     (copy / "venv" / "bin").mkdir(parents=True)
-    (copy / "venv" / "bin" / "python").symlink_to(sys.executable)
-    (copy / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
-    assert cli("verify", copy).rc == 0  # what 'sh install.sh' leaves with its default --venv
-    (copy / "venv" / "pyvenv.cfg").unlink()
-    _verify_fails(copy, "venv/")  # without pyvenv.cfg it is just an unknown directory
+    (copy / "venv" / "bin" / "python").write_text("#!/bin/sh\necho trojan\n")
+    if with_cfg:
+        (copy / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    err = _verify_fails(copy, "venv/")
+    assert ("virtual environment inside the bundle directory (2 files" in err) is with_cfg
+    assert ("venv/bin/python" not in err) is with_cfg  # one line for a folder, or the one file it holds
+    (copy / "venv" / "__pycache__").mkdir()
+    (copy / "venv" / "__pycache__" / "x.pyc").write_bytes(b"x")  # __pycache__ alone is skipped, at any depth
+    assert err.count("venv/") == _verify_fails(copy, "venv/").count("venv/")
+    shutil.rmtree(copy / "venv")
+    (copy / "__pycache__").mkdir()
+    (copy / "__pycache__" / "install.cpython-311.pyc").write_bytes(b"x")
+    assert cli("verify", copy).rc == 0
+
+
+def test_verify_escapes_control_characters_in_what_it_prints(unpacked: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(unpacked, tmp_path / NAME))
+    (copy / "wheels" / "evil\x1b[2K\nfake line").write_bytes(b"x")
+    err = _verify_fails(copy, "evil\\x1b[2K\\nfake line is in the bundle but not in bundle.json")
+    assert "\x1b" not in err and "\nfake line" not in err
 
 
 @pytest.mark.parametrize("kind", ["extra-file", "symlink", "missing-file"])

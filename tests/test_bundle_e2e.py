@@ -179,16 +179,43 @@ def test_bundle_for_pyenv_312_installs_offline_and_imports(built: Built, tmp_pat
 def test_bundle_for_the_builders_python_installs_offline_and_reruns(built: Built, tmp_path: Path) -> None:
     bundle = untar(built.host, tmp_path / "unpacked")
     assert bundle.name == "host-bundle"
-    r = run(["sh", "install.sh", "--python", sys.executable], offline=True, cwd=bundle)  # default venv: bundle/venv
+    r = run(["sh", "install.sh", "--python", sys.executable], offline=True, cwd=bundle)  # default venv: next to the bundle
     assert r.returncode == 0, r.stdout + r.stderr
-    venv = bundle / "venv"
+    venv = bundle.parent / "host-bundle.venv"
     _check_installed(venv, HOST)
-    # Re-running is harmless; the unpacked bundle with its venv still verifies.
-    again = run(["sh", bundle / "install.sh", "--python", sys.executable], offline=True, cwd=tmp_path)
+    # Re-running is harmless: the venv found at the default place is refused, not reused, until named.
+    refused = run(["sh", bundle / "install.sh", "--python", sys.executable], offline=True, cwd=tmp_path)
+    assert refused.returncode == 1 and f"{venv} already exists" in refused.stderr, refused.stdout + refused.stderr
+    again = run(["sh", bundle / "install.sh", "--python", sys.executable, "--venv", venv], offline=True, cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     _check_installed(venv, HOST)
+    # The unpacked bundle still verifies: the venv is not inside it.
     v = run([*WHEELHOUSE, "verify", bundle])
     assert v.returncode == 0, v.stderr
+
+
+@needs_offline
+def test_bundle_unpacked_under_an_awkward_path_installs_offline(built: Built, tmp_path: Path) -> None:
+    # ';' once made pip read the rest of the path as an environment marker; '#' and '%' break URLs.
+    bundle = untar(built.host, tmp_path / "bundles; #1 100% ünïcode")
+    r = run(["sh", bundle / "install.sh", "--python", sys.executable], offline=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    _check_installed(bundle.parent / "host-bundle.venv", HOST)
+    assert run([*WHEELHOUSE, "verify", bundle]).returncode == 0
+
+
+def test_a_venv_planted_in_the_unpacked_bundle_fails_verify_and_never_runs(built: Built, tmp_path: Path) -> None:
+    bundle = untar(built.host, tmp_path / "unpacked")
+    marker = tmp_path / "PWNED"
+    (bundle / "venv" / "bin").mkdir(parents=True)
+    (bundle / "venv" / "pyvenv.cfg").write_text(f"home = /usr/bin\nversion = {platform.python_version()}\n")
+    (bundle / "venv" / "bin" / "python").write_text(f"#!/bin/sh\necho pwned > '{marker}'\n")
+    (bundle / "venv" / "bin" / "python").chmod(0o755)
+    v = run([*WHEELHOUSE, "verify", bundle])
+    assert v.returncode == 1 and "venv/: a virtual environment inside the bundle directory" in v.stderr, v.stderr
+    r = run(["sh", bundle / "install.sh", "--python", sys.executable], offline=OFFLINE is not None, cwd=tmp_path)
+    assert r.returncode == 1 and "bundle verification failed: venv/" in r.stderr, r.stderr
+    assert not marker.exists() and not (bundle.parent / f"{bundle.name}.venv").exists()
 
 
 def test_bundles_verify_and_inspect(built: Built) -> None:
@@ -210,7 +237,7 @@ def _refused(bundle: Path, python: str | Path, tmp_path: Path, *needles: str) ->
     assert r.returncode == 1, r.stdout + r.stderr
     for needle in needles:
         assert needle in r.stderr, (needle, r.stderr)
-    assert not venv.exists() and not (bundle / "venv").exists()
+    assert not venv.exists() and not (bundle / "venv").exists() and not (bundle.parent / f"{bundle.name}.venv").exists()
     assert "installing" not in r.stdout
     return r.stderr
 

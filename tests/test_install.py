@@ -132,6 +132,11 @@ def run_install(
     )
 
 
+def default_venv(bundle: Path) -> Path:
+    """Where install.sh makes its venv without --venv: next to the bundle directory."""
+    return bundle.parent / (bundle.name + ".venv")
+
+
 def tree(path: Path) -> list[str]:
     return sorted(p.relative_to(path).as_posix() for p in path.rglob("*"))
 
@@ -169,7 +174,7 @@ def installed_311(tmp_path_factory, pip_wheel):
 def test_offline_install_py311(installed_311):
     bundle, result, _ = installed_311
     assert result.returncode == 0, result.stdout + result.stderr
-    venv = bundle / "venv"
+    venv = default_venv(bundle)
     assert "Successfully installed alpha-1.0 beta-2.1 gamma-0.3" in result.stdout
     assert "smoke 1.0" in result.stdout
     assert f"installed bundle 'default' (target 'cp311-linux') into {venv}" in result.stdout
@@ -180,8 +185,8 @@ def test_offline_install_py311(installed_311):
     )
     # The venv got a working pip: the bundled one.
     assert venv_run(venv, "import pip; print(pip.__version__)").strip() == pip_version_of(bundle)
-    # Nothing landed in the bundle besides the venv: no __pycache__ next to install.py.
-    assert not (bundle / "__pycache__").exists()
+    # Nothing landed in the bundle: no venv, no __pycache__ next to install.py.
+    assert not (bundle / "__pycache__").exists() and not (bundle / "venv").exists()
 
 
 def pip_version_of(bundle: Path) -> str:
@@ -193,15 +198,22 @@ def pip_version_of(bundle: Path) -> str:
 def test_rerun_is_harmless(installed_311):
     bundle, first, env = installed_311
     assert first.returncode == 0, first.stderr
-    venv = bundle / "venv"
+    venv = default_venv(bundle)
     before = (venv / "pyvenv.cfg").stat().st_mtime_ns
-    again = run_install(bundle, offline=True, cwd=bundle.parent, env=env)
+    # Without --venv, the venv found at the default place is not reused: refused before anything runs.
+    refused = run_install(bundle, offline=True, cwd=bundle.parent, env=env)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"install.sh: error: {venv} already exists" in refused.stderr
+    assert f"install.sh --venv '{venv}'" in refused.stderr and f"rm -rf '{venv}'" in refused.stderr
+    assert refused.stdout == ""
+    # Named with --venv, it is reused.
+    again = run_install(bundle, "--venv", str(venv), offline=True, cwd=bundle.parent, env=env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"reusing the venv {venv}" in again.stdout
     assert "Requirement already satisfied: alpha==1.0" in again.stdout
     assert "Successfully installed" not in again.stdout
     assert (venv / "pyvenv.cfg").stat().st_mtime_ns == before
-    # --check-only still passes with the venv inside the bundle directory.
+    # --check-only still passes: the venv is not inside the bundle directory.
     assert run_install(bundle, "--check-only").returncode == 0
 
 
@@ -215,7 +227,7 @@ def test_smoke_failure_exits_1_and_keeps_the_venv(installed_311):
         manifest = json.loads(original)
         manifest["smoke"] = ["import alpha", "import no_such_module_here"]
         manifest_path.write_text(json.dumps(manifest))
-        result = run_install(bundle, offline=True, env=env)
+        result = run_install(bundle, "--venv", str(default_venv(bundle)), offline=True, env=env)
     finally:
         manifest_path.write_text(original)
     assert result.returncode == 1
@@ -223,7 +235,7 @@ def test_smoke_failure_exits_1_and_keeps_the_venv(installed_311):
     assert last[-1].startswith("install.sh: error: smoke test failed (exit status 1): import no_such_module_here")
     assert "left for inspection" in last[-1]
     assert "Traceback" in result.stderr  # the smoke command's own, not ours
-    assert (bundle / "venv" / "bin" / "python").exists()
+    assert (default_venv(bundle) / "bin" / "python").exists()
 
 
 @needs_offline
@@ -253,7 +265,7 @@ def test_failed_pip_install_leaves_no_venv(tmp_path, pip_wheel):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == "install.sh: error: pip install failed (exit status 1)"
     assert "THESE PACKAGES DO NOT MATCH THE HASHES" in result.stderr
-    assert not (bundle / "venv").exists()
+    assert not default_venv(bundle).exists()
 
 
 # ---------------------------------------------------------------------------------------

@@ -11,9 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bundler.errors import BadInput, Incomplete
-from bundler.manifest import BundledPackage, BundledTarget, Manifest, check_complete
+from bundler.manifest import BundledPackage, BundledTarget, Manifest, check_complete, printable
 from bundler.profile import Profile, profile_for_platform
 
 CP311 = profile_for_platform("x86_64-manylinux_2_28", "3.11", name="cp311")
@@ -148,3 +150,68 @@ def test_every_problem_is_listed_and_long_lists_are_cut() -> None:
         check_complete(target(CP311), roots)
     assert info.value.message.count("is not in the bundle") == 20
     assert "... and 5 more" in info.value.message
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile bundle.json: the project's own error or a valid manifest, never another exception
+
+
+def _from_json_or_bad_input(data: bytes) -> None:
+    try:
+        Manifest.from_json(data)
+    except BadInput as e:
+        assert "\x1b" not in str(e)
+
+
+@pytest.mark.parametrize("data", [b"[" * 100_000 + b"]" * 100_000, b'{"a": ' + b"9" * 100_000 + b"}",
+                                  b'{"a": Infinity}', b" " * (8 << 20) + b"{}", b"\xff"],
+                         ids=["deep", "huge-number", "infinity", "too-big", "not-utf8"])
+def test_from_json_bounds_hostile_documents(data: bytes) -> None:
+    with pytest.raises(BadInput, match="bundle.json"):
+        Manifest.from_json(data)
+
+
+_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10)
+_json = st.recursive(_scalars, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+                     max_leaves=30)
+
+
+def _replace_somewhere(doc: Any, path: list[int], value: object) -> Any:
+    """``doc`` with the node at ``path`` (indices taken modulo each container's size) replaced."""
+    if not path or not isinstance(doc, (dict, list)) or not doc:
+        return value
+    keys = list(doc) if isinstance(doc, dict) else list(range(len(doc)))
+    key = keys[path[0] % len(keys)]
+    copy = dict(doc) if isinstance(doc, dict) else list(doc)
+    copy[key] = _replace_somewhere(doc[key], path[1:], value)
+    return copy
+
+
+@settings(max_examples=200, deadline=None)
+@given(_json)
+def test_from_json_fuzz_arbitrary_documents(doc: object) -> None:
+    _from_json_or_bad_input(json.dumps(doc).encode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=60), min_size=1, max_size=7), _json)
+def test_from_json_fuzz_one_field_of_a_valid_manifest(path: list[int], value: object) -> None:
+    doc = json.loads(manifest().to_json())
+    _from_json_or_bad_input(json.dumps(_replace_somewhere(doc, path, value)).encode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_from_json_fuzz_bytes(data: bytes) -> None:
+    _from_json_or_bad_input(data)
+
+
+def test_printable_escapes_what_a_terminal_would_obey() -> None:
+    assert printable("kit\x1b]0;title\x07\nfake line\u202e") == "kit\\x1b]0;title\\x07\\nfake line\\u202e"
+    assert printable("torch 2.3.0+cu121 ≥ ü") == "torch 2.3.0+cu121 ≥ ü"
+
+
+def test_incomplete_messages_escape_names_from_the_manifest() -> None:
+    with pytest.raises(Incomplete) as e:
+        check_complete(target(CP311, pkg("alpha", "1.0")), ["alpha>2; extra != '\x1b[2K'"])
+    assert "\x1b" not in e.value.message and "\\x1b[2k" in e.value.message  # packaging lowers extras

@@ -13,8 +13,11 @@ In order, and stopping at the first failure (exit status 1, one reason on stderr
    the bundle's ``capture_profile.py``, whose helpers describe this machine, is checked
    against ``bundle.json`` before it runs, and nothing else from the bundle runs before step 2;
 2. verify every file of the bundle against ``bundle.json`` (size and sha256), and that no file
-   is missing or extra;
-3. make a venv (``python -m venv --without-pip``) or reuse one of the same Python version;
+   is missing or extra (only ``__pycache__`` folders are no part of a bundle; a venv inside the
+   bundle directory is extra unless it is the one named with ``--venv``);
+3. make a venv (``python -m venv --without-pip``), by default ``<bundle-dir>.venv`` next to the
+   bundle directory; a venv that already exists is reused (same Python version) only when named
+   with ``--venv``: one found at the default place was not chosen by anyone and is refused;
 4. install with the bundled pip, run straight from its wheel:
    ``pip install --no-index --find-links wheels --require-hashes --only-binary :all: -r requirements.txt``
    in an environment scrubbed of pip settings and proxies, then install that pip into the venv;
@@ -58,18 +61,26 @@ import collections
 import hashlib
 import importlib.util
 import json
+import pathlib
 import re
 import shlex
 import shutil
 import subprocess
 import traceback
+import unicodedata
 
 # The builder imports these (bundler/manifest.py, bundler/bundle.py): they are defined only here.
 BUNDLE_FORMAT = "wheelhouse-bundle"
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
 CAPTURE_MODULE = "capture_profile.py"
-DEFAULT_VENV = "venv"  # inside the unpacked bundle
+# The default venv sits next to the bundle directory (``hpc/`` -> ``hpc.venv/``), never inside it:
+# everything inside is checked against bundle.json and a venv is no part of a bundle.
+DEFAULT_VENV_SUFFIX = ".venv"
+# bundle.json is read whole: 2,000 wheels for two targets make about 2 MB, and a hostile 8 MiB
+# document of empty lists still parses in under 300 MB.
+MAX_MANIFEST = 8 << 20
+_MAX_INT_DIGITS = 30  # the largest number bundle.json holds is a file size
 PROG = "install.sh"
 DEBUG_ENV = "WHEELHOUSE_DEBUG"
 
@@ -81,6 +92,41 @@ VERIFY_HINT = (
     "the bundle is damaged or was changed after packing; copy it again from the source and re-check it with "
     "'sha256sum -c SHA256SUMS'"
 )
+
+
+# Characters that must never reach a terminal raw: C0 and C1 controls (ESC among them), DEL, and
+# the Unicode format and separator characters that reorder or break lines (bidi overrides, U+2028).
+_SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _unsafe(ch):
+    code = ord(ch)
+    if code < 0x20 or 0x7F <= code <= 0x9F:
+        return True
+    return code > 0x9F and unicodedata.category(ch) in ("Cf", "Zl", "Zp", "Cs")
+
+
+def _escape(ch):
+    if ch in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[ch]
+    code = ord(ch)
+    return "\\x%02x" % code if code <= 0xFF else "\\u%04x" % code if code <= 0xFFFF else "\\U%08x" % code
+
+
+def printable(text):
+    """``text`` with every control character (newlines and ESC included) escaped, e.g. ``\\x1b``.
+
+    Everything this installer and ``wheelhouse inspect``/``verify`` print from a bundle passes
+    through it, so a name or smoke command in bundle.json cannot move the cursor, recolour, hide
+    or fake lines on a terminal.
+    """
+    text = text if isinstance(text, str) else str(text)
+    return "".join(_escape(ch) if _unsafe(ch) else ch for ch in text)
+
+
+def _terminal_safe(text):
+    """Like ``printable`` but keeps the line breaks this installer writes itself."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 class InstallError(Exception):
@@ -128,38 +174,99 @@ def _is_safe_relpath(path):
     return all(part not in ("", ".", "..") for part in path.split("/"))
 
 
+def _bounded_int(text):
+    # Python 3.8 converts a long digit string in quadratic time; no field needs more than a size.
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        raise ValueError("a number with %d digits" % len(text))
+    return int(text)
+
+
+def _no_constant(name):
+    raise ValueError("%s is not JSON" % name)
+
+
+def parse_json(data):
+    """Parse bundle.json bytes; ValueError (with a short reason) for anything but plain UTF-8 JSON.
+
+    Bounded for hostile input: long numbers and NaN/Infinity are refused, and nesting deeper than
+    the interpreter's recursion limit is a ValueError, not a RecursionError.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError("not UTF-8 text (%s)" % e.reason)
+    try:
+        return json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply")
+
+
 def load_manifest(bundle_dir):
     """Read and check ``bundle.json``; returns the dict.  Raises InstallError when unusable."""
     path = os.path.join(bundle_dir, MANIFEST)
     if not os.path.isfile(path):
         raise InstallError(
-            "%s has no %s: this is not an unpacked wheelhouse bundle" % (bundle_dir, MANIFEST),
+            "%s has no %s: this is not an unpacked wheelhouse bundle" % (printable(bundle_dir), MANIFEST),
             hint="unpack the whole archive (tar -xf BUNDLE) and run install.sh from the directory it creates",
         )
     try:
         with open(path, "rb") as f:
-            data = json.loads(f.read().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise InstallError("cannot read %s: %s" % (MANIFEST, getattr(e, "strerror", None) or e))
-    return check_manifest(data)
+            data = f.read(MAX_MANIFEST + 1)
+    except OSError as e:
+        raise InstallError("cannot read %s: %s" % (MANIFEST, e.strerror or e))
+    if len(data) > MAX_MANIFEST:
+        raise InstallError("%s is larger than %d MiB, more than any bundle manifest needs" % (MANIFEST, MAX_MANIFEST >> 20),
+                           hint=VERIFY_HINT)
+    try:
+        doc = parse_json(data)
+    except ValueError as e:
+        raise InstallError("cannot read %s: %s" % (MANIFEST, printable(str(e)[:200])), hint=VERIFY_HINT)
+    return check_manifest(doc)
 
 
 def _is_str_list(value):
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
+# The alphabets the builder enforces where these values enter (bundler/validate.py): a manifest
+# whose names would need escaping on a command line or a terminal is refused, not installed.
+_PROJECT_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?$")
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,79}$")
+_WHEEL_BASENAME = re.compile(r"^[A-Za-z0-9._+!-]{1,250}\.whl$")
+# PEP 440 (the regex the packaging library publishes as VERSION_PATTERN), anchored.
+_VERSION = re.compile(
+    r"""^\s*v?(?:(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*"""
+    r"""(?:[-_\.]?(?:alpha|a|beta|b|preview|pre|c|rc)[-_\.]?[0-9]*)?"""
+    r"""(?:-[0-9]+|[-_\.]?(?:post|rev|r)[-_\.]?[0-9]*)?"""
+    r"""(?:[-_\.]?dev[-_\.]?[0-9]*)?)(?:\+[a-z0-9]+(?:[-_\.][a-z0-9]+)*)?\s*$""",
+    re.IGNORECASE,
+)
+
+
+def _show(value):
+    """A short rendering of a refused value: repr (so control characters are escaped), at most 80 characters."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def check_manifest(data):
     """Check the parsed ``bundle.json``; returns it, or raises InstallError naming the first flaw.
 
     The builder's reader (``bundler.manifest.Manifest.from_json``) runs this same check, so a
-    manifest one side refuses the other refuses too (tests/test_parity.py).
+    manifest one side refuses the other refuses too (tests/test_parity.py). Every value later
+    used or printed is checked for its type here, and names, versions and wheel paths for their
+    grammar, so nothing below meets a surprise.
     """
     if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
         raise InstallError('%s is not a wheelhouse bundle manifest (no "format": "%s")' % (MANIFEST, BUNDLE_FORMAT))
-    if data.get("format-version") != BUNDLE_FORMAT_VERSION:
+    version = data.get("format-version")
+    if not _is_int(version) or version != BUNDLE_FORMAT_VERSION:
         raise InstallError(
-            "%s has format-version %r; this installer understands %d"
-            % (MANIFEST, data.get("format-version"), BUNDLE_FORMAT_VERSION),
+            "%s has format-version %s; this installer understands %d" % (MANIFEST, _show(version), BUNDLE_FORMAT_VERSION),
             hint="use the install.sh shipped in the same bundle as this bundle.json",
         )
 
@@ -168,16 +275,15 @@ def check_manifest(data):
         raise InstallError("%s: 'files' must be a non-empty object" % MANIFEST)
     for rel, entry in files.items():
         if not _is_safe_relpath(rel) or rel == MANIFEST:
-            raise InstallError("%s: files: refusing the path %r" % (MANIFEST, rel))
+            raise InstallError("%s: files: refusing the path %s" % (MANIFEST, _show(rel)))
         if (
             not isinstance(entry, dict)
-            or not isinstance(entry.get("size"), int)
-            or isinstance(entry.get("size"), bool)
+            or not _is_int(entry.get("size"))
             or entry["size"] < 0
             or not isinstance(entry.get("sha256"), str)
             or not re.match(r"^[0-9a-f]{64}$", entry["sha256"])
         ):
-            raise InstallError("%s: files[%r] needs an integer 'size' and a lowercase hex 'sha256'" % (MANIFEST, rel))
+            raise InstallError("%s: files[%s] needs an integer 'size' and a lowercase hex 'sha256'" % (MANIFEST, _show(rel)))
 
     targets = data.get("targets")
     if not isinstance(targets, list) or not targets:
@@ -186,28 +292,34 @@ def check_manifest(data):
         where = "%s: targets[%d]" % (MANIFEST, i)
         if not isinstance(target, dict) or not isinstance(target.get("name"), str):
             raise InstallError("%s needs a 'name'" % where)
-        if not isinstance(target.get("profile"), dict):
-            raise InstallError("%s.profile must be an object" % where)
+        if not _TARGET_NAME.match(target["name"]):
+            raise InstallError("%s.name %s is not a target name (letters, digits, '._+-')" % (where, _show(target["name"])))
+        _check_profile(target.get("profile"), where + ".profile")
         packages = target.get("packages")
         if not isinstance(packages, list):
             raise InstallError("%s.packages must be a list" % where)
         refs = [("requirements", target.get("requirements")), ("pip", target.get("pip"))]
         for j, package in enumerate(packages):
+            at = "%s.packages[%d]" % (where, j)
             if not isinstance(package, dict) or not isinstance(package.get("name"), str):
-                raise InstallError("%s.packages[%d] needs a 'name'" % (where, j))
+                raise InstallError("%s needs a 'name'" % at)
+            if not _PROJECT_NAME.match(package["name"]):
+                raise InstallError("%s.name %s is not a project name" % (at, _show(package["name"])))
             if not isinstance(package.get("version"), str):
-                raise InstallError("%s.packages[%d] needs a 'version'" % (where, j))
+                raise InstallError("%s needs a 'version'" % at)
+            if len(package["version"]) > 200 or not _VERSION.match(package["version"]) or package["version"].strip() != package["version"]:
+                raise InstallError("%s.version %s is not a PEP 440 version" % (at, _show(package["version"])))
             if not _is_str_list(package.get("requires-dist", [])):
-                raise InstallError("%s.packages[%d].requires-dist must be a list of strings" % (where, j))
+                raise InstallError("%s.requires-dist must be a list of strings" % at)
             if not isinstance(package.get("requires-python", ""), (str, type(None))):
-                raise InstallError("%s.packages[%d].requires-python must be a string" % (where, j))
+                raise InstallError("%s.requires-python must be a string" % at)
             refs.append(("packages[%d].wheel" % j, package.get("wheel")))
         for field, rel in refs:
             if not isinstance(rel, str) or rel not in files:
-                raise InstallError("%s.%s refers to %r, which is not among the bundle's files" % (where, field, rel))
+                raise InstallError("%s.%s refers to %s, which is not among the bundle's files" % (where, field, _show(rel)))
         for field, rel in refs[1:]:
-            if not rel.endswith(".whl"):
-                raise InstallError("%s.%s is not a wheel: %r" % (where, field, rel))
+            if not _WHEEL_BASENAME.match(rel.rsplit("/", 1)[-1]):
+                raise InstallError("%s.%s is not a wheel: %s" % (where, field, _show(rel)))
     for key in ("name", "tool", "lock-sha256", "created"):
         if not isinstance(data.get(key), str):
             raise InstallError("%s: %r must be a string" % (MANIFEST, key))
@@ -215,6 +327,21 @@ def check_manifest(data):
         if not _is_str_list(data.get(key, [])):
             raise InstallError("%s: %r must be a list of strings" % (MANIFEST, key))
     return data
+
+
+def _check_profile(profile, where):
+    """The parts of a target profile this installer reads: ``facts`` and ``markers``, objects of strings."""
+    if not isinstance(profile, dict):
+        raise InstallError("%s must be an object" % where)
+    for key in ("facts", "markers"):
+        value = profile.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise InstallError("%s.%s must be an object" % (where, key))
+        for k, v in value.items():
+            if v is not None and not isinstance(v, (str, int, float)):  # facts are str()-ed, as the builder does
+                raise InstallError("%s.%s[%s] must be a string" % (where, key, _show(k)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -309,7 +436,7 @@ def parse_wheel_filename(filename):
 def _version_tuple(text):
     out = []
     for part in (text or "").split("."):
-        m = re.match(r"\d+", part)
+        m = re.match(r"\d{1,9}", part)  # bounded: a hostile version string never makes a huge int
         if not m:
             break
         out.append(int(m.group(0)))
@@ -317,10 +444,11 @@ def _version_tuple(text):
 
 
 def _fact(facts, key):
+    """A profile fact as text, escaped with ``printable``: facts are compared and printed, never run."""
     value = facts.get(key)
     if value is None:
         value = facts.get(key.replace("-", "_"))
-    return None if value is None else str(value)
+    return None if value is None else printable(str(value))
 
 
 TargetInfo = collections.namedtuple("TargetInfo", "implementation python os arch libc libc_version macos_version")
@@ -330,8 +458,8 @@ def target_info(profile):
     """The facts of a target profile that matter here, with fallbacks to its markers."""
     facts = profile.get("facts") or {}
     markers = profile.get("markers") or {}
-    impl = _fact(facts, "implementation") or markers.get("implementation_name")
-    version = _fact(facts, "python-version") or markers.get("python_full_version") or markers.get("python_version")
+    impl = _fact(facts, "implementation") or _fact(markers, "implementation_name")
+    version = _fact(facts, "python-version") or _fact(markers, "python_full_version") or _fact(markers, "python_version")
     return TargetInfo(
         implementation=(impl or "").lower() or None,
         python=_version_tuple(version)[:2] or None,
@@ -566,23 +694,22 @@ def _same_path(a, b):
     return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
 
 
-def not_in_bundle(bundle_dir, rel_dir):
+def not_in_bundle(rel_dir):
     """Whether the directory ``rel_dir`` (POSIX, relative to the unpacked bundle) is no part of it.
 
-    Two kinds are made on the target after unpacking: byte-code caches (``__pycache__``, at any
-    depth) and the venv install.sh makes by default (``venv`` at the top, once it holds a
-    pyvenv.cfg). Both this installer and the builder's ``wheelhouse verify DIR`` skip exactly these.
+    Only byte-code caches (``__pycache__``, at any depth) are: Python may write them next to
+    any module it imports, and nothing here runs from them. Everything else under the bundle
+    directory, a venv included, must be listed in bundle.json. This installer and the builder's
+    ``wheelhouse verify DIR`` use this one rule (tests/test_parity.py).
     """
-    if rel_dir.rsplit("/", 1)[-1] == "__pycache__":
-        return True
-    return rel_dir == DEFAULT_VENV and os.path.isfile(os.path.join(bundle_dir, DEFAULT_VENV, "pyvenv.cfg"))
+    return rel_dir.rsplit("/", 1)[-1] == "__pycache__"
 
 
 def files_on_disk(bundle_dir, skip_dirs=()):
     """Relative POSIX paths of every file (and link) under ``bundle_dir``, bundle.json excluded.
 
-    The directories ``not_in_bundle`` names and those in ``skip_dirs`` (a --venv inside the
-    bundle) are not looked into.
+    The directories ``not_in_bundle`` names and those in ``skip_dirs`` (the venv this run makes
+    or was told to reuse, when it lies inside the bundle) are not looked into.
     """
     found = set()
     errors = []
@@ -596,7 +723,7 @@ def files_on_disk(bundle_dir, skip_dirs=()):
         kept = []
         for d in dirs:
             full = os.path.join(root, d)
-            if not_in_bundle(bundle_dir, prefix + d) or any(_same_path(full, s) for s in skip_dirs):
+            if not_in_bundle(prefix + d) or any(_same_path(full, s) for s in skip_dirs):
                 continue
             if os.path.islink(full):
                 found.add(prefix + d)  # never followed: reported as an extra file
@@ -608,8 +735,45 @@ def files_on_disk(bundle_dir, skip_dirs=()):
                 found.add(prefix + n)
     if errors:
         e = errors[0]
-        raise InstallError("cannot read the bundle directory %s: %s" % (getattr(e, "filename", bundle_dir), e.strerror or e))
+        raise InstallError("cannot read the bundle directory %s: %s" % (printable(getattr(e, "filename", bundle_dir)), e.strerror or e))
     return found
+
+
+def unlisted_groups(unlisted, listed):
+    """Group unlisted paths: [(path, count, is_venv)], sorted; ``count`` is None for a single file.
+
+    A venv or a copied tree inside the bundle directory is thousands of files: it is named once,
+    as its outermost directory that holds nothing ``listed``, with its file count; ``is_venv`` when
+    that directory holds a ``pyvenv.cfg``. Pure, so the builder's verify reports alike.
+    """
+    listed_dirs = set()
+    for rel in listed:
+        parts = rel.split("/")
+        listed_dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    groups = collections.OrderedDict()
+    for rel in sorted(unlisted):
+        parts = rel.split("/")
+        top = next(("/".join(parts[:i]) for i in range(1, len(parts)) if "/".join(parts[:i]) not in listed_dirs), None)
+        groups.setdefault(top or rel, []).append(rel)
+    out = []
+    for key, members in groups.items():
+        if len(members) == 1:
+            out.append((members[0], None, False))
+        else:
+            out.append((key, len(members), key + "/pyvenv.cfg" in unlisted))
+    return out
+
+
+def describe_unlisted(path, count, is_venv, single):
+    """One problem line for an item of ``unlisted_groups``; ``single`` is the phrase for one file."""
+    if count is None:
+        return "%s%s" % (printable(path), single)
+    if is_venv:
+        return (
+            "%s/: a virtual environment inside the bundle directory (%d files, not listed in bundle.json); "
+            "it is no part of the bundle and never used unless named with --venv" % (printable(path), count)
+        )
+    return "%s/: unexpected directory (%d files, not listed in bundle.json)" % (printable(path), count)
 
 
 def verify_files(bundle_dir, files, skip_dirs=()):
@@ -617,24 +781,24 @@ def verify_files(bundle_dir, files, skip_dirs=()):
     present = files_on_disk(bundle_dir, skip_dirs)
     problems = []
     for rel in sorted(set(files) - present):
-        problems.append("%s: missing (bundle.json lists it)" % rel)
-    for rel in sorted(present - set(files)):
-        problems.append("%s: unexpected file (not listed in bundle.json)" % rel)
+        problems.append("%s: missing (bundle.json lists it)" % printable(rel))
+    problems.extend(describe_unlisted(p, n, v, ": unexpected file (not listed in bundle.json)")
+                    for p, n, v in unlisted_groups(present - set(files), files))
     for rel in sorted(set(files) & present):
         path = os.path.join(bundle_dir, *rel.split("/"))
         expected = files[rel]
         if os.path.islink(path) or not os.path.isfile(path):
-            problems.append("%s: not a regular file" % rel)
+            problems.append("%s: not a regular file" % printable(rel))
             continue
         try:
             actual, size = sha256_of(path)
         except OSError as e:
-            problems.append("%s: cannot read: %s" % (rel, e.strerror or e))
+            problems.append("%s: cannot read: %s" % (printable(rel), e.strerror or e))
             continue
         if actual != expected["sha256"] or size != expected["size"]:
             problems.append(
                 "%s: expected sha256 %s (%d bytes), found sha256 %s (%d bytes)"
-                % (rel, expected["sha256"], expected["size"], actual, size)
+                % (printable(rel), expected["sha256"], expected["size"], actual, size)
             )
     if not problems:
         return len(files)
@@ -732,7 +896,10 @@ def plan_commands(bundle_dir, target, venv, smoke, reuse):
     names = {re.sub(r"[-_.]+", "-", p["name"]).lower() for p in target["packages"]}
     install_pip = None
     if "pip" not in names:
-        install_pip = pip + ["install", "--no-index", "--no-deps", "--only-binary", ":all:"] + quiet + [pip_wheel]
+        # A file: URL, percent-encoded: pip reads a bare path argument as a requirement line, so
+        # a ';' in the bundle's path would start an environment marker there.
+        pip_url = pathlib.Path(os.path.abspath(pip_wheel)).as_uri()
+        install_pip = pip + ["install", "--no-index", "--no-deps", "--only-binary", ":all:"] + quiet + [pip_url]
     return Plan(
         make_venv=None if reuse else [sys.executable, "-m", "venv", "--without-pip", venv],
         install=install,
@@ -743,7 +910,8 @@ def plan_commands(bundle_dir, target, venv, smoke, reuse):
 
 
 def quote(argv):
-    return " ".join(shlex.quote(a) for a in argv)
+    """A shell rendering of ``argv`` for display, control characters escaped."""
+    return " ".join(shlex.quote(printable(a)) for a in argv)
 
 
 def call(argv, env, cwd=None):
@@ -786,7 +954,11 @@ def main_parser():
         description="Install this wheelhouse bundle into a virtual environment, offline: check the machine, "
         "verify every file, make or reuse a venv, pip install the locked wheels, run pip check and the smoke tests.",
     )
-    parser.add_argument("--venv", metavar="DIR", help="the virtual environment to make or reuse (default: venv inside the bundle)")
+    parser.add_argument(
+        "--venv", metavar="DIR",
+        help="the virtual environment to make, or to reuse when it exists (default: a new one next to the bundle "
+        "directory, BUNDLE.venv; an existing one there is not reused unless named here)",
+    )
     parser.add_argument("--python", metavar="PATH", help="the Python to install for (default: the one running this script)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check-only", action="store_true", help="check the machine and verify the files, then stop")
@@ -808,13 +980,34 @@ def _strip_python_option(argv):
 
 
 def _say(text=""):
-    print(text)
+    print(_terminal_safe(text))
     sys.stdout.flush()
+
+
+def default_venv(bundle_dir):
+    """Where the venv goes without --venv: next to the bundle directory, ``<bundle-dir>.venv``."""
+    return os.path.normpath(bundle_dir) + DEFAULT_VENV_SUFFIX
+
+
+def refuse_unchosen_venv(venv):
+    """Refuse to reuse a venv found at the default place: nobody chose it, and its python and
+    its site-packages ``.pth`` files run code no bundle.json lists. Only ``--venv`` reuses."""
+    if os.path.lexists(venv):
+        shown = printable(venv)
+        raise InstallError(
+            "%s already exists; install.sh makes a new venv there and does not reuse one it did not make "
+            "in this run (its python and .pth files would run unchecked)" % shown,
+            hint="to install afresh, remove it (rm -rf %s) and run install.sh again; to reuse it deliberately, "
+            "run install.sh --venv %s" % (shlex.quote(shown), shlex.quote(shown)),
+        )
 
 
 def install(args, bundle_dir, environ):
     """Everything after argument parsing; returns the exit status or raises InstallError."""
     sys.dont_write_bytecode = True  # importing capture_profile must not add __pycache__ to the bundle
+    venv = os.path.abspath(args.venv) if args.venv else default_venv(bundle_dir)
+    if not args.venv and not args.check_only:
+        refuse_unchosen_venv(venv)  # before anything runs
     manifest = load_manifest(bundle_dir)
     capture = load_capture_module(bundle_dir, manifest["files"])  # checked against bundle.json first
     machine = this_machine(capture)
@@ -824,12 +1017,12 @@ def install(args, bundle_dir, environ):
     _say("bundle %r: target %r fits this machine (%s)" % (name, target["name"], describe_machine(machine)))
     warning = nvidia_warning(check, capture)
     if warning:
-        print("%s: warning: %s" % (PROG, warning), file=sys.stderr)
+        print("%s: warning: %s" % (PROG, _terminal_safe(warning)), file=sys.stderr)
 
-    venv = os.path.abspath(args.venv) if args.venv else os.path.join(bundle_dir, DEFAULT_VENV)
     if _same_path(venv, bundle_dir):
         raise InstallError("the venv cannot be the bundle directory itself", hint="choose another place with --venv DIR")
-    # A venv made by an earlier run with the default location is skipped by not_in_bundle.
+    # Inside the bundle directory, only the venv of this run (new, or named with --venv) is not
+    # checked against bundle.json; the default one lies outside it.
     count = verify_files(bundle_dir, manifest["files"], skip_dirs=[venv])
     _say("verified %d files (size and sha256)" % count)
     if args.check_only:
@@ -870,7 +1063,7 @@ def install(args, bundle_dir, environ):
                 os.mkdir(venv)
         raise
 
-    kept = "; the venv at %s is left for inspection" % venv
+    kept = "; the venv at %s is left for inspection" % printable(venv)
     code = call(plan.check, env)
     if code != 0:
         raise InstallError(
@@ -878,14 +1071,14 @@ def install(args, bundle_dir, environ):
             hint="the installed packages have missing or conflicting dependencies (see pip's output above)",
         )
     for argv in plan.smoke:
-        _say("smoke test: %s" % argv[-1])
+        _say("smoke test: %s" % printable(argv[-1]))
         code = call(argv, env, cwd=venv)
         if code != 0:
-            raise InstallError("smoke test failed (exit status %d): %s%s" % (code, argv[-1], kept))
+            raise InstallError("smoke test failed (exit status %d): %s%s" % (code, printable(argv[-1]), kept))
 
     activate = os.path.join(venv, "Scripts", "activate") if os.name == "nt" else os.path.join(venv, "bin", "activate")
     _say("")
-    _say("installed bundle %r (target %r) into %s" % (name, target["name"], venv))
+    _say("installed bundle %r (target %r) into %s" % (name, target["name"], printable(venv)))
     _say("  %d packages, pip check passed, %d smoke test(s) passed" % (len(target["packages"]), len(plan.smoke)))
     _say("  activate with:  . %s" % shlex.quote(activate))
     _say("  or run:         %s" % shlex.quote(venv_python(venv)))
@@ -895,6 +1088,10 @@ def install(args, bundle_dir, environ):
 def main(argv=None):
     """Parse ``argv``, install, and map every failure to a message and an exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):
+        # A name outside the terminal's charset (an ASCII or Latin-1 locale) is escaped, not a crash.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = main_parser().parse_args(argv)  # exits 2 on bad arguments
     debug = bool(os.environ.get(DEBUG_ENV))
     try:
@@ -910,7 +1107,7 @@ def main(argv=None):
     except InstallError as e:
         if debug:
             traceback.print_exc()
-        print("%s: error: %s" % (PROG, e.report()), file=sys.stderr)
+        print("%s: error: %s" % (PROG, _terminal_safe(e.report())), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("%s: interrupted" % PROG, file=sys.stderr)
@@ -919,7 +1116,7 @@ def main(argv=None):
         if debug:
             traceback.print_exc()
         print(
-            "%s: error: unexpected %s: %s (set %s=1 for a traceback)" % (PROG, type(e).__name__, e, DEBUG_ENV),
+            "%s: error: unexpected %s: %s (set %s=1 for a traceback)" % (PROG, type(e).__name__, printable(e), DEBUG_ENV),
             file=sys.stderr,
         )
         return 1

@@ -4,7 +4,8 @@
 #   sh install.sh [--venv DIR] [--python PATH] [--check-only] [--dry-run]
 #
 # Finds a Python 3.8+ (--python PATH, else python3, else python) and runs install.py, which
-# sits next to this script, with the remaining arguments. Works from any directory.
+# sits next to this script, with the remaining arguments. Works from any directory. The venv is
+# made next to the bundle directory (BUNDLE.venv) unless --venv DIR names one.
 
 set -u
 
