@@ -202,7 +202,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from bundler.bundle import verify
-    from bundler.render import printable
+    from bundler.manifest import printable
 
     path = Path(args.bundle)
     if not path.exists():

@@ -8,24 +8,16 @@ hide lines on the reader's terminal.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from typing import Any
 
-from bundler.manifest import Manifest
+from bundler.manifest import Manifest, printable
 from bundler.profile import PRESETS, Profile
 from bundler.progress import human
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: Any) -> str:
-    """``str(text)`` with control characters (ESC, CR, ...) shown as ``\\xNN``; tabs and newlines stay."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
-
 
 def _one_line(text: Any) -> str:
-    return printable(str(text).replace("\n", "\\n"))
+    return printable(str(text))  # newlines too: one record per line
 
 
 def print_presets() -> None:
