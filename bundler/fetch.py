@@ -37,6 +37,7 @@ import httpx
 
 from bundler.cache import BlobStore, PartialState
 from bundler.errors import BadInput, BundlerError, DownloadFailed, HashMismatch
+from bundler.localfiles import local_path, open_regular
 from bundler.fsutil import default_file_mode, open_existing, open_new, remove_odd, sha256_file, temp_prefix
 from bundler.http import RateLimiter, backoff_delay, describe_http_error, make_client, retry_after
 from bundler.index import redact_url
@@ -172,7 +173,33 @@ class _Transfer:
             if found is not None:
                 self.s.count(cached=1)
                 return found
+            local = local_path(self.spec.url)
+            if local is not None:
+                return self._copy_local(local)
             return self._download()
+
+    def _copy_local(self, source: Path) -> Path:
+        """A file on this machine (a find-links folder, a ``path`` entry): copied into the store
+        while it is hashed, and kept only if the bytes are the ones the lock names."""
+        spec = self.spec
+        h, size = hashlib.sha256(), 0
+        try:
+            self.part.parent.mkdir(parents=True, exist_ok=True)
+            with open_regular(source) as src, open_new(self.part) as out:
+                while chunk := src.read(1 << 20):
+                    h.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+        except OSError as e:
+            self.part.unlink(missing_ok=True)
+            raise DownloadFailed(f"cannot read {spec.filename} at {source}: {e.strerror or e}",
+                                 hint="the lock names a local file: check the path, or lock again") from None
+        if h.hexdigest() != spec.sha256 or (spec.size is not None and size != spec.size):
+            self.part.unlink(missing_ok=True)
+            raise HashMismatch(f"{spec.filename} at {source}", spec.sha256, h.hexdigest(),
+                               hint="the local file changed since it was locked: lock again")
+        self.s.count(downloaded=1, bytes=size)
+        return self.s.store.publish(self.part, spec.sha256)
 
     def _download(self) -> Path:
         spec, store = self.spec, self.s.store

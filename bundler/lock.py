@@ -10,6 +10,7 @@ so later stages (fetch, pack, install) need nothing but the lock; ``bundler.lock
 from __future__ import annotations
 
 import io
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -23,7 +24,8 @@ from packaging.version import Version
 from bundler import __version__
 from bundler.errors import BadInput, ResolutionImpossible
 from bundler.fsutil import atomic_write_all
-from bundler.index import redact_url
+from bundler.index import IndexConfig, redact_url
+from bundler.localfiles import local_path
 from bundler.locktool import Lock, LockedPackage, LockedWheel, from_pylock, read_lock, read_lock_source
 from bundler.profile import Profile
 
@@ -52,17 +54,23 @@ def _unique_names(plan: Plan) -> list[str]:
     return names
 
 
-def _wheel(pin: Pin) -> PackageWheel:
+def _wheel(pin: Pin, lock_dir: Path | None = None) -> PackageWheel:
+    """A PEP 751 wheel entry: ``url`` for a remote file; ``path`` (relative to the lock's folder, as
+    PEP 751 says) for a local file, so no absolute path of the build machine is written."""
     link = pin.link
     if not link.sha256:
         raise BadInput(f"{link.filename} has no sha256 on index {link.index}; wheelhouse locks only hashed files")
+    local = local_path(link.url)
+    if local is not None:
+        where = Path(os.path.relpath(local, lock_dir)).as_posix() if lock_dir is not None else local.as_posix()
+        return PackageWheel(name=link.filename, path=where, size=link.size, hashes={"sha256": link.sha256})
     return PackageWheel(name=link.filename, url=redact_url(link.url), upload_time=link.upload_time, size=link.size,
                         hashes={"sha256": link.sha256})
 
 
 def _wheel_dict(w: PackageWheel) -> dict[str, Any]:
     """A wheel as a TOML table inside ``[tool.wheelhouse]`` (the bootstrap pip), as PEP 751 spells it."""
-    d: dict[str, Any] = {"name": w.name, "url": w.url}
+    d: dict[str, Any] = {"name": w.name, **({"url": w.url} if w.url else {"path": w.path})}
     if w.upload_time is not None:
         d["upload-time"] = w.upload_time
     if w.size is not None:
@@ -71,17 +79,26 @@ def _wheel_dict(w: PackageWheel) -> dict[str, Any]:
     return d
 
 
-def _target_entry(name: str, marker: str, target: Any) -> dict[str, Any]:
+def _index_dict(index: IndexConfig, lock_dir: Path | None) -> dict[str, Any]:
+    """An index as the lock records it: a local folder relative to the lock's folder, like ``path`` entries."""
+    d = index.to_dict()
+    local = local_path(index.url)
+    if local is not None and lock_dir is not None:
+        d["url"] = Path(os.path.relpath(local.resolve(), lock_dir)).as_posix()
+    return d
+
+
+def _target_entry(name: str, marker: str, target: Any, lock_dir: Path | None) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": name, "marker": marker, "profile": {**target.profile.to_dict(), "name": name}}
     if target.bootstrap is not None:  # the pip the installer runs; not part of the installed set
         entry["bootstrap"] = {"name": target.bootstrap.name, "version": target.bootstrap.version,
-                              "wheel": _wheel_dict(_wheel(target.bootstrap))}
+                              "wheel": _wheel_dict(_wheel(target.bootstrap, lock_dir))}
     return entry
 
 
 def to_pylock(plan: Plan, *, exclude_newer: datetime | None = None, title: str | None = None,
-              smoke: Sequence[str] = ()) -> Pylock:
-    """The PEP 751 lock of ``plan``."""
+              smoke: Sequence[str] = (), lock_dir: Path | None = None) -> Pylock:
+    """The PEP 751 lock of ``plan``; local files are ``path`` entries relative to ``lock_dir``."""
     names = _unique_names(plan)
     markers = {n: target_marker(t.profile) for n, t in zip(names, plan.targets)}
     grouped: dict[tuple[str, str], dict[str, Pin]] = {}
@@ -94,21 +111,21 @@ def to_pylock(plan: Plan, *, exclude_newer: datetime | None = None, title: str |
         first = next(iter(by_target.values()))
         wheels: dict[str, PackageWheel] = {}
         for pin in by_target.values():
-            wheels.setdefault(pin.link.filename, _wheel(pin))
+            wheels.setdefault(pin.link.filename, _wheel(pin, lock_dir))
         marker = None
         if len(by_target) != len(names):
             uniq = sorted({markers[t] for t in by_target})
             marker = Marker(uniq[0] if len(uniq) == 1 else " or ".join(f"({m})" for m in uniq))
         packages.append(Package(
             name=canonicalize_name(pname), version=Version(version), marker=marker,
-            index=redact_url(first.link.index_url) if first.link.index != "direct" else None,
+            index=redact_url(first.link.index_url) if first.link.index != "direct" and not first.link.flat else None,
             wheels=[wheels[k] for k in sorted(wheels)],
             tool={"wheelhouse": {"targets": {t: p.link.filename for t, p in sorted(by_target.items())}}}))
     tool: dict[str, Any] = {
         "version": __version__,
         "requirements": list(plan.requirements),
-        "indexes": [i.to_dict() for i in plan.indexes],
-        "targets": [_target_entry(n, markers[n], t) for n, t in zip(names, plan.targets)],
+        "indexes": [_index_dict(i, lock_dir) for i in plan.indexes],
+        "targets": [_target_entry(n, markers[n], t, lock_dir) for n, t in zip(names, plan.targets)],
     }
     if title:
         tool["name"] = title
@@ -177,9 +194,10 @@ def write_lock(plan: Plan, output: Path, *, exclude_newer: datetime | None = Non
     For ``pylock.NAME.toml`` the requirements file is ``requirements.NAME.txt``. What is written is
     first read back through the same validator every other lock goes through.
     """
-    pylock = to_pylock(plan, exclude_newer=exclude_newer, title=title, smoke=smoke)
+    lock_dir = output.parent.resolve()
+    pylock = to_pylock(plan, exclude_newer=exclude_newer, title=title, smoke=smoke, lock_dir=lock_dir)
     lock_text = render_lock(pylock)
-    req_text = render_requirements(from_pylock(pylock, origin=str(output)))
+    req_text = render_requirements(from_pylock(pylock, origin=str(output), base=lock_dir))
     req_path = requirements_path(output)
     try:
         atomic_write_all([(output, lock_text.encode()), (req_path, req_text.encode())])

@@ -18,6 +18,7 @@ from packaging.pylock import Package, PackageWheel, Pylock, PylockValidationErro
 from packaging.requirements import InvalidRequirement, Requirement
 
 from bundler.errors import BadInput
+from bundler.localfiles import local_path
 from bundler.profile import Profile
 from bundler.validate import dist_filename, http_url, parse_toml, read_regular, sha256_hex, target_name, version
 
@@ -29,10 +30,11 @@ class LockedWheel:
     """One file a lock names: where it comes from and the digest it must have."""
 
     filename: str
-    url: str
+    url: str  # http(s), or a file: URL for a PEP 751 ``path`` entry (resolved against the lock's folder)
     sha256: str
     size: int | None
     upload_time: datetime | None
+    path: str | None = None  # the ``path`` as the lock wrote it (relative to the lock's folder)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,12 +86,13 @@ def read_lock_source(path: str | Path) -> tuple[Lock, bytes]:
         pylock = Pylock.from_dict(data)
     except PylockValidationError as e:
         raise BadInput(f"lock {p} is not a valid PEP 751 lock: {e}") from None
-    return from_pylock(pylock, origin=str(p)), raw
+    return from_pylock(pylock, origin=str(p), base=p.parent.resolve()), raw
 
 
-def from_pylock(pylock: Pylock, *, origin: str) -> Lock:
+def from_pylock(pylock: Pylock, *, origin: str, base: Path) -> Lock:
     """wheelhouse's view of a PEP 751 lock; ``BadInput`` naming ``origin`` and the path when the
-    lock lacks what wheelhouse needs or holds a value that is not well-formed."""
+    lock lacks what wheelhouse needs or holds a value that is not well-formed. Relative ``path``
+    entries are resolved against ``base``, the lock's folder."""
     tool = (pylock.tool or {}).get("wheelhouse")
     if not isinstance(tool, Mapping) or "targets" not in tool:
         raise BadInput(f"lock {origin} was not written by wheelhouse (no [tool.wheelhouse] targets)")
@@ -105,7 +108,7 @@ def from_pylock(pylock: Pylock, *, origin: str) -> Lock:
     names = [prof.name for prof in profiles]
     if len(set(names)) != len(names):
         raise BadInput(f"{t.where}.targets: a target name appears twice")
-    packages = tuple(_package(pkg, f"lock {origin}: packages[{i}]", set(names)) for i, pkg in enumerate(pylock.packages))
+    packages = tuple(_package(pkg, f"lock {origin}: packages[{i}]", set(names), base) for i, pkg in enumerate(pylock.packages))
     bootstrap: dict[str, tuple[str, LockedWheel]] = {}
     for tt, prof in zip(targets, profiles):
         if "bootstrap" in tt.data:
@@ -119,17 +122,17 @@ def from_pylock(pylock: Pylock, *, origin: str) -> Lock:
             except TypeError as e:
                 raise BadInput(f"{wheel.where}: {e}") from None
             bootstrap[prof.name] = (version(b.get("version", str, required=True), f"{b.where}.version"),
-                                    _wheel(pw, wheel.where, "pip"))
+                                    _wheel(pw, wheel.where, "pip", base))
     requirements = tuple(_requirement(r, f"{t.where}.requirements[{i}]") for i, r in enumerate(t.list("requirements", str)))
     return Lock(profiles=tuple(profiles), packages=packages, requirements=requirements, bootstrap=bootstrap,
                 smoke=tuple(t.list("smoke", str)), name=t.get("name", str),
                 exclude_newer=t.get("exclude-newer", datetime))
 
 
-def _package(pkg: Package, where: str, targets: set[str]) -> LockedPackage:
+def _package(pkg: Package, where: str, targets: set[str], base: Path) -> LockedPackage:
     if pkg.version is None:
         raise BadInput(f"{where}: {pkg.name} has no version; wheelhouse installs only pinned releases")
-    wheels = tuple(_wheel(w, f"{where}.wheels[{i}]", pkg.name) for i, w in enumerate(pkg.wheels or ()))
+    wheels = tuple(_wheel(w, f"{where}.wheels[{i}]", pkg.name, base) for i, w in enumerate(pkg.wheels or ()))
     tool = _Table((pkg.tool or {}).get("wheelhouse", {}), f"{where}.tool.wheelhouse")
     chosen = dict(tool.get("targets", Mapping) or {})
     listed = {w.filename for w in wheels}
@@ -142,7 +145,7 @@ def _package(pkg: Package, where: str, targets: set[str]) -> LockedPackage:
                          marker=str(pkg.marker) if pkg.marker is not None else None, wheels=wheels, targets=chosen)
 
 
-def _wheel(w: PackageWheel, where: str, project: str) -> LockedWheel:
+def _wheel(w: PackageWheel, where: str, project: str, base: Path) -> LockedWheel:
     try:
         filename = w.filename  # PEP 751: derived from the URL or path when ``name`` is absent
     except PylockValidationError as e:
@@ -151,11 +154,19 @@ def _wheel(w: PackageWheel, where: str, project: str) -> LockedWheel:
     if "sha256" not in w.hashes:
         raise BadInput(f"{where}: {filename} has no sha256 hash (only {', '.join(sorted(w.hashes)) or 'none'})",
                        hint="wheelhouse verifies every file by sha256: lock with a tool that records it")
-    if w.url is None:
-        raise BadInput(f"{where}: {filename} has no url; wheelhouse fetches only files with a URL")
-    return LockedWheel(filename=filename, url=http_url(w.url, f"{where}.url"),
-                       sha256=sha256_hex(w.hashes["sha256"], f"{where}.hashes.sha256"),
-                       size=w.size, upload_time=w.upload_time)
+    sha = sha256_hex(w.hashes["sha256"], f"{where}.hashes.sha256")
+    if w.url is not None and not w.url.startswith("file:"):
+        url = http_url(w.url, f"{where}.url")
+    elif w.url is not None or w.path is not None:
+        # A local file the lock's author named: read only as a regular file, and only ever kept
+        # once its bytes hash right.
+        text = w.path if w.path is not None else (local_path(w.url or "") or Path("")).as_posix()
+        if not text or any(ord(c) < 32 for c in text):
+            raise BadInput(f"{where}: {text!r} is not a usable path")
+        url = (base / text).resolve().as_uri()
+    else:
+        raise BadInput(f"{where}: {filename} has neither url nor path")
+    return LockedWheel(filename=filename, url=url, sha256=sha, size=w.size, upload_time=w.upload_time, path=w.path)
 
 
 def _requirement(text: str, where: str) -> str:

@@ -32,7 +32,7 @@ def lock_dict(plan: Plan, **kw) -> dict:
 
 
 def requirements_of(plan: Plan) -> str:
-    return render_requirements(from_pylock(to_pylock(plan), origin="test"))
+    return render_requirements(from_pylock(to_pylock(plan), origin="test", base=Path(".")))
 
 
 def sha(name: str) -> str:

@@ -67,7 +67,7 @@ def _set_other_project(doc: dict) -> None:
 
 
 def _set_url(doc: dict) -> None:
-    first_wheel(doc)["url"] = "file:///etc/passwd"
+    first_wheel(doc)["url"] = "ftp://files.example/requests-2.31.0-py3-none-any.whl"
 
 
 def _set_target(doc: dict) -> None:
