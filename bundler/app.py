@@ -152,10 +152,22 @@ def fetch(specs: Sequence[FileSpec], store: BlobStore, options: FetchOptions, *,
 
 def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None) -> PackResult:
     """Write the bundle of ``lock_path`` to ``output``, refusing to write over the lock itself."""
+    from bundler.fsutil import atomic_write
     from bundler.pack import pack as write_bundle
 
-    refuse_overwriting([output], [lock_path])
-    return write_bundle(lock_path, store, output, fmt=fmt, level=level)
+    sums = checksum_path(output)
+    refuse_overwriting([output, sums], [lock_path])
+    result = write_bundle(lock_path, store, output, fmt=fmt, level=level)
+    try:  # `sha256sum -c NAME.sha256` beside the bundle, as sites check downloads
+        atomic_write(sums, f"{result.sha256}  {output.name}\n".encode())
+    except OSError as e:
+        raise BadInput(f"cannot write {sums}: {e.strerror or e}") from None
+    return result
+
+
+def checksum_path(bundle: Path) -> Path:
+    """The ``sha256sum -c`` file written beside a bundle."""
+    return bundle.with_name(bundle.name + ".sha256")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

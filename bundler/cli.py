@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -149,12 +150,15 @@ def _pack(args: argparse.Namespace, lock_path: Path, output: Path) -> Any:
     from bundler import app
 
     result = app.pack(lock_path, _store(args), output, fmt=args.format, level=args.level)
+    print(f"{result.sha256}  {output.name}")  # even with -q: what the site checks after carrying the bundle over
     if not args.quiet:
         m = result.manifest
-        wheels = sum(1 for p in m.files if p.startswith("wheels/"))
-        _err(f"wrote {output}: {_human(result.size)}, {wheels} wheels for {', '.join(t.name for t in m.targets)}")
-        _err(f"sha256 {result.sha256}")
-        _err(f"on the target: tar -xf {output.name} && sh {m.name}/install.sh")
+        wheels = sorted(p for p in m.files if p.startswith("wheels/"))
+        for w in wheels if args.verbose else ():
+            _err(f"  {w}")
+        _err(f"wrote {output} and {output.name}.sha256: {_human(result.size)}, {len(wheels)} wheels for "
+             f"{', '.join(t.name for t in m.targets)}")
+        _err(f"on the target: sha256sum -c {output.name}.sha256 && tar -xf {output.name} && sh {m.name}/install.sh")
     return result
 
 
@@ -234,12 +238,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     parser = main_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # requirements may follow options: `lock numpy --python-version 3.11 scipy`
+            if args.command not in ("lock", "build") or any(e.startswith("-") for e in extra):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            args.inputs = [*args.inputs, *extra]
     except SystemExit as e:
         return int(e.code or 0)
     if not args.command:
         parser.print_help()
         return 2
+    previous = _on_sigterm()
     try:
         return COMMANDS[args.command](args)
     except BundlerError as e:
@@ -247,6 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if e.hint:
             _err(f"hint: {e.hint}")
         return e.exit_code
+    except _Terminated:
+        _err("wheelhouse: terminated")
+        return 143
     except KeyboardInterrupt:
         _err("wheelhouse: interrupted")
         return 130
@@ -256,3 +268,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError:
             pass
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the program is, so every cleanup (temporary files, partial bundles) runs."""
+
+
+def _on_sigterm() -> Any:
+    """Turn SIGTERM into ``_Terminated`` (main thread only); return the previous handler."""
+    def handler(signum: int, frame: Any) -> None:
+        raise _Terminated()
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (main() called from a test's worker): leave signals alone
+        return None

@@ -77,8 +77,6 @@ def _add_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--constraint", action="append", default=[], metavar="FILE", help="constraints file")
     p.add_argument("--pre", action="store_true", help="allow pre-releases")
     p.add_argument("--exclude-newer", metavar="TIMESTAMP", help="ignore files uploaded after this time (RFC 3339 or YYYY-MM-DD)")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    p.add_argument("-v", "--verbose", action="store_true", help="list every locked package")
 
 
 def _add_pack_args(p: argparse.ArgumentParser) -> None:
@@ -88,15 +86,29 @@ def _add_pack_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--level", type=int, metavar="N", help="compression level (default: zstd 1, gzip 6; wheels are compressed already)")
 
 
+def _with_parents(add_parser: Any, *parents: argparse.ArgumentParser) -> Any:
+    """``add_parser`` that gives every subcommand the shared ``parents`` (the -q/-v flags)."""
+    def add(*args: Any, **kwargs: Any) -> Any:
+        return add_parser(*args, parents=[*parents, *kwargs.pop("parents", [])], **kwargs)
+    return add
+
+
 def main_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``wheelhouse`` command."""
     parser = _Parser(prog="wheelhouse", description="Resolve, lock, fetch and pack Python environments for air-gapped target machines.",
                      epilog="Exit status: 0 success, 1 failure explained on stderr, 2 usage error.")
     parser.add_argument("--version", action="version", version=f"wheelhouse {__version__}")
+    # -q and -v mean the same on every command: -q leaves only errors (and a new bundle's sha256),
+    # -v adds detail (every package locked, every file fetched or packed).
+    verbosity = argparse.ArgumentParser(add_help=False)
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary; only errors")
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="more detail: every package and file")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.add_parser = _with_parents(sub.add_parser, verbosity)  # type: ignore[method-assign]
 
     prof = sub.add_parser("profile", help="capture, show and list target profiles")
     psub = prof.add_subparsers(dest="profile_command", metavar="ACTION", parser_class=_Parser)
+    psub.add_parser = _with_parents(psub.add_parser, verbosity)  # type: ignore[method-assign]
     cap = psub.add_parser("capture", help="record this machine's Python as a profile (run it on the target)")
     cap.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
     cap.add_argument("--name", help="profile name")
@@ -123,7 +135,6 @@ def main_parser() -> argparse.ArgumentParser:
     fetch.add_argument("lock", metavar="LOCK", help="a pylock.toml written by 'wheelhouse lock'")
     fetch.add_argument("--dest", metavar="DIR", help="also place the verified files in DIR under their file names (as pip download -d)")
     _add_fetch_args(fetch)
-    fetch.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary; only errors")
 
     pk = sub.add_parser("pack", help="pack a lock and its fetched wheels into one reproducible bundle with an installer",
                         description="Check that every wheel of the lock is in the cache and hashes right and that every target's "
@@ -133,7 +144,6 @@ def main_parser() -> argparse.ArgumentParser:
     pk.add_argument("lock", metavar="LOCK", help="a pylock.toml written by 'wheelhouse lock' (fetched with 'wheelhouse fetch')")
     _add_pack_args(pk)
     pk.add_argument("--cache-dir", metavar="DIR", help="the cache 'wheelhouse fetch' filled (default: ~/.cache/wheelhouse)")
-    pk.add_argument("-q", "--quiet", action="store_true", help="print only errors")
 
     bd = sub.add_parser("build", help="lock + fetch + pack in one run",
                         description="Resolve for the target(s), fetch every file verified, and pack the bundle. "

@@ -91,3 +91,20 @@ def test_a_target_name_outside_the_safe_alphabet_is_refused(tmp_path: Path, name
                       f'python-version = "3.11"\nname = {json.dumps(name)}\n')
     r = wheelhouse("lock", recipe, "-o", tmp_path / "pylock.toml", "--no-cache", "--index-url", UNREACHABLE, cwd=tmp_path)
     assert r.returncode == 1 and "not a valid target name" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_requirements_may_follow_options(tmp_path: Path) -> None:
+    """`lock numpy --python-version 3.11 scipy`: both requirements count (the unreachable index then fails)."""
+    r = wheelhouse("lock", "numpy", "--python-platform", "x86_64-manylinux_2_28", "--python-version", "3.11", "scipy",
+                   "--no-cache", "--index-url", UNREACHABLE, "-o", tmp_path / "pylock.toml", cwd=tmp_path)
+    assert r.returncode == 1 and "unrecognized arguments" not in r.stderr and "cannot connect" in r.stderr
+    bad = wheelhouse("lock", "numpy", "--python-version", "3.11", "--bogus", cwd=tmp_path)
+    assert bad.returncode == 2 and "unrecognized arguments: --bogus" in bad.stderr
+
+
+@pytest.mark.parametrize("command", [["profile", "list"], ["profile", "show", "rhel8-py311"], ["inspect", "x"], ["verify", "x"],
+                                     ["explain", "x"], ["fetch", "x"], ["pack", "x", "-o", "y"], ["lock"], ["build", "-o", "y"]])
+def test_quiet_and_verbose_are_accepted_everywhere(tmp_path: Path, command: list[str]) -> None:
+    for flag in ("-q", "-v"):
+        r = wheelhouse(*command, flag, "--help", cwd=tmp_path)
+        assert r.returncode == 0 and "--quiet" in r.stdout and "--verbose" in r.stdout

@@ -565,7 +565,7 @@ def test_build_from_a_recipe_equals_lock_fetch_pack(world: World, tmp_path: Path
             "--lock-output", lock)
     assert r.rc == 0, r.err
     assert f"sh {NAME}/install.sh" in r.err
-    assert listing(out.parent) == ["anything.tar.zst"]
+    assert listing(out.parent) == ["anything.tar.zst", "anything.tar.zst.sha256"]
     assert member_names(tar_entries(raw_tar(out))) == expected_members(NAME)
     assert cli("verify", out).rc == 0
     # the kept lock packs to the same bytes; the lock is the one the world made, modulo the loopback port
@@ -582,7 +582,10 @@ def test_build_from_requirements_in_an_empty_cwd(world: World, tmp_path: Path, m
     r = cli("build", "gamma", "--python-platform", "x86_64-manylinux_2_28", "--python-version", "3.11",
             "--index-url", world.server.index_url("main"), "--cache-dir", tmp_path / "cache", "-o", "g.tar", "-q")
     assert r.rc == 0, r.err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "g.tar"]  # no lock left behind in the cwd
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "g.tar", "g.tar.sha256"]  # no lock left behind in the cwd
+    assert r.err == "" and r.out.split() == [sha256((tmp_path / "g.tar").read_bytes()), "g.tar"]  # -q: only the sha256
+    check = subprocess.run(["sha256sum", "-c", "g.tar.sha256"], cwd=tmp_path, capture_output=True, text=True)
+    assert check.returncode == 0 and "g.tar: OK" in check.stdout
     names = [m.name for m, _ in tar_entries((tmp_path / "g.tar").read_bytes())]
     assert "g/wheels/gamma-0.3-py3-none-any.whl" in names and "g/wheels/pip-24.0-py3-none-any.whl" in names
 
