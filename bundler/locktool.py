@@ -137,6 +137,8 @@ def _package(pkg: Package, where: str, targets: set[str], base: Path) -> LockedP
     chosen = dict(tool.get("targets", Mapping) or {})
     listed = {w.filename for w in wheels}
     for target, fname in chosen.items():
+        if not isinstance(fname, str):
+            raise BadInput(f"{where}.tool.wheelhouse.targets.{target} has the wrong type ({type(fname).__name__})")
         if target not in targets or fname not in listed:
             raise BadInput(f"{where}: package {pkg.name} says target {target!r} installs {fname!r}, but "
                            + ("the lock has no such target" if target not in targets else "lists no such wheel"),
