@@ -27,11 +27,24 @@ def default_file_mode() -> int:
     return 0o666 & ~mask
 
 
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (after links). Opened without blocking and
+    checked on the descriptor, so a FIFO or a device never hangs or streams forever; ``OSError``
+    (``EINVAL``) otherwise."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        f.close()
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    return f
+
+
 def sha256_file(path: Path, *, limit: int | None = None) -> tuple[str, int]:
-    """sha256 hex digest and size of ``path`` (of its first ``limit`` bytes when given), streamed."""
+    """sha256 hex digest and size of the regular file ``path`` (of its first ``limit`` bytes when
+    given), streamed."""
     h = hashlib.sha256()
     n = 0
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         while limit is None or n < limit:
             chunk = f.read(CHUNK if limit is None else min(CHUNK, limit - n))
             if not chunk:
@@ -104,11 +117,7 @@ def read_regular(path: Path, limit: int) -> bytes:
     a device or a socket is refused instead of hanging or streaming forever. Raises ``OSError``
     (``EINVAL`` for a non-regular file, ``EFBIG`` for one over ``limit``).
     """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
+    with open_regular(path) as f:
         data = f.read(limit + 1)
     if len(data) > limit:
         raise OSError(errno.EFBIG, f"larger than {limit} bytes", str(path))

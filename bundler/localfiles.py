@@ -7,14 +7,15 @@ and a link in a find-links folder is followed only to a regular file inside that
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import os
-import stat
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
+
+from bundler.fsutil import open_regular
+from bundler.fsutil import sha256_file as hash_regular
+
+__all__ = ["flat_files", "hash_regular", "local_path", "open_regular"]
 
 
 def local_path(url: str) -> Path | None:
@@ -24,28 +25,6 @@ def local_path(url: str) -> Path | None:
     if "://" not in url:
         return Path(url)
     return None
-
-
-def open_regular(path: Path) -> BinaryIO:
-    """``path`` opened for reading if it is a regular file (after links). Opened without blocking and
-    checked on the descriptor, so a FIFO or a device named like a wheel never hangs or streams
-    forever; ``OSError`` otherwise."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    f = os.fdopen(fd, "rb")
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        f.close()
-        raise OSError(errno.EINVAL, "not a regular file", str(path))
-    return f
-
-
-def hash_regular(path: Path) -> tuple[str, int]:
-    """sha256 and size of the regular file ``path`` (see ``open_regular``), streamed."""
-    h, n = hashlib.sha256(), 0
-    with open_regular(path) as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-            n += len(chunk)
-    return h.hexdigest(), n
 
 
 def flat_files(folder: Path) -> list[Path]:
