@@ -38,7 +38,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         from bundler.profile import profile_for_platform, resolve_profile
 
         if args.profile:
-            prof = resolve_profile(args.profile)
+            prof = resolve_profile(args.profile, host=_host_profile)
         elif args.python_platform and args.python_version:
             prof = profile_for_platform(args.python_platform, args.python_version)
         else:
@@ -46,6 +46,15 @@ def cmd_profile(args: argparse.Namespace) -> int:
         print_profile(prof, tags_only=args.tags, as_json=args.json)
         return 0
     raise UsageError("profile needs an action: capture, show or list")
+
+
+def _host_profile() -> Any:
+    """The Python running wheelhouse, captured as capture-profile.py would on a target: the one
+    place wheelhouse looks at the machine it runs on, and only when the target is named ``host``."""
+    from bundler._target import capture_profile
+    from bundler.profile import Profile
+
+    return Profile.from_dict(capture_profile.capture(name="host"), origin="host")
 
 
 def _job(args: argparse.Namespace, *, need_requirements: bool = True) -> Any:
@@ -56,7 +65,7 @@ def _job(args: argparse.Namespace, *, need_requirements: bool = True) -> Any:
                     version=args.python_version, index_url=args.index_url, extra_index_urls=args.extra_index_url,
                     find_links=args.find_links, named=args.index, pins=args.pin, pre=args.pre, exclude_newer=args.exclude_newer,
                     default_recipe=DEFAULT_RECIPE if DEFAULT_RECIPE.is_file() else None, torch_backend=args.torch_backend,
-                    torch_index=args.torch_index, need_requirements=need_requirements)
+                    torch_index=args.torch_index, need_requirements=need_requirements, host=_host_profile)
     if not getattr(args, "quiet", False):
         if job.torch is not None:
             _err(f"torch backend {job.torch.backend}: {job.torch.reason}")

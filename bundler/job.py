@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
@@ -60,17 +60,19 @@ class Job:
     files: tuple[Path, ...] = ()  # every file read to build the job: no output may overwrite one
 
 
-def build_profiles(profile_specs: Sequence[str], platform: str | None, version: str | None, recipe: Recipe | None) -> list[Profile]:
-    """Targets from --profile / --python-platform + --python-version, else from the recipe."""
+def build_profiles(profile_specs: Sequence[str], platform: str | None, version: str | None, recipe: Recipe | None,
+                   host: Callable[[], Profile] | None = None) -> list[Profile]:
+    """Targets from --profile / --python-platform + --python-version, else from the recipe
+    (``host`` captures the machine running wheelhouse, for the target named ``host``)."""
     if (platform is None) != (version is None):
         raise UsageError("--python-platform and --python-version go together")
-    profiles = [resolve_profile(s) for s in profile_specs]
+    profiles = [resolve_profile(s, host=host) for s in profile_specs]
     if platform is not None and version is not None:
         profiles.append(profile_for_platform(platform, version, macos_target=os.environ.get("MACOSX_DEPLOYMENT_TARGET")))
     if not profiles and recipe is not None:
         for t in recipe.targets:
             if t.profile:
-                prof = resolve_profile(t.profile)
+                prof = resolve_profile(t.profile, host=host)
             else:
                 assert t.python_platform and t.python_version
                 prof = profile_for_platform(t.python_platform, t.python_version, macos_target=os.environ.get("MACOSX_DEPLOYMENT_TARGET"))
@@ -149,7 +151,7 @@ def build_job(*, positional: Sequence[str], req_files: Sequence[str], constraint
               platform: str | None, version: str | None, index_url: str | None, extra_index_urls: Sequence[str],
               find_links: Sequence[str], named: Sequence[str], pins: Sequence[str], pre: bool, exclude_newer: str | None,
               default_recipe: Path | None = None, torch_backend: str | None = None, torch_index: str | None = None,
-              need_requirements: bool = True) -> Job:
+              need_requirements: bool = True, host: Callable[[], Profile] | None = None) -> Job:
     """Parse everything a ``lock`` invocation names into a ``Job``.
 
     ``torch_backend`` (``--torch-backend``; it overrides the recipe's ``torch-backend``) adds the
@@ -181,7 +183,7 @@ def build_job(*, positional: Sequence[str], req_files: Sequence[str], constraint
     if not reqset.requirements and need_requirements:
         raise UsageError("nothing to lock", hint="give requirements, -r FILE, or a recipe")
     when: datetime | None = parse_timestamp(exclude_newer) if exclude_newer else (recipe.exclude_newer if recipe else None)
-    profiles = build_profiles(profile_specs, platform, version, recipe)
+    profiles = build_profiles(profile_specs, platform, version, recipe, host)
     indexes = build_indexes(index_url=index_url, extra_index_urls=extra_index_urls, find_links=find_links, named=named,
                             pins=pins, recipe=recipe, reqset=reqset)
     allow_pre = pre or reqset.pre or bool(recipe and recipe.pre)

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from packaging import tags as ptags
 from packaging.version import InvalidVersion, Version
@@ -386,20 +386,16 @@ def preset_profile(name: str) -> Profile:
     return profile_for_platform(platform, version, name=name)
 
 
-def host_profile() -> Profile:
-    """Capture the interpreter running wheelhouse, exactly as ``capture-profile.py`` would on a target.
+def resolve_profile(spec: str, *, host: Callable[[], Profile] | None = None) -> Profile:
+    """A ``--profile`` value: ``host``, a preset name, or the path of a profile JSON file.
 
-    Only used when the user names the target ``host``; nothing else ever looks at this machine.
+    ``host`` captures the machine running wheelhouse; only the command line passes it, so nothing
+    below it ever looks at this machine.
     """
-    from bundler._target import capture_profile
-
-    return Profile.from_dict(capture_profile.capture(name="host"), origin="host")
-
-
-def resolve_profile(spec: str) -> Profile:
-    """A ``--profile`` value: ``host``, a preset name, or the path of a profile JSON file."""
     if spec == "host":
-        return host_profile()
+        if host is None:
+            raise BadInput("the target 'host' (the Python running wheelhouse) can be named only on the command line")
+        return host()
     if spec in PRESETS:
         return preset_profile(spec)
     if spec.endswith(".json") or "/" in spec or Path(spec).exists():

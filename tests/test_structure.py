@@ -36,7 +36,8 @@ def _uses(module: str, forbidden: str) -> bool:
     ("plan", "bundler.diagnose"), ("plan", "bundler.gpu"), ("plan", "bundler.repository"), ("plan", "bundler.http"),
     ("pack", "bundler.fetch"), ("lock", "bundler.plan"), ("lock", "bundler.gpu"), ("lock", "bundler.httpcache"),
     ("fetch", "bundler.httpcache"), ("pack", "bundler.httpcache"), ("diagnose", "bundler.repository"),
-    ("job", "bundler.plan"), ("profile", "bundler.cli"),
+    ("job", "bundler.plan"), ("profile", "bundler.cli"), ("profile", "bundler._target.capture_profile.capture"),
+    ("job", "bundler._target"),
 ])
 def test_no_import_against_the_flow(module: str, forbidden: str) -> None:
     assert not _uses(module, forbidden)
