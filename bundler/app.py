@@ -20,6 +20,7 @@ from bundler.model import Plan
 if TYPE_CHECKING:
     import httpx
 
+    from bundler.profile import Profile
     from bundler.cache import BlobStore
     from bundler.fetch import FetchOptions, FetchReport, FileSpec, Reporter
     from bundler.pack import PackResult
@@ -198,3 +199,12 @@ def explain(job: Job, package: str, net: Network) -> Explanation:
             reports.append(f"\nindex {index.name} has {len(links)} files of {name}, but it is explicit and serves only "
                            f"{', '.join(index.packages or ())}: add --pin '{name}={index.name}' to take {name} from it")
     return Explanation(reports=tuple(reports), found=chosen is not None)
+
+
+def host_profile() -> Profile:
+    """The Python running wheelhouse, captured as capture-profile.py would on a target: the one
+    place wheelhouse looks at the machine it runs on, and only when the target is named ``host``."""
+    from bundler._target import capture_profile
+    from bundler.profile import Profile as _Profile
+
+    return _Profile.from_dict(capture_profile.capture(name="host"), origin="host")

@@ -35,10 +35,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
         argv = (["-o", args.output] if args.output else []) + (["--name", args.name] if args.name else [])
         return int(capture_profile.main(argv))
     if args.profile_command == "show":
+        from bundler.app import host_profile
         from bundler.profile import profile_for_platform, resolve_profile
 
         if args.profile:
-            prof = resolve_profile(args.profile, host=_host_profile)
+            prof = resolve_profile(args.profile, host=host_profile)
         elif args.python_platform and args.python_version:
             prof = profile_for_platform(args.python_platform, args.python_version)
         else:
@@ -48,16 +49,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     raise UsageError("profile needs an action: capture, show or list")
 
 
-def _host_profile() -> Any:
-    """The Python running wheelhouse, captured as capture-profile.py would on a target: the one
-    place wheelhouse looks at the machine it runs on, and only when the target is named ``host``."""
-    from bundler._target import capture_profile
-    from bundler.profile import Profile
-
-    return Profile.from_dict(capture_profile.capture(name="host"), origin="host")
-
-
 def _job(args: argparse.Namespace, *, need_requirements: bool = True) -> Any:
+    from bundler.app import host_profile
     from bundler.job import build_job
 
     job = build_job(positional=getattr(args, "inputs", []), req_files=getattr(args, "requirement", []),
@@ -65,7 +58,7 @@ def _job(args: argparse.Namespace, *, need_requirements: bool = True) -> Any:
                     version=args.python_version, index_url=args.index_url, extra_index_urls=args.extra_index_url,
                     find_links=args.find_links, named=args.index, pins=args.pin, pre=args.pre, exclude_newer=args.exclude_newer,
                     default_recipe=DEFAULT_RECIPE if DEFAULT_RECIPE.is_file() else None, torch_backend=args.torch_backend,
-                    torch_index=args.torch_index, need_requirements=need_requirements, host=_host_profile)
+                    torch_index=args.torch_index, need_requirements=need_requirements, host=host_profile)
     if not getattr(args, "quiet", False):
         if job.torch is not None:
             _err(f"torch backend {job.torch.backend}: {job.torch.reason}")
@@ -235,9 +228,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0 if result.found else 1
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from bundler import diff
+
+    result = diff.compare(diff.load(Path(args.old)), diff.load(Path(args.new)))
+    sys.stdout.write(diff.to_json(result) if args.json else diff.render(result))
+    return 0 if result["identical"] else 1
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "profile": cmd_profile, "lock": cmd_lock, "fetch": cmd_fetch, "pack": cmd_pack, "build": cmd_build,
-    "inspect": cmd_inspect, "verify": cmd_verify, "explain": cmd_explain}
+    "inspect": cmd_inspect, "verify": cmd_verify, "diff": cmd_diff, "explain": cmd_explain}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

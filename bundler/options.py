@@ -161,6 +161,13 @@ def main_parser() -> argparse.ArgumentParser:
     ver = sub.add_parser("verify", help="check every hash, the member set and completeness of a bundle (exit 1 on any problem)")
     ver.add_argument("bundle", metavar="BUNDLE", help="a bundle archive or unpacked bundle directory")
 
+    dif = sub.add_parser("diff", help="what changes between two bundles or locks (exit 1 when they differ)",
+                         description="Print, per target, the packages added, removed and changed, license changes, and the "
+                                     "bytes that will cross the gap. Exit 0 when the two are identical, 1 when they differ.")
+    dif.add_argument("old", metavar="OLD", help="a bundle (archive or unpacked directory) or a lock")
+    dif.add_argument("new", metavar="NEW", help="a bundle (archive or unpacked directory) or a lock")
+    dif.add_argument("--json", action="store_true", help="print the differences as JSON, for tooling")
+
     exp = sub.add_parser("explain", help="why a project has (or lacks) a usable file for a target")
     exp.add_argument("package", metavar="PACKAGE")
     exp.add_argument("--pre", action="store_true", help="count pre-releases as usable")
