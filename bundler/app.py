@@ -98,14 +98,42 @@ def resolve(job: Job, repo: ProjectIndex, *, progress: Callable[[Any], None] | N
         raise explain_impossible(e, repo) from None
 
 
+def existing_pins(lock_path: Path, *, upgrade: bool = False, upgrade_packages: Sequence[str] = ()) -> dict[str, dict[str, str]]:
+    """The pins of the lock already at ``lock_path`` (target -> project -> version), to be preferred
+    by a re-lock; none with ``upgrade``, and none for ``upgrade_packages``. A missing or unreadable
+    lock pins nothing: it is about to be replaced."""
+    from packaging.utils import canonicalize_name
+
+    from bundler.errors import BundlerError
+    from bundler.locktool import read_lock
+
+    if upgrade or not lock_path.is_file():
+        return {}
+    try:
+        old = read_lock(lock_path)
+    except BundlerError:
+        return {}
+    released = {canonicalize_name(n) for n in upgrade_packages}
+    return {prof.name: {canonicalize_name(pkg.name): pkg.version for pkg, _ in old.for_target(prof.name)
+                        if canonicalize_name(pkg.name) not in released} for prof in old.profiles}
+
+
 def lock(job: Job, output: Path, net: Network, *, progress: Callable[[Any], None] | None = None,
-         inputs: Sequence[Path] = ()) -> LockResult:
-    """Resolve ``job`` for every target and write the lock and its requirements.txt to ``output``."""
+         inputs: Sequence[Path] = (), upgrade: bool = False, upgrade_packages: Sequence[str] = ()) -> LockResult:
+    """Resolve ``job`` for every target and write the lock and its requirements.txt to ``output``.
+
+    When ``output`` already holds a lock, its pins are preferred (a re-lock with unchanged inputs
+    changes nothing); ``upgrade`` releases all of them, ``upgrade_packages`` the named ones."""
+    import dataclasses
+
     from bundler.gpu.checks import check_variants, driver_warnings
     from bundler.lock import requirements_path, write_lock
 
     req_path = requirements_path(output)
     refuse_overwriting([output, req_path], [*job.files, *inputs])
+    preferred = existing_pins(output, upgrade=upgrade, upgrade_packages=upgrade_packages)
+    if preferred:
+        job = dataclasses.replace(job, inputs=dataclasses.replace(job.inputs, preferred=preferred))
     started = time.monotonic()
     repo, client = open_repository(job.indexes, net)
     try:

@@ -84,7 +84,8 @@ def _lock(args: argparse.Namespace, output: Path, *, temporary: bool = False, ou
     app.refuse_overwriting(outputs, job.files)
     progress = ResolveProgress(not args.quiet)
     try:
-        result = app.lock(job, output, _network(args), progress=progress)
+        result = app.lock(job, output, _network(args), progress=progress, upgrade=args.upgrade,
+                          upgrade_packages=args.upgrade_package)
     finally:
         progress.close()
     if not args.quiet:

@@ -47,3 +47,6 @@ class Inputs:
     constraints: tuple[Requirement, ...] = ()
     hashes: Mapping[str, frozenset[str]] = field(default_factory=dict)  # --hash pins per canonical name
     policy: Policy = Policy()
+    # The pins of an existing lock, tried first when they still fit, as pip-compile and uv do:
+    # target name -> canonical project name -> version.
+    preferred: Mapping[str, Mapping[str, str]] = field(default_factory=dict)

@@ -77,6 +77,10 @@ def _add_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--constraint", action="append", default=[], metavar="FILE", help="constraints file")
     p.add_argument("--pre", action="store_true", help="allow pre-releases")
     p.add_argument("--exclude-newer", metavar="TIMESTAMP", help="ignore files uploaded after this time (RFC 3339 or YYYY-MM-DD)")
+    p.add_argument("-U", "--upgrade", action="store_true",
+                   help="ignore the pins of the existing output lock (by default they are kept where they still fit)")
+    p.add_argument("-P", "--upgrade-package", action="append", default=[], metavar="NAME",
+                   help="release the existing lock's pin of NAME only; repeatable")
 
 
 def _add_pack_args(p: argparse.ArgumentParser) -> None:

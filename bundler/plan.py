@@ -174,6 +174,7 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         for c in evaluate_markers(inputs.constraints, profile):
             self.constraints.setdefault(c.name, []).append(c)
         self.hashes = inputs.hashes
+        self.preferred = inputs.preferred.get(profile.name, {})
         self.direct_links = direct_links
         self._choices: dict[str, list[WheelChoice]] = {}
 
@@ -234,7 +235,11 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         pinned = frozenset(Version(s.version) for s in spec if s.operator in ("==", "===") and "*" not in s.version
                            and _is_version(s.version))
         usable = filter_specifier(self.choices(name, hashes, pinned), spec, allow_pre=self.policy.allow_pre)
-        return [Candidate(name=name, version=c.version, extras=extras, link=c.link) for c in usable if c.version not in bad]
+        found = [Candidate(name=name, version=c.version, extras=extras, link=c.link) for c in usable if c.version not in bad]
+        keep = self.preferred.get(name)
+        if keep is not None:  # an existing lock's pin first, when it still fits (see Inputs.preferred)
+            found.sort(key=lambda c: str(c.version) != keep)
+        return found
 
     def _direct_candidates(self, name: str, extras: frozenset[str], urls: set[str | None], reqs: list[Req],
                            bad: set[Version]) -> list[Candidate]:
