@@ -31,12 +31,17 @@ def open_regular(path: Path) -> BinaryIO:
     """``path`` opened for reading if it is a regular file (after links). Opened without blocking and
     checked on the descriptor, so a FIFO or a device never hangs or streams forever; ``OSError``
     (``EINVAL``) otherwise."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    f = os.fdopen(fd, "rb")
+    return _regular(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0), "rb")
+
+
+def _regular(path: Path, flags: int, mode: str) -> BinaryIO:
+    """``path`` opened with ``flags``, checked on the descriptor to be a regular file."""
+    fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
+    f = os.fdopen(fd, mode)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         f.close()
         raise OSError(errno.EINVAL, "not a regular file", str(path))
-    return f
+    return f  # type: ignore[return-value]
 
 
 def sha256_file(path: Path, *, limit: int | None = None) -> tuple[str, int]:
@@ -152,12 +157,7 @@ def open_new(path: Path) -> BinaryIO:
 
 def open_existing(path: Path) -> BinaryIO:
     """The regular file at ``path`` for reading and writing, refusing a link (``OSError``)."""
-    fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
-    f = os.fdopen(fd, "r+b")
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        f.close()
-        raise OSError(errno.EINVAL, "not a regular file", str(path))
-    return f
+    return _regular(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0), "r+b")
 
 
 def same_file(a: Path, b: Path) -> bool:

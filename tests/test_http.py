@@ -32,12 +32,17 @@ class _Bomb(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Bomb)
+def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A loopback server with ``handler`` for the module's tests; yields its base URL."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    yield from _serve(_Bomb)
 
 
 def test_gzip_bomb_is_refused_with_flat_memory(server: str) -> None:
@@ -120,10 +125,7 @@ class _Echo(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def echo() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    yield from _serve(_Echo)
 
 
 @pytest.mark.parametrize("token", AWKWARD)
