@@ -6,6 +6,8 @@ Layout under the cache directory::
 
     pages/<sha256 of redacted URL>.json   {"url", "etag", "last-modified", "content-type", "stored", "max-age"}
     pages/<sha256 of redacted URL>.body   the page bytes
+    pages/<sha256 of redacted URL>.links  the page's parsed links (``put_links``): sha256 of the rest,
+                                          a newline, then {"key", "links": [[field, ...], ...]}
     metadata/<aa>/<key>                   core metadata, permanent; key = sha256(file sha256 | file URL)
 
 Every write goes to a temporary file first and is published with ``os.replace``.
@@ -18,14 +20,17 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any, Sequence
 
 from bundler.fsutil import atomic_write, read_regular
-from bundler.index import redact_url
+from bundler.index import IndexConfig, Link, plausible_link, redact_url
 
 
 MAX_PAGE = 64 << 20  # the largest simple page on PyPI is a few MB
 MAX_RECORD = 16 << 20  # validator records and core metadata
+LINKS_FORMAT = "wheelhouse-links-1"  # changes whenever a parser or Link changes what a page yields
 
 
 def _store(path: Path, data: bytes) -> None:
@@ -113,6 +118,38 @@ class PlannerCache:
             meta["final-url"] = redact_url(page.final_url)
         _store(meta_path, json.dumps(meta).encode())
 
+    # -- parsed pages: a warm lock reads the links of a big page without parsing and validating it
+
+    def get_links(self, url: str, key: str, index: IndexConfig, remote: bool) -> list[Link] | None:
+        """The links stored by ``put_links(url, key, ...)`` for exactly this ``key``, or None.
+
+        The record is outside input: a torn, damaged or edited record, or one for another key,
+        is a miss (never wrong links, never a traceback); its links are checked again by
+        ``index.plausible_link``."""
+        if self.root is None:
+            return None
+        try:
+            data = read_regular(self._page_paths(url)[0].with_suffix(".links"), MAX_PAGE)
+            digest, _, payload = data.partition(b"\n")
+            if hashlib.sha256(payload).hexdigest().encode() != digest:
+                return None
+            record = json.loads(payload)
+            if not isinstance(record, dict) or record.get("key") != key or not isinstance(record.get("links"), list):
+                return None
+            links = [_link_of(row, index) for row in record["links"]]
+        except (OSError, ValueError, TypeError, RecursionError):
+            return None
+        return links if all(plausible_link(link, remote) for link in links) else None
+
+    def put_links(self, url: str, key: str, links: Sequence[Link]) -> None:
+        """Remember the parsed ``links`` of the page at ``url`` under ``key`` (see ``links_key``)."""
+        if self.root is None:
+            return
+        rows = [[k.filename, k.url, k.sha256, k.requires_python, k.yanked,
+                 k.upload_time.isoformat() if k.upload_time else None, k.size, k.metadata, k.metadata_sha256] for k in links]
+        payload = json.dumps({"key": key, "links": rows}, separators=(",", ":")).encode()
+        _store(self._page_paths(url)[0].with_suffix(".links"), hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+
     def _metadata_path(self, sha256: str) -> Path:
         assert self.root is not None
         return self.root / "metadata" / sha256[:2] / sha256
@@ -129,3 +166,32 @@ class PlannerCache:
         if self.root is None or not key:
             return
         _store(self._metadata_path(key), data)
+
+
+def links_key(body: bytes, content_type: str, page_url: str, index: IndexConfig) -> str | None:
+    """What the links of a page depend on, hashed: the parser format, the body, its Content-Type,
+    the URL relative links resolve against, and the index. None when a URL carries credentials
+    (relative links would inherit them, and the cache never stores credentials)."""
+    if redact_url(page_url) != page_url or redact_url(index.url) != index.url:
+        return None
+    fields = [LINKS_FORMAT, hashlib.sha256(body).hexdigest(), content_type, page_url, index.name, index.url]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+
+
+_TEXT = (str, type(None))
+
+
+def _link_of(row: Any, index: IndexConfig) -> Link:
+    """A ``Link`` from a stored row; ValueError/TypeError when the row is not one ``put_links`` writes."""
+    if type(row) is not list:
+        raise TypeError("not a link row")
+    filename, url, sha, requires_python, yanked, uploaded, size, metadata, meta_sha = row
+    if not (isinstance(filename, str) and isinstance(url, str) and isinstance(metadata, bool)
+            and all(isinstance(v, _TEXT) for v in (sha, requires_python, yanked, uploaded, meta_sha))
+            and (size is None or (type(size) is int and size >= 0))):
+        raise TypeError("not a link row")
+    when = datetime.fromisoformat(uploaded) if uploaded is not None else None
+    if when is not None and when.tzinfo is None:
+        raise ValueError("upload time without a time zone")
+    return Link(filename=filename, url=url, index=index.name, index_url=index.url, sha256=sha, requires_python=requires_python,
+                yanked=yanked, upload_time=when, size=size, metadata=metadata, metadata_sha256=meta_sha)

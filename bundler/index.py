@@ -235,19 +235,21 @@ def _entry_link(index: IndexConfig, page_url: str, url: str, *, filename: str | 
     name = filename if isinstance(filename, str) and filename else filename_from_url(url)
     if not _is_distribution(name):
         return None
-    where = f"index {index.name} ({redact_url(page_url)}): {_printable(name)}"
+    def where() -> str:  # only on the error paths: redacting every entry's page URL is not free
+        return f"index {index.name} ({redact_url(page_url)}): {_printable(name)}"
+
     remote = page_url.startswith(("http://", "https://"))
     if remote and not url.startswith(("http://", "https://")):
-        raise IndexUnavailable(f"{where} links to {_printable(redact_url(url))}; a remote index may link only http(s) files")
+        raise IndexUnavailable(f"{where()} links to {_printable(redact_url(url))}; a remote index may link only http(s) files")
     if not url.startswith(("http://", "https://", "file:")) or _BAD_URL_CHAR.search(url):
-        raise IndexUnavailable(f"{where} has a malformed URL {_printable(redact_url(url))}")
+        raise IndexUnavailable(f"{where()} has a malformed URL {_printable(redact_url(url))}")
     sha = sha256 if sha256 is not None else frag_hash
     if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha.lower())):
-        raise IndexUnavailable(f"{where} has a malformed sha256 {_printable(repr(sha))}",
+        raise IndexUnavailable(f"{where()} has a malformed sha256 {_printable(repr(sha))}",
                                hint="the index is broken or hostile: nothing from it is used")
     has_meta, meta_sha = _metadata_attr(metadata)
     if meta_sha is not None and not _SHA256.fullmatch(meta_sha):
-        raise IndexUnavailable(f"{where} has a malformed core-metadata sha256 {_printable(repr(meta_sha))}")
+        raise IndexUnavailable(f"{where()} has a malformed core-metadata sha256 {_printable(repr(meta_sha))}")
     return Link(
         filename=name,
         url=url,
@@ -283,6 +285,18 @@ def _is_distribution(filename: str) -> bool:
     except (InvalidWheelFilename, InvalidSdistFilename):
         return False
     return True
+
+
+def plausible_link(link: Link, remote: bool) -> bool:
+    """The cheap half of ``_entry_link``'s checks, for links read back from the planner's cache of
+    parsed pages (``bundler.httpcache``): the name's character set, the URL's scheme and characters,
+    the digests' shape, printable texts. The full filename grammar was checked when the page was parsed."""
+    url = link.url
+    return (len(link.filename) <= 255 and _DIST_NAME.fullmatch(link.filename) is not None
+            and url.startswith(("http://", "https://") if remote else ("http://", "https://", "file:"))
+            and _BAD_URL_CHAR.search(url) is None
+            and all(h is None or _SHA256.fullmatch(h) is not None for h in (link.sha256, link.metadata_sha256))
+            and all(t is None or _CONTROL.search(t) is None for t in (link.requires_python, link.yanked)))
 
 
 def _printable(text: str) -> str:

@@ -29,7 +29,7 @@ from bundler.cache import BlobStore
 from bundler.errors import BadInput, HashMismatch, IndexUnavailable
 from bundler.fsutil import read_regular
 from bundler.http import MAX_BODY, describe_http_error, request_with_retries
-from bundler.httpcache import CachedPage, PlannerCache, max_age_of
+from bundler.httpcache import CachedPage, PlannerCache, links_key, max_age_of
 from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadata_key, parse_html_page, parse_page,
                            project_of_filename, project_url, redact_url, split_hash, supplying_indexes)
 from bundler.localfiles import flat_files, hash_regular, local_path, open_regular
@@ -259,10 +259,22 @@ class Repository:
         body, ctype, final_url = self._get_page(index, url, cached)
         if body is None:
             return None
-        links = parse_page(body, ctype, final_url, index)
+        links = self._parse(index, url, body, ctype, final_url)
         self._check_page(index, body, ctype, url, final_url, bool(links))
         if links:
             self._deliver(self._page_listeners, project, index, links)
+        return links
+
+    def _parse(self, index: IndexConfig, url: str, body: bytes, ctype: str, final_url: str) -> list[Link]:
+        """``parse_page``, through the cache's record of this exact body's links (a warm lock of a
+        project with tens of thousands of files then skips parsing and validating them)."""
+        key = links_key(body, ctype, final_url, index)
+        remote = final_url.startswith(("http://", "https://"))
+        links = self.cache.get_links(url, key, index, remote) if key else None
+        if links is None:
+            links = parse_page(body, ctype, final_url, index)
+            if key:
+                self.cache.put_links(url, key, links)
         return links
 
     @staticmethod
