@@ -558,3 +558,31 @@ def test_warm_lock_reads_links_records_and_survives_damaged_ones(index_server: I
     assert lock(tmp_path, index_server, "app") == 0
     assert (tmp_path / "pylock.toml").read_bytes() == first
     assert all(r.read_bytes().count(b"\n") == 1 and r.stat().st_size > 100 for r in records)  # rewritten whole
+
+
+def test_client_is_made_on_the_first_request_and_closed_with_the_repository(index_server: IndexServer, tmp_path: Path) -> None:
+    """A lock served from the cache makes no HTTP client (and so never imports httpx); one that
+    needs the network makes one, once, and ``close`` closes it."""
+    from bundler.http import make_client
+    from bundler.repository import Repository
+
+    publish(index_server, [W("app", "1.0", deps=["lib"]), W("lib", "1.0")])
+    assert lock(tmp_path, index_server, "app") == 0
+    made: list[Any] = []
+
+    def factory() -> Any:
+        made.append(make_client())
+        return made[-1]
+
+    repo = Repository([IndexConfig(name="main", url=index_server.index_url("main"))], factory, PlannerCache(tmp_path / "cache"))
+    try:
+        found = repo.project_links("app")
+        assert found is not None and repo.metadata(found[1][0])
+        assert made == [] and repo.requests == 0
+        assert repo.project_links("never-asked") is None  # not in the cache: a request, through one new client
+        assert len(made) == 1 and repo.requests >= 1
+        assert repo.project_links("never-asked-either") is None
+        assert len(made) == 1
+    finally:
+        repo.close()
+    assert made[0].is_closed
