@@ -7,7 +7,7 @@ Layout under the cache directory::
     pages/<sha256 of redacted URL>.json   {"url", "etag", "last-modified", "content-type", "stored", "max-age"}
     pages/<sha256 of redacted URL>.body   the page bytes
     pages/<sha256 of redacted URL>.links  the page's parsed links (``put_links``): sha256 of the rest,
-                                          a newline, then {"key", "links": [[field, ...], ...]}
+                                          a newline, then {"key", "columns": [[value per link], ...]}
     metadata/<aa>/<key>                   core metadata, permanent; key = sha256(file sha256 | file URL)
 
 Every write goes to a temporary file first and is published with ``os.replace``.
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bundler.fsutil import atomic_write, read_regular
-from bundler.index import IndexConfig, Link, plausible_link, redact_url
+from bundler.index import IndexConfig, Link, plausible_links, redact_url
 
 
 MAX_PAGE = 64 << 20  # the largest simple page on PyPI is a few MB
@@ -125,7 +125,7 @@ class PlannerCache:
 
         The record is outside input: a torn, damaged or edited record, or one for another key,
         is a miss (never wrong links, never a traceback); its links are checked again by
-        ``index.plausible_link``."""
+        ``index.plausible_links``."""
         if self.root is None:
             return None
         try:
@@ -134,20 +134,22 @@ class PlannerCache:
             if hashlib.sha256(payload).hexdigest().encode() != digest:
                 return None
             record = json.loads(payload)
-            if not isinstance(record, dict) or record.get("key") != key or not isinstance(record.get("links"), list):
+            if not isinstance(record, dict) or record.get("key") != key:
                 return None
-            links = [_link_of(row, index) for row in record["links"]]
+            links = _links_of(record.get("columns"), index)
         except (OSError, ValueError, TypeError, RecursionError):
             return None
-        return links if all(plausible_link(link, remote) for link in links) else None
+        return links if plausible_links(links, remote) else None
 
     def put_links(self, url: str, key: str, links: Sequence[Link]) -> None:
         """Remember the parsed ``links`` of the page at ``url`` under ``key`` (see ``links_key``)."""
         if self.root is None:
             return
-        rows = [[k.filename, k.url, k.sha256, k.requires_python, k.yanked,
-                 k.upload_time.isoformat() if k.upload_time else None, k.size, k.metadata, k.metadata_sha256] for k in links]
-        payload = json.dumps({"key": key, "links": rows}, separators=(",", ":")).encode()
+        columns = [[k.filename for k in links], [k.url for k in links], [k.sha256 for k in links],
+                   [k.requires_python for k in links], [k.yanked for k in links],
+                   [k.upload_time.isoformat() if k.upload_time else None for k in links], [k.size for k in links],
+                   [k.metadata for k in links], [k.metadata_sha256 for k in links]]
+        payload = json.dumps({"key": key, "columns": columns}, separators=(",", ":")).encode()
         _store(self._page_paths(url)[0].with_suffix(".links"), hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
 
     def _metadata_path(self, sha256: str) -> Path:
@@ -178,20 +180,24 @@ def links_key(body: bytes, content_type: str, page_url: str, index: IndexConfig)
     return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
 
 
-_TEXT = (str, type(None))
-
-
-def _link_of(row: Any, index: IndexConfig) -> Link:
-    """A ``Link`` from a stored row; ValueError/TypeError when the row is not one ``put_links`` writes."""
-    if type(row) is not list:
-        raise TypeError("not a link row")
-    filename, url, sha, requires_python, yanked, uploaded, size, metadata, meta_sha = row
-    if not (isinstance(filename, str) and isinstance(url, str) and isinstance(metadata, bool)
-            and all(isinstance(v, _TEXT) for v in (sha, requires_python, yanked, uploaded, meta_sha))
-            and (size is None or (type(size) is int and size >= 0))):
-        raise TypeError("not a link row")
-    when = datetime.fromisoformat(uploaded) if uploaded is not None else None
-    if when is not None and when.tzinfo is None:
+def _links_of(columns: Any, index: IndexConfig) -> list[Link]:
+    """Links from stored columns (a list of values per ``Link`` field, as ``put_links`` writes them);
+    TypeError or ValueError when they are anything else."""
+    if type(columns) is not list or len(columns) != 9 or any(type(c) is not list for c in columns):
+        raise TypeError("not link columns")
+    names, urls, shas, requires, yanked, uploaded, sizes, metadata, meta_shas = columns
+    if len({len(c) for c in columns}) != 1:
+        raise ValueError("columns of different lengths")
+    str_ = str
+    if not (all(type(v) is str_ for v in names) and all(type(v) is str_ for v in urls)
+            and all(type(v) is bool for v in metadata)
+            and all(v is None or type(v) is str_ for c in (shas, requires, yanked, uploaded, meta_shas) for v in c)
+            and all(v is None or (type(v) is int and v >= 0) for v in sizes)):
+        raise TypeError("not link columns")
+    times = [None if v is None else datetime.fromisoformat(v) for v in uploaded]
+    if any(t is not None and t.tzinfo is None for t in times):
         raise ValueError("upload time without a time zone")
-    return Link(filename=filename, url=url, index=index.name, index_url=index.url, sha256=sha, requires_python=requires_python,
-                yanked=yanked, upload_time=when, size=size, metadata=metadata, metadata_sha256=meta_sha)
+    name, base = index.name, index.url
+    return [Link(filename=f, url=u, index=name, index_url=base, sha256=s, requires_python=r, yanked=y, upload_time=t, size=z,
+                 metadata=m, metadata_sha256=ms)
+            for f, u, s, r, y, t, z, m, ms in zip(names, urls, shas, requires, yanked, times, sizes, metadata, meta_shas)]

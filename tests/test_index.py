@@ -17,6 +17,7 @@ from bundler.index import (
     parse_html_page,
     parse_json_page,
     parse_page,
+    plausible_links,
     project_url,
     redact_url,
 )
@@ -686,3 +687,38 @@ def test_redact_url_never_shows_an_encoded_bare_token(token: str, host: str, pat
     shown = quote(token, safe="")
     url = f"https://{shown}@{host}{path}"
     assert redact_url(url) == f"https://{host}{path}"
+
+
+# ---------------------------------------------------------------------------------------------
+# plausible_links: the batch check of links read back from the planner's cache
+
+
+def _plausible_one(k: Link, remote: bool) -> bool:
+    """The same checks, one link at a time and in the plainest spelling."""
+    import re
+
+    return (len(k.filename) <= 255 and re.fullmatch(r"[A-Za-z0-9._+!-]+\.(whl|tar\.gz|zip|tar\.bz2|tgz)", k.filename) is not None
+            and k.url.startswith(("http://", "https://") if remote else ("http://", "https://", "file:"))
+            and not any(c.isspace() or ord(c) < 32 for c in k.url)
+            and all(h is None or re.fullmatch(r"[0-9a-f]{64}", h) is not None for h in (k.sha256, k.metadata_sha256))
+            and all(t is None or re.search(r"[\x00-\x1f\x7f-\x9f]", t) is None for t in (k.requires_python, k.yanked)))
+
+
+_ODD = st.sampled_from(["", " ", "\t", "\n", "\x00", "\x1f", "\x7f", "\x85", "\xa0", "\u2028", "\u3000", "\u200b", "é", "/", "a"])
+
+
+@st.composite
+def _record_links(draw: st.DrawFn) -> Link:
+    name = draw(st.sampled_from(["pkg-1.0-py3-none-any.whl", "pkg-1.0.tar.gz", "pkg-1.0.exe", "a" * 252 + ".whl", "a" * 260 + ".whl"]))
+    url = draw(st.sampled_from(["https://f.example/", "http://f.example/", "file:///w/", "ftp://f.example/", "javascript:"]))
+    return Link(filename=name[: draw(st.integers(1, 300))] + draw(_ODD) if draw(st.integers(0, 5)) == 0 else name,
+                url=url + draw(_ODD) + "x.whl" + draw(_ODD), index="i", index_url="https://i.example/",
+                sha256=draw(st.sampled_from([None, "a" * 64, "A" * 64, "a" * 63, "a" * 64 + "\n" + "a" * 64])),
+                metadata_sha256=draw(st.sampled_from([None, "b" * 64, "g" * 64])),
+                requires_python=draw(st.sampled_from([None, ">=3.8", ">=3\x1b"])), yanked=draw(st.sampled_from([None, "", "bad\x9b"])))
+
+
+@settings(max_examples=500, deadline=None)
+@given(links=st.lists(_record_links(), max_size=4), remote=st.booleans())
+def test_plausible_links_is_the_per_link_check(links: list[Link], remote: bool) -> None:
+    assert plausible_links(links, remote) == all(_plausible_one(k, remote) for k in links)

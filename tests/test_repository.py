@@ -7,6 +7,7 @@ strategies are also tested directly.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from bundler.cli import main
 from bundler.errors import HashMismatch
 from bundler.httpcache import PlannerCache, links_key
-from bundler.index import IndexConfig, Link, parse_page, plausible_link, supplying_indexes
+from bundler.index import IndexConfig, Link, parse_page, plausible_links, supplying_indexes
 from bundler.lock import read_lock
 from bundler.remote_metadata import remote_metadata
 from wheelgen import make_wheel, read_metadata
@@ -497,6 +498,11 @@ def test_damaged_links_record_is_a_miss(tmp_path: Path, damage: Any) -> None:
     assert cache.get_links(RPAGE, key, RIX, True) is None
 
 
+def _columns(*rows: list[Any]) -> list[list[Any]]:
+    """The stored form of ``rows`` (one list of values per Link field)."""
+    return [list(c) for c in itertools.zip_longest(*rows)]
+
+
 GOOD_ROW = ["pkg-1.0-py3-none-any.whl", "https://f.example/pkg-1.0-py3-none-any.whl", "c" * 64, None, None,
             "2023-05-06T07:08:09+00:00", 10, False, None]
 
@@ -515,14 +521,17 @@ def test_edited_links_record_is_a_miss(tmp_path: Path, position: int, value: Any
         row[position] = value
     else:
         row.append(value)
-    _rewrite(record, json.dumps({"key": key, "links": [GOOD_ROW]}).encode())
+    _rewrite(record, json.dumps({"key": key, "columns": _columns(GOOD_ROW)}).encode())
     assert cache.get_links(RPAGE, key, RIX, True) is not None  # the untouched row is accepted
-    _rewrite(record, json.dumps({"key": key, "links": [GOOD_ROW, row]}).encode())
+    _rewrite(record, json.dumps({"key": key, "columns": _columns(GOOD_ROW, row)}).encode())
     assert cache.get_links(RPAGE, key, RIX, True) is None
 
 
-@pytest.mark.parametrize("payload", [b"[]", b'{"key": 1}', b'"x"', b"[" * 100000, b'{"key": "K", "links": {}}',
-                                     b'{"key": "K", "links": ["abcdefghi"]}', b'{"key": "K", "links": [{"a": 1}]}'])
+@pytest.mark.parametrize("payload", [
+    b"[]", b'{"key": 1}', b'"x"', b"[" * 100000, b'{"key": "K", "columns": {}}', b'{"key": "K", "columns": ["abcdefghi"]}',
+    b'{"key": "K", "columns": [{"a": 1}]}', b'{"key": "K", "links": []}', b'{"key": "K", "columns": [[], [], []]}',
+    json.dumps({"key": "K", "columns": [c[:1] if i == 3 else c for i, c in enumerate(_columns(GOOD_ROW, GOOD_ROW))]}).encode(),
+])
 def test_links_record_of_the_wrong_shape_is_a_miss(tmp_path: Path, payload: bytes) -> None:
     cache, key, _, record = _recorded(tmp_path)
     _rewrite(record, payload.replace(b'"K"', json.dumps(key).encode()))
@@ -539,7 +548,7 @@ def test_any_edit_of_a_links_record_is_a_miss_or_plausible_links(tmp_path_factor
     if data.draw(st.booleans()):
         _rewrite(record, new)  # an edit on purpose: rows are checked again
         got = cache.get_links(RPAGE, key, RIX, True)
-        assert got is None or all(isinstance(k, Link) and plausible_link(k, True) for k in got)
+        assert got is None or (all(isinstance(k, Link) for k in got) and plausible_links(got, True))
     else:
         record.write_bytes(digest + b"\n" + new)  # damage: the digest no longer matches
         assert cache.get_links(RPAGE, key, RIX, True) in (None, links)
