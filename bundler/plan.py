@@ -131,7 +131,7 @@ class Speculator:
             found = versions_for_target(project, links, profile, policy=self.policy, ranks=ranks)
             with self._lock:
                 self._choices[key] = found
-            best = next((c for c in found if not c.version.is_prerelease), found[0] if found else None)
+            best = _likely(found)
             if best is not None:
                 wanted.append(best.link)
         self.repo.prefetch_metadata(wanted)
@@ -205,8 +205,9 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             ready = self.speculator.choices(self.profile, name, index.name) if self.speculator and cache_key else None
             result = ready if ready is not None else versions_for_target(
                 name, links, self.profile, policy=self.policy, pinned_versions=pinned, hashes=hashes, ranks=self.ranks)
-            if result:
-                self.repo.prefetch_metadata([result[0].link])
+            likely = _likely(result)
+            if likely is not None:
+                self.repo.prefetch_metadata([likely.link])
         if cache_key is not None:
             self._choices[cache_key] = result
         return result
@@ -291,6 +292,12 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
                     deps.append(requirement_from_packaging(r, parent=parent))
         self.repo.prefetch_projects([d.name for d in deps if d.name != PYTHON])
         return deps
+
+
+def _likely(choices: Sequence[WheelChoice]) -> WheelChoice | None:
+    """The choice the resolver will most likely try first, to fetch its metadata ahead: the newest
+    final release (a pre-release is taken only when asked for, or when there is nothing else)."""
+    return next((c for c in choices if not c.version.is_prerelease), choices[0] if choices else None)
 
 
 def _is_version(text: str) -> bool:

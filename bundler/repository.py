@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import replace
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
@@ -33,6 +33,7 @@ from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadat
 from bundler.localfiles import flat_files, hash_regular, local_path, open_regular
 from bundler.remote_metadata import remote_metadata
 from bundler.wheelmeta import BadMetadata, metadata_from_zip
+from bundler.workers import DaemonPool
 
 if TYPE_CHECKING:  # httpx (and bundler.http) are imported on the first request: a warm lock sends none
     import httpx
@@ -94,7 +95,7 @@ class Repository:
         # Pages younger than this are reused without asking: PyPI itself sends max-age=600, but
         # some mirrors send no Cache-Control at all. 0 (``--refresh``) revalidates every page.
         self.page_ttl = page_ttl
-        self._pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="wheelhouse-index")
+        self._pool = DaemonPool(jobs, "wheelhouse-index")  # exit waits for no speculation (see bundler.workers)
         self._lock = threading.Lock()
         self._pages: dict[tuple[str, str], Future[list[Link] | None]] = {}
         self._flat: dict[str, Future[dict[str, list[Link]]]] = {}
@@ -132,10 +133,10 @@ class Repository:
             self._local.queue = None
 
     def close(self) -> None:
-        """Stop: queued work is dropped, and speculative work in flight sends no further requests
-        (the interpreter would otherwise wait for it at exit)."""
+        """Stop: queued work is dropped, speculative work in flight sends no further requests (and
+        the exit does not wait for it), and a client this repository made is closed."""
         self._closed.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         with self._client_lock:
             if self._make_client is not None and self._client is not None:
                 self._client.close()
@@ -143,9 +144,8 @@ class Repository:
     def _http(self) -> httpx.Client:
         with self._client_lock:
             if self._client is None:
-                if self._closed.is_set():  # ``close`` has run: a client made now would never be closed
+                if self._closed.is_set() or self._make_client is None:  # a client made now would never be closed
                     raise _Closed()
-                assert self._make_client is not None
                 self._client = self._make_client()
             return self._client
 
@@ -166,10 +166,6 @@ class Repository:
             raise IndexUnavailable(what + describe_http_error(e, url), hint=hint) from None
 
     # -- index semantics ---------------------------------------------------------------------
-
-    def sources_for(self, project: str) -> list[IndexConfig]:
-        """``supplying_indexes(self.indexes, project)`` (kept for ``cli.cmd_explain``)."""
-        return supplying_indexes(self.indexes, project)
 
     def project_links(self, project: str) -> tuple[IndexConfig, list[Link]] | None:
         """Links of ``project`` from the first index (in priority order) that has it."""
