@@ -114,6 +114,7 @@ class Speculator:
         self.profiles = [(p, p.tag_ranks(), dict(p.markers)) for p in profiles]
         self.policy = policy
         self._choices: dict[tuple[str, str, str], list[WheelChoice]] = {}
+        self._asked: dict[str, list[SpecifierSet]] = {}  # what the metadata read so far asks of each project
         self._lock = threading.Lock()
 
     def choices(self, profile: Profile, project: str, index: str) -> list[WheelChoice] | None:
@@ -131,16 +132,24 @@ class Speculator:
             found = versions_for_target(project, links, profile, policy=self.policy, ranks=ranks)
             with self._lock:
                 self._choices[key] = found
-            best = _likely(found)
+                asked = list(self._asked.get(project, ()))
+            # The newest version some requirement already read admits: a project pinned by its parent
+            # (pydantic-core by pydantic) would otherwise have its newest, unused release fetched.
+            best = _likely([c for c in found if any(s.contains(c.version, prereleases=True) for s in asked)]) or _likely(found)
             if best is not None:
                 wanted.append(best.link)
         self.repo.prefetch_metadata(wanted)
 
     def on_metadata(self, link: Link, data: bytes) -> None:
         meta = self.store.parse(link, data)
-        deps: set[str] = set()
+        deps: dict[str, list[SpecifierSet]] = {}
         for _, _, env in self.profiles:
-            deps.update(canonicalize_name(r.name) for r in meta.requires_dist if r.marker is None or _marker_ok(r.marker, env, ""))
+            for r in meta.requires_dist:
+                if r.marker is None or _marker_ok(r.marker, env, ""):
+                    deps.setdefault(canonicalize_name(r.name), []).append(r.specifier)
+        with self._lock:
+            for name, specs in deps.items():
+                self._asked.setdefault(name, []).extend(specs)
         self.repo.prefetch_projects(sorted(deps))
 
 
@@ -205,9 +214,6 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             ready = self.speculator.choices(self.profile, name, index.name) if self.speculator and cache_key else None
             result = ready if ready is not None else versions_for_target(
                 name, links, self.profile, policy=self.policy, pinned_versions=pinned, hashes=hashes, ranks=self.ranks)
-            likely = _likely(result)
-            if likely is not None:
-                self.repo.prefetch_metadata([likely.link])
         if cache_key is not None:
             self._choices[cache_key] = result
         return result
@@ -234,8 +240,11 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         hashes = self.hashes.get(name)
         pinned = frozenset(Version(s.version) for s in spec if s.operator in ("==", "===") and "*" not in s.version
                            and _is_version(s.version))
-        usable = filter_specifier(self.choices(name, hashes, pinned), spec, allow_pre=self.policy.allow_pre)
-        return [Candidate(name=name, version=c.version, extras=extras, link=c.link) for c in usable if c.version not in bad]
+        usable = [c for c in filter_specifier(self.choices(name, hashes, pinned), spec, allow_pre=self.policy.allow_pre)
+                  if c.version not in bad]
+        if usable:  # the resolver asks for the first one's dependencies next
+            self.repo.prefetch_metadata([usable[0].link])
+        return [Candidate(name=name, version=c.version, extras=extras, link=c.link) for c in usable]
 
     def _direct_candidates(self, name: str, extras: frozenset[str], urls: set[str | None], reqs: list[Req],
                            bad: set[Version]) -> list[Candidate]:
