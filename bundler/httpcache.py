@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bundler.fsutil import atomic_write, read_regular
-from bundler.index import IndexConfig, Link, plausible_links, redact_url
+from bundler.index import IndexConfig, Link, redact_url
 
 
 MAX_PAGE = 64 << 20  # the largest simple page on PyPI is a few MB
@@ -125,7 +125,7 @@ class PlannerCache:
 
         The record is outside input: a torn, damaged or edited record, or one for another key,
         is a miss (never wrong links, never a traceback); its links are checked again by
-        ``index.plausible_links``."""
+        ``plausible_links``."""
         if self.root is None:
             return None
         try:
@@ -201,3 +201,34 @@ def _links_of(columns: Any, index: IndexConfig) -> list[Link]:
     return [Link(filename=f, url=u, index=name, index_url=base, sha256=s, requires_python=r, yanked=y, upload_time=t, size=z,
                  metadata=m, metadata_sha256=ms)
             for f, u, s, r, y, t, z, m, ms in zip(names, urls, shas, requires, yanked, times, sizes, metadata, meta_shas)]
+
+
+def plausible_links(links: Sequence[Link], remote: bool) -> bool:
+    """The cheap half of ``index._entry_link``'s checks, for links read back from the cache of parsed
+    pages: the names' character set, the URLs' schemes and characters,
+    the digests' shape, printable texts. The full filename grammar was checked when the page was
+    parsed. One regex over all values joined, since a page may list tens of thousands of files."""
+    names = [k.filename for k in links]
+    urls = [k.url for k in links]
+    digests = [h for k in links for h in (k.sha256, k.metadata_sha256) if h is not None]
+    texts = [t for k in links for t in (k.requires_python, k.yanked) if t is not None]
+    schemes = ("http://", "https://") if remote else ("http://", "https://", "file:")
+    joined = "".join(urls)
+    # isprintable() is false for every whitespace but " " and every control character, and is
+    # faster than the regex, which decides only when it fails
+    clean_urls = (joined.isprintable() and " " not in joined) or _BAD_URL_CHAR.search(joined) is None
+    return (all(len(n) <= 255 for n in names) and _DIST_NAMES.fullmatch(_lines(names)) is not None
+            and clean_urls and all(u.startswith(schemes) for u in urls)
+            and _DIGESTS.fullmatch(_lines(digests)) is not None and _CONTROL.search("".join(texts)) is None)
+
+
+def _lines(items: list[str]) -> str:
+    return "\n".join(items) + "\n" if items else ""
+
+
+# Newline-separated lists for ``plausible_links``: no name or digest may hold a newline.
+# The same classes as ``bundler.index`` checks (tests compare plausible_links with a per-link check).
+_BAD_URL_CHAR = re.compile(r"[\s\x00-\x1f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_DIST_NAMES = re.compile(r"(?:[A-Za-z0-9._+!-]+\.(?:whl|tar\.gz|zip|tar\.bz2|tgz)\n)*")
+_DIGESTS = re.compile(r"(?:[0-9a-f]{64}\n)*")

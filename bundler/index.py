@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timezone
 import html
 from typing import Any, Callable, Mapping, Protocol, Sequence
@@ -235,6 +236,7 @@ def _entry_link(index: IndexConfig, page_url: str, url: str, *, filename: str | 
     name = filename if isinstance(filename, str) and filename else filename_from_url(url)
     if not _is_distribution(name):
         return None
+
     def where() -> str:  # only on the error paths: redacting every entry's page URL is not free
         return f"index {index.name} ({redact_url(page_url)}): {_printable(name)}"
 
@@ -277,42 +279,39 @@ def _is_distribution(filename: str) -> bool:
     """A wheel or sdist name by its grammar (no path separators, spaces or control characters)."""
     if len(filename) > 255 or not _DIST_NAME.fullmatch(filename):
         return False
-    try:
-        if filename.endswith(".whl"):
-            parse_wheel_filename(filename)
-        else:  # legacy .tar.bz2 and .tgz sdists follow the .tar.gz grammar
-            parse_sdist_filename(re.sub(r"\.(tar\.bz2|tgz)$", ".tar.gz", filename))
-    except (InvalidWheelFilename, InvalidSdistFilename):
+    if filename.endswith(".whl"):
+        return _is_wheel_name(filename)
+    try:  # legacy .tar.bz2 and .tgz sdists follow the .tar.gz grammar
+        parse_sdist_filename(re.sub(r"\.(tar\.bz2|tgz)$", ".tar.gz", filename))
+    except InvalidSdistFilename:
         return False
     return True
 
 
-def plausible_links(links: Sequence[Link], remote: bool) -> bool:
-    """The cheap half of ``_entry_link``'s checks, for links read back from the planner's cache of
-    parsed pages (``bundler.httpcache``): the names' character set, the URLs' schemes and characters,
-    the digests' shape, printable texts. The full filename grammar was checked when the page was
-    parsed. One regex over all values joined, since a page may list tens of thousands of files."""
-    names = [k.filename for k in links]
-    urls = [k.url for k in links]
-    digests = [h for k in links for h in (k.sha256, k.metadata_sha256) if h is not None]
-    texts = [t for k in links for t in (k.requires_python, k.yanked) if t is not None]
-    schemes = ("http://", "https://") if remote else ("http://", "https://", "file:")
-    joined = "".join(urls)
-    # isprintable() is false for every whitespace but " " and every control character, and is
-    # faster than the regex, which decides only when it fails
-    clean_urls = (joined.isprintable() and " " not in joined) or _BAD_URL_CHAR.search(joined) is None
-    return (all(len(n) <= 255 for n in names) and _DIST_NAMES.fullmatch(_lines(names)) is not None
-            and clean_urls and all(u.startswith(schemes) for u in urls)
-            and _DIGESTS.fullmatch(_lines(digests)) is not None and _CONTROL.search("".join(texts)) is None)
+def _is_wheel_name(filename: str) -> bool:
+    """Whether ``parse_wheel_filename`` accepts ``filename``, asking it about each part once.
+
+    Its checks are of the parts between the dashes, one by one (the project name with any build
+    tag, the version, the tag set), and a page repeats them across thousands of files: each part
+    is checked in a minimal wheel name of its own, and the answers are remembered.
+    """
+    stem = filename[:-4]
+    dashes = stem.count("-")
+    if dashes not in (4, 5):
+        return False
+    parts = stem.split("-", dashes - 2)
+    build = parts[2] if dashes == 5 else None
+    return _wheel_ok(f"x-{parts[1]}-py3-none-any.whl") and _wheel_ok(f"x-1-{parts[-1]}.whl") and _wheel_ok(
+        f"{parts[0]}-1{'-' + build if build is not None else ''}-py3-none-any.whl")
 
 
-def _lines(items: list[str]) -> str:
-    return "\n".join(items) + "\n" if items else ""
-
-
-# Newline-separated lists for ``plausible_links``: no name or digest may hold a newline.
-_DIST_NAMES = re.compile(r"(?:[A-Za-z0-9._+!-]+\.(?:whl|tar\.gz|zip|tar\.bz2|tgz)\n)*")
-_DIGESTS = re.compile(r"(?:[0-9a-f]{64}\n)*")
+@lru_cache(maxsize=1 << 14)
+def _wheel_ok(filename: str) -> bool:
+    try:
+        parse_wheel_filename(filename)
+    except InvalidWheelFilename:
+        return False
+    return True
 
 
 def _printable(text: str) -> str:

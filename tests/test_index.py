@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from bundler.errors import IndexUnavailable
+from bundler.httpcache import plausible_links
 from bundler.index import (
     JSON_TYPE,
     PYPI_SIMPLE,
@@ -17,7 +18,6 @@ from bundler.index import (
     parse_html_page,
     parse_json_page,
     parse_page,
-    plausible_links,
     project_url,
     redact_url,
 )
@@ -722,3 +722,24 @@ def _record_links(draw: st.DrawFn) -> Link:
 @given(links=st.lists(_record_links(), max_size=4), remote=st.booleans())
 def test_plausible_links_is_the_per_link_check(links: list[Link], remote: bool) -> None:
     assert plausible_links(links, remote) == all(_plausible_one(k, remote) for k in links)
+
+
+_PART = st.sampled_from(["pkg", "Pkg_x", "a__b", "", "1.0", "1.0rc1", "1!2.0+local.1", "x.y", "1_a", "cp311", "py2.py3",
+                         "none", "abi3", "any", "manylinux_2_17_x86_64.manylinux2014_x86_64", "3cp", "py3.", "é", "1", "2abc"])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(parts=st.lists(_PART, min_size=3, max_size=7))
+def test_wheel_name_check_part_by_part_is_packagings(parts: list[str]) -> None:
+    """``_is_wheel_name`` asks packaging about each part once and remembers; the answers are its own."""
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+    from bundler.index import _is_wheel_name
+
+    filename = "-".join(parts) + ".whl"
+    try:
+        parse_wheel_filename(filename)
+        expected = True
+    except InvalidWheelFilename:
+        expected = False
+    assert _is_wheel_name(filename) == expected

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from bundler.cli import main
 from bundler.errors import HashMismatch
-from bundler.httpcache import PlannerCache, links_key
-from bundler.index import IndexConfig, Link, parse_page, plausible_links, supplying_indexes
+from bundler.httpcache import PlannerCache, links_key, plausible_links
+from bundler.index import IndexConfig, Link, parse_page, supplying_indexes
 from bundler.lock import read_lock
 from bundler.remote_metadata import remote_metadata
 from wheelgen import make_wheel, read_metadata
