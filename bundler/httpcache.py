@@ -180,6 +180,13 @@ def links_key(body: bytes, content_type: str, page_url: str, index: IndexConfig)
     return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
 
 
+_STR, _BOOL, _TEXT, _SIZE = {str}, {bool}, {str, type(None)}, {int, type(None)}
+
+
+def _types(values: list[Any]) -> set[type]:
+    return set(map(type, values))
+
+
 def _links_of(columns: Any, index: IndexConfig) -> list[Link]:
     """Links from stored columns (a list of values per ``Link`` field, as ``put_links`` writes them);
     TypeError or ValueError when they are anything else."""
@@ -188,11 +195,10 @@ def _links_of(columns: Any, index: IndexConfig) -> list[Link]:
     names, urls, shas, requires, yanked, uploaded, sizes, metadata, meta_shas = columns
     if len({len(c) for c in columns}) != 1:
         raise ValueError("columns of different lengths")
-    str_ = str
-    if not (all(type(v) is str_ for v in names) and all(type(v) is str_ for v in urls)
-            and all(type(v) is bool for v in metadata)
-            and all(v is None or type(v) is str_ for c in (shas, requires, yanked, uploaded, meta_shas) for v in c)
-            and all(v is None or (type(v) is int and v >= 0) for v in sizes)):
+    # the exact type of every value, counted in C (``set(map(type, ...))``): bool is not int here
+    if not (_types(names) <= _STR and _types(urls) <= _STR and _types(metadata) <= _BOOL
+            and all(_types(c) <= _TEXT for c in (shas, requires, yanked, uploaded, meta_shas)) and _types(sizes) <= _SIZE
+            and min(filter(None, sizes), default=0) >= 0):
         raise TypeError("not link columns")
     times = [None if v is None else datetime.fromisoformat(v) for v in uploaded]
     if any(t is not None and t.tzinfo is None for t in times):
