@@ -66,9 +66,9 @@ def check_output(output: Path, example: str) -> None:
         raise BadInput(f"cannot write {output}: {output.parent} is not a directory")
 
 
-def open_repository(indexes: Sequence[IndexConfig], net: Network) -> tuple[Repository, httpx.Client]:
-    """The planner's view of ``indexes``, with its HTTP client (close both when done)."""
-    from bundler.http import make_client
+def open_repository(indexes: Sequence[IndexConfig], net: Network) -> Repository:
+    """The planner's view of ``indexes`` (close it when done). Its HTTP client is made on the first
+    request, so a lock served from the cache never imports httpx."""
     from bundler.httpcache import PlannerCache
     from bundler.repository import Repository
 
@@ -81,8 +81,13 @@ def open_repository(indexes: Sequence[IndexConfig], net: Network) -> tuple[Repos
         except OSError as e:
             why = "not a directory" if isinstance(e, FileExistsError) else e.strerror or e
             raise BadInput(f"cannot use cache directory {cache.root}: {why}", hint="give another --cache-dir, or --no-cache") from None
-    client = make_client(cert=net.cert, max_connections=max(net.jobs, 4))
-    return Repository(indexes, client, cache, jobs=net.jobs, page_ttl=0.0 if net.refresh else 600.0), client
+
+    def client() -> httpx.Client:
+        from bundler.http import make_client
+
+        return make_client(cert=net.cert, max_connections=max(net.jobs, 4))
+
+    return Repository(indexes, client, cache, jobs=net.jobs, page_ttl=0.0 if net.refresh else 600.0)
 
 
 def resolve(job: Job, repo: ProjectIndex, *, progress: Callable[[Any], None] | None = None, bootstrap: bool = True) -> Plan:
@@ -135,12 +140,11 @@ def lock(job: Job, output: Path, net: Network, *, progress: Callable[[Any], None
     if preferred:
         job = dataclasses.replace(job, inputs=dataclasses.replace(job.inputs, preferred=preferred))
     started = time.monotonic()
-    repo, client = open_repository(job.indexes, net)
+    repo = open_repository(job.indexes, net)
     try:
         result = resolve(job, repo, progress=progress)
     finally:
         repo.close()
-        client.close()
     warnings: list[str] = []
     for t in result.targets:
         check_variants(t.pins)  # one torch build per environment: never +cpu next to +cu121
@@ -212,13 +216,12 @@ def explain(job: Job, package: str, net: Network) -> Explanation:
     from bundler.diagnose import explain_project
 
     name = canonicalize_name(package)
-    repo, client = open_repository(job.indexes, net)
+    repo = open_repository(job.indexes, net)
     try:
         found = repo.all_links(name)
         chosen = repo.project_links(name)
     finally:
         repo.close()
-        client.close()
     allowed = supplying_indexes(job.indexes, name)
     reports = [explain_project(name, [(i, links) for i, links in found if i in allowed], chosen[0] if chosen else None,
                                prof, job.inputs.policy) for prof in job.profiles]

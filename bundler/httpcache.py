@@ -6,6 +6,8 @@ Layout under the cache directory::
 
     pages/<sha256 of redacted URL>.json   {"url", "etag", "last-modified", "content-type", "stored", "max-age"}
     pages/<sha256 of redacted URL>.body   the page bytes
+    pages/<sha256 of redacted URL>.links  the page's parsed links (``put_links``): sha256 of the rest,
+                                          a newline, then {"key", "columns": [[value per link], ...]}
     metadata/<aa>/<key>                   core metadata, permanent; key = sha256(file sha256 | file URL)
 
 Every write goes to a temporary file first and is published with ``os.replace``.
@@ -18,14 +20,17 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any, Sequence
 
 from bundler.fsutil import atomic_write, read_regular
-from bundler.index import redact_url
+from bundler.index import IndexConfig, Link, redact_url
 
 
 MAX_PAGE = 64 << 20  # the largest simple page on PyPI is a few MB
 MAX_RECORD = 16 << 20  # validator records and core metadata
+LINKS_FORMAT = "wheelhouse-links-1"  # changes whenever a parser or Link changes what a page yields
 
 
 def _store(path: Path, data: bytes) -> None:
@@ -113,6 +118,40 @@ class PlannerCache:
             meta["final-url"] = redact_url(page.final_url)
         _store(meta_path, json.dumps(meta).encode())
 
+    # -- parsed pages: a warm lock reads the links of a big page without parsing and validating it
+
+    def get_links(self, url: str, key: str, index: IndexConfig, remote: bool) -> list[Link] | None:
+        """The links stored by ``put_links(url, key, ...)`` for exactly this ``key``, or None.
+
+        The record is outside input: a torn, damaged or edited record, or one for another key,
+        is a miss (never wrong links, never a traceback); its links are checked again by
+        ``plausible_links``."""
+        if self.root is None:
+            return None
+        try:
+            data = read_regular(self._page_paths(url)[0].with_suffix(".links"), MAX_PAGE)
+            digest, _, payload = data.partition(b"\n")
+            if hashlib.sha256(payload).hexdigest().encode() != digest:
+                return None
+            record = json.loads(payload)
+            if not isinstance(record, dict) or record.get("key") != key:
+                return None
+            links = _links_of(record.get("columns"), index)
+        except (OSError, ValueError, TypeError, RecursionError):
+            return None
+        return links if plausible_links(links, remote) else None
+
+    def put_links(self, url: str, key: str, links: Sequence[Link]) -> None:
+        """Remember the parsed ``links`` of the page at ``url`` under ``key`` (see ``links_key``)."""
+        if self.root is None:
+            return
+        columns = [[k.filename for k in links], [k.url for k in links], [k.sha256 for k in links],
+                   [k.requires_python for k in links], [k.yanked for k in links],
+                   [k.upload_time.isoformat() if k.upload_time else None for k in links], [k.size for k in links],
+                   [k.metadata for k in links], [k.metadata_sha256 for k in links]]
+        payload = json.dumps({"key": key, "columns": columns}, separators=(",", ":")).encode()
+        _store(self._page_paths(url)[0].with_suffix(".links"), hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+
     def _metadata_path(self, sha256: str) -> Path:
         assert self.root is not None
         return self.root / "metadata" / sha256[:2] / sha256
@@ -129,3 +168,73 @@ class PlannerCache:
         if self.root is None or not key:
             return
         _store(self._metadata_path(key), data)
+
+
+def links_key(body: bytes, content_type: str, page_url: str, index: IndexConfig) -> str | None:
+    """What the links of a page depend on, hashed: the parser format, the body, its Content-Type,
+    the URL relative links resolve against, and the index. None when a URL carries credentials
+    (relative links would inherit them, and the cache never stores credentials)."""
+    if redact_url(page_url) != page_url or redact_url(index.url) != index.url:
+        return None
+    fields = [LINKS_FORMAT, hashlib.sha256(body).hexdigest(), content_type, page_url, index.name, index.url]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+
+
+_STR, _BOOL, _TEXT, _SIZE = {str}, {bool}, {str, type(None)}, {int, type(None)}
+
+
+def _types(values: list[Any]) -> set[type]:
+    return set(map(type, values))
+
+
+def _links_of(columns: Any, index: IndexConfig) -> list[Link]:
+    """Links from stored columns (a list of values per ``Link`` field, as ``put_links`` writes them);
+    TypeError or ValueError when they are anything else."""
+    if type(columns) is not list or len(columns) != 9 or any(type(c) is not list for c in columns):
+        raise TypeError("not link columns")
+    names, urls, shas, requires, yanked, uploaded, sizes, metadata, meta_shas = columns
+    if len({len(c) for c in columns}) != 1:
+        raise ValueError("columns of different lengths")
+    # the exact type of every value, counted in C (``set(map(type, ...))``): bool is not int here
+    if not (_types(names) <= _STR and _types(urls) <= _STR and _types(metadata) <= _BOOL
+            and all(_types(c) <= _TEXT for c in (shas, requires, yanked, uploaded, meta_shas)) and _types(sizes) <= _SIZE
+            and min(filter(None, sizes), default=0) >= 0):
+        raise TypeError("not link columns")
+    times = [None if v is None else datetime.fromisoformat(v) for v in uploaded]
+    if any(t is not None and t.tzinfo is None for t in times):
+        raise ValueError("upload time without a time zone")
+    name, base = index.name, index.url
+    return [Link(filename=f, url=u, index=name, index_url=base, sha256=s, requires_python=r, yanked=y, upload_time=t, size=z,
+                 metadata=m, metadata_sha256=ms)
+            for f, u, s, r, y, t, z, m, ms in zip(names, urls, shas, requires, yanked, times, sizes, metadata, meta_shas)]
+
+
+def plausible_links(links: Sequence[Link], remote: bool) -> bool:
+    """The cheap half of ``index._entry_link``'s checks, for links read back from the cache of parsed
+    pages: the names' character set, the URLs' schemes and characters,
+    the digests' shape, printable texts. The full filename grammar was checked when the page was
+    parsed. One regex over all values joined, since a page may list tens of thousands of files."""
+    names = [k.filename for k in links]
+    urls = [k.url for k in links]
+    digests = [h for k in links for h in (k.sha256, k.metadata_sha256) if h is not None]
+    texts = [t for k in links for t in (k.requires_python, k.yanked) if t is not None]
+    schemes = ("http://", "https://") if remote else ("http://", "https://", "file:")
+    joined = "".join(urls)
+    # isprintable() is false for every whitespace but " " and every control character, and is
+    # faster than the regex, which decides only when it fails
+    clean_urls = (joined.isprintable() and " " not in joined) or _BAD_URL_CHAR.search(joined) is None
+    return (all(len(n) <= 255 for n in names) and _DIST_NAMES.fullmatch(_lines(names)) is not None
+            and clean_urls and all(u.startswith(schemes) for u in urls)
+            and _DIGESTS.fullmatch(_lines(digests)) is not None and _CONTROL.search("".join(texts)) is None)
+
+
+def _lines(items: list[str]) -> str:
+    return "\n".join(items) + "\n" if items else ""
+
+
+# Newline-separated lists for ``plausible_links``: no name or digest may hold a newline.
+# The same classes as ``bundler.index`` checks (tests compare plausible_links with a per-link check).
+_BAD_URL_CHAR = re.compile(r"[\s\x00-\x1f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_DIST_NAMES = re.compile(r"(?:[A-Za-z0-9._+!-]+\.(?:whl|tar\.gz|zip|tar\.bz2|tgz)\n)*")
+_DIGESTS = re.compile(r"(?:[0-9a-f]{64}\n)*")

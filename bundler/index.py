@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timezone
 import html
 from typing import Any, Callable, Mapping, Protocol, Sequence
@@ -235,19 +236,22 @@ def _entry_link(index: IndexConfig, page_url: str, url: str, *, filename: str | 
     name = filename if isinstance(filename, str) and filename else filename_from_url(url)
     if not _is_distribution(name):
         return None
-    where = f"index {index.name} ({redact_url(page_url)}): {_printable(name)}"
+
+    def where() -> str:  # only on the error paths: redacting every entry's page URL is not free
+        return f"index {index.name} ({redact_url(page_url)}): {_printable(name)}"
+
     remote = page_url.startswith(("http://", "https://"))
     if remote and not url.startswith(("http://", "https://")):
-        raise IndexUnavailable(f"{where} links to {_printable(redact_url(url))}; a remote index may link only http(s) files")
-    if not url.startswith(("http://", "https://", "file:")) or any(c.isspace() or ord(c) < 32 for c in url):
-        raise IndexUnavailable(f"{where} has a malformed URL {_printable(redact_url(url))}")
+        raise IndexUnavailable(f"{where()} links to {_printable(redact_url(url))}; a remote index may link only http(s) files")
+    if not url.startswith(("http://", "https://", "file:")) or _BAD_URL_CHAR.search(url):
+        raise IndexUnavailable(f"{where()} has a malformed URL {_printable(redact_url(url))}")
     sha = sha256 if sha256 is not None else frag_hash
     if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha.lower())):
-        raise IndexUnavailable(f"{where} has a malformed sha256 {_printable(repr(sha))}",
+        raise IndexUnavailable(f"{where()} has a malformed sha256 {_printable(repr(sha))}",
                                hint="the index is broken or hostile: nothing from it is used")
     has_meta, meta_sha = _metadata_attr(metadata)
     if meta_sha is not None and not _SHA256.fullmatch(meta_sha):
-        raise IndexUnavailable(f"{where} has a malformed core-metadata sha256 {_printable(repr(meta_sha))}")
+        raise IndexUnavailable(f"{where()} has a malformed core-metadata sha256 {_printable(repr(meta_sha))}")
     return Link(
         filename=name,
         url=url,
@@ -264,6 +268,9 @@ def _entry_link(index: IndexConfig, page_url: str, url: str, *, filename: str | 
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# Whitespace (as str.isspace: sre's \s is the same Unicode class) or a C0 control character; a
+# regex, because a per-character check cost seconds on pages with 10^4 long URLs.
+_BAD_URL_CHAR = re.compile(r"[\s\x00-\x1f]")
 _DIST_NAME = re.compile(r"[A-Za-z0-9._+!-]+\.(whl|tar\.gz|zip|tar\.bz2|tgz)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -272,12 +279,37 @@ def _is_distribution(filename: str) -> bool:
     """A wheel or sdist name by its grammar (no path separators, spaces or control characters)."""
     if len(filename) > 255 or not _DIST_NAME.fullmatch(filename):
         return False
+    if filename.endswith(".whl"):
+        return _is_wheel_name(filename)
+    try:  # legacy .tar.bz2 and .tgz sdists follow the .tar.gz grammar
+        parse_sdist_filename(re.sub(r"\.(tar\.bz2|tgz)$", ".tar.gz", filename))
+    except InvalidSdistFilename:
+        return False
+    return True
+
+
+def _is_wheel_name(filename: str) -> bool:
+    """Whether ``parse_wheel_filename`` accepts ``filename``, asking it about each part once.
+
+    Its checks are of the parts between the dashes, one by one (the project name with any build
+    tag, the version, the tag set), and a page repeats them across thousands of files: each part
+    is checked in a minimal wheel name of its own, and the answers are remembered.
+    """
+    stem = filename[:-4]
+    dashes = stem.count("-")
+    if dashes not in (4, 5):
+        return False
+    parts = stem.split("-", dashes - 2)
+    build = parts[2] if dashes == 5 else None
+    return _wheel_ok(f"x-{parts[1]}-py3-none-any.whl") and _wheel_ok(f"x-1-{parts[-1]}.whl") and _wheel_ok(
+        f"{parts[0]}-1{'-' + build if build is not None else ''}-py3-none-any.whl")
+
+
+@lru_cache(maxsize=1 << 14)
+def _wheel_ok(filename: str) -> bool:
     try:
-        if filename.endswith(".whl"):
-            parse_wheel_filename(filename)
-        else:  # legacy .tar.bz2 and .tgz sdists follow the .tar.gz grammar
-            parse_sdist_filename(re.sub(r"\.(tar\.bz2|tgz)$", ".tar.gz", filename))
-    except (InvalidWheelFilename, InvalidSdistFilename):
+        parse_wheel_filename(filename)
+    except InvalidWheelFilename:
         return False
     return True
 

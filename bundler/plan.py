@@ -114,6 +114,7 @@ class Speculator:
         self.profiles = [(p, p.tag_ranks(), dict(p.markers)) for p in profiles]
         self.policy = policy
         self._choices: dict[tuple[str, str, str], list[WheelChoice]] = {}
+        self._asked: dict[str, list[SpecifierSet]] = {}  # what the metadata read so far asks of each project
         self._lock = threading.Lock()
 
     def choices(self, profile: Profile, project: str, index: str) -> list[WheelChoice] | None:
@@ -131,16 +132,24 @@ class Speculator:
             found = versions_for_target(project, links, profile, policy=self.policy, ranks=ranks)
             with self._lock:
                 self._choices[key] = found
-            best = next((c for c in found if not c.version.is_prerelease), found[0] if found else None)
+                asked = list(self._asked.get(project, ()))
+            # The newest version some requirement already read admits: a project pinned by its parent
+            # (pydantic-core by pydantic) would otherwise have its newest, unused release fetched.
+            best = _likely([c for c in found if any(s.contains(c.version, prereleases=True) for s in asked)]) or _likely(found)
             if best is not None:
                 wanted.append(best.link)
         self.repo.prefetch_metadata(wanted)
 
     def on_metadata(self, link: Link, data: bytes) -> None:
         meta = self.store.parse(link, data)
-        deps: set[str] = set()
+        deps: dict[str, list[SpecifierSet]] = {}
         for _, _, env in self.profiles:
-            deps.update(canonicalize_name(r.name) for r in meta.requires_dist if r.marker is None or _marker_ok(r.marker, env, ""))
+            for r in meta.requires_dist:
+                if r.marker is None or _marker_ok(r.marker, env, ""):
+                    deps.setdefault(canonicalize_name(r.name), []).append(r.specifier)
+        with self._lock:
+            for name, specs in deps.items():
+                self._asked.setdefault(name, []).extend(specs)
         self.repo.prefetch_projects(sorted(deps))
 
 
@@ -206,8 +215,6 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             ready = self.speculator.choices(self.profile, name, index.name) if self.speculator and cache_key else None
             result = ready if ready is not None else versions_for_target(
                 name, links, self.profile, policy=self.policy, pinned_versions=pinned, hashes=hashes, ranks=self.ranks)
-            if result:
-                self.repo.prefetch_metadata([result[0].link])
         if cache_key is not None:
             self._choices[cache_key] = result
         return result
@@ -234,12 +241,14 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         hashes = self.hashes.get(name)
         pinned = frozenset(Version(s.version) for s in spec if s.operator in ("==", "===") and "*" not in s.version
                            and _is_version(s.version))
-        usable = filter_specifier(self.choices(name, hashes, pinned), spec, allow_pre=self.policy.allow_pre)
-        found = [Candidate(name=name, version=c.version, extras=extras, link=c.link) for c in usable if c.version not in bad]
+        usable = [c for c in filter_specifier(self.choices(name, hashes, pinned), spec, allow_pre=self.policy.allow_pre)
+                  if c.version not in bad]
         keep = self.preferred.get(name)
         if keep is not None:  # an existing lock's pin first, when it still fits (see Inputs.preferred)
-            found.sort(key=lambda c: str(c.version) != keep)
-        return found
+            usable.sort(key=lambda c: str(c.version) != keep)
+        if usable:  # the resolver asks for the first one's dependencies next
+            self.repo.prefetch_metadata([usable[0].link])
+        return [Candidate(name=name, version=c.version, extras=extras, link=c.link) for c in usable]
 
     def _direct_candidates(self, name: str, extras: frozenset[str], urls: set[str | None], reqs: list[Req],
                            bad: set[Version]) -> list[Candidate]:
@@ -296,6 +305,12 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
                     deps.append(requirement_from_packaging(r, parent=parent))
         self.repo.prefetch_projects([d.name for d in deps if d.name != PYTHON])
         return deps
+
+
+def _likely(choices: Sequence[WheelChoice]) -> WheelChoice | None:
+    """The choice the resolver will most likely try first, to fetch its metadata ahead: the newest
+    final release (a pre-release is taken only when asked for, or when there is nothing else)."""
+    return next((c for c in choices if not c.version.is_prerelease), choices[0] if choices else None)
 
 
 def _is_version(text: str) -> bool:

@@ -18,23 +18,25 @@ import threading
 import time
 from collections import deque
 from dataclasses import replace
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 from packaging.utils import canonicalize_name
 
 from bundler.cache import BlobStore
 from bundler.errors import BadInput, HashMismatch, IndexUnavailable
 from bundler.fsutil import read_regular
-from bundler.http import MAX_BODY, describe_http_error, request_with_retries
-from bundler.httpcache import CachedPage, PlannerCache, max_age_of
+from bundler.httpcache import MAX_PAGE, CachedPage, PlannerCache, links_key, max_age_of
 from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadata_key, parse_html_page, parse_page,
                            project_of_filename, project_url, redact_url, split_hash, supplying_indexes)
 from bundler.localfiles import flat_files, hash_regular, local_path, open_regular
 from bundler.remote_metadata import remote_metadata
 from bundler.wheelmeta import BadMetadata, metadata_from_zip
+from bundler.workers import DaemonPool
+
+if TYPE_CHECKING:  # httpx (and bundler.http) are imported on the first request: a warm lock sends none
+    import httpx
 
 NOT_FOUND = "x-wheelhouse/not-found"  # content type of a cached 404
 
@@ -76,7 +78,7 @@ class Repository:
     def __init__(
         self,
         indexes: Sequence[IndexConfig],
-        client: httpx.Client,
+        client: httpx.Client | Callable[[], httpx.Client],
         cache: PlannerCache,
         *,
         jobs: int = 16,
@@ -85,12 +87,15 @@ class Repository:
         if not indexes:
             raise BadInput("no index to resolve from")
         self.indexes = list(indexes)
-        self.client = client
+        # A factory is called on the first request, and the client it makes is closed by ``close``.
+        self._client: httpx.Client | None = None if callable(client) else client
+        self._make_client = client if callable(client) else None
+        self._client_lock = threading.Lock()
         self.cache = cache
         # Pages younger than this are reused without asking: PyPI itself sends max-age=600, but
         # some mirrors send no Cache-Control at all. 0 (``--refresh``) revalidates every page.
         self.page_ttl = page_ttl
-        self._pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="wheelhouse-index")
+        self._pool = DaemonPool(jobs, "wheelhouse-index")  # exit waits for no speculation (see bundler.workers)
         self._lock = threading.Lock()
         self._pages: dict[tuple[str, str], Future[list[Link] | None]] = {}
         self._flat: dict[str, Future[dict[str, list[Link]]]] = {}
@@ -128,25 +133,39 @@ class Repository:
             self._local.queue = None
 
     def close(self) -> None:
-        """Stop: queued work is dropped, and speculative work in flight sends no further requests
-        (the interpreter would otherwise wait for it at exit)."""
+        """Stop: queued work is dropped, speculative work in flight sends no further requests (and
+        the exit does not wait for it), and a client this repository made is closed."""
         self._closed.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
+        with self._client_lock:
+            if self._make_client is not None and self._client is not None:
+                self._client.close()
 
-    def _send(self, url: str, headers: dict[str, str]) -> httpx.Response:
+    def _http(self) -> httpx.Client:
+        with self._client_lock:
+            if self._client is None:
+                if self._closed.is_set() or self._make_client is None:  # a client made now would never be closed
+                    raise _Closed()
+                self._client = self._make_client()
+            return self._client
+
+    def _send(self, url: str, headers: Mapping[str, str], what: str = "", hint: str | None = None) -> httpx.Response:
+        """GET ``url``; a transport failure is ``IndexUnavailable(what + why, hint)``."""
+        import httpx
+
+        from bundler.http import describe_http_error, request_with_retries
+
         if self._closed.is_set():
             raise _Closed()
         self.requests += 1
         try:
-            return request_with_retries(self.client, "GET", url, headers=headers)
+            return request_with_retries(self._http(), "GET", url, headers=dict(headers))
         except httpx.InvalidURL as e:  # not an HTTPError: a link such as https://host:99999/x.whl
             raise IndexUnavailable(describe_http_error(e, url)) from None
+        except httpx.HTTPError as e:
+            raise IndexUnavailable(what + describe_http_error(e, url), hint=hint) from None
 
     # -- index semantics ---------------------------------------------------------------------
-
-    def sources_for(self, project: str) -> list[IndexConfig]:
-        """``supplying_indexes(self.indexes, project)`` (kept for ``cli.cmd_explain``)."""
-        return supplying_indexes(self.indexes, project)
 
     def project_links(self, project: str) -> tuple[IndexConfig, list[Link]] | None:
         """Links of ``project`` from the first index (in priority order) that has it."""
@@ -251,7 +270,7 @@ class Repository:
             if not path.exists():
                 return None
             try:
-                body = read_regular(path, MAX_BODY)
+                body = read_regular(path, MAX_PAGE)
             except OSError as e:
                 raise IndexUnavailable(f"index {index.name}: cannot read {path}: {e.strerror or e}") from None
             return parse_html_page(body, path.resolve().as_uri(), index)
@@ -259,10 +278,22 @@ class Repository:
         body, ctype, final_url = self._get_page(index, url, cached)
         if body is None:
             return None
-        links = parse_page(body, ctype, final_url, index)
+        links = self._parse(index, url, body, ctype, final_url)
         self._check_page(index, body, ctype, url, final_url, bool(links))
         if links:
             self._deliver(self._page_listeners, project, index, links)
+        return links
+
+    def _parse(self, index: IndexConfig, url: str, body: bytes, ctype: str, final_url: str) -> list[Link]:
+        """``parse_page``, through the cache's record of this exact body's links (a warm lock of a
+        project with tens of thousands of files then skips parsing and validating them)."""
+        key = links_key(body, ctype, final_url, index)
+        remote = final_url.startswith(("http://", "https://"))
+        links = self.cache.get_links(url, key, index, remote) if key else None
+        if links is None:
+            links = parse_page(body, ctype, final_url, index)
+            if key:
+                self.cache.put_links(url, key, links)
         return links
 
     @staticmethod
@@ -288,11 +319,7 @@ class Repository:
                 headers["If-None-Match"] = cached.etag
             if cached.last_modified:
                 headers["If-Modified-Since"] = cached.last_modified
-        try:
-            r = self._send(url, headers)
-        except httpx.HTTPError as e:
-            raise IndexUnavailable(f"index {index.name}: {describe_http_error(e, url)}",
-                              hint="check the index URL and your network or proxy settings") from None
+        r = self._send(url, headers, f"index {index.name}: ", hint="check the index URL and your network or proxy settings")
         if r.status_code == 304 and cached is not None:
             self.cache.put_page(replace(cached, stored=time.time(), max_age=max_age_of(r.headers.get("Cache-Control"))),
                                 body_unchanged=True)
@@ -335,10 +362,7 @@ class Repository:
                         size=size, flat=True)
         if sha:
             return Link(filename=filename, url=base, index="direct", index_url="", sha256=sha, flat=True)
-        try:
-            r = self._send(base, {"Accept-Encoding": "identity"})
-        except httpx.HTTPError as e:
-            raise IndexUnavailable(describe_http_error(e, base)) from None
+        r = self._send(base, {"Accept-Encoding": "identity"})
         if r.status_code != 200:
             raise IndexUnavailable(f"direct reference {redact_url(base)} answered HTTP {r.status_code}")
         try:
@@ -396,7 +420,7 @@ class Repository:
                 with open_regular(local) as f:
                     data = metadata_from_zip(f, project_of_filename(link.filename))
             else:
-                data = remote_metadata(link, lambda url, headers: self._get(link, url, headers), self._keep_wheel)
+                data = remote_metadata(link, lambda url, headers: self._send(url, headers, f"index {link.index}: "), self._keep_wheel)
         except BadMetadata as e:
             raise IndexUnavailable(f"cannot read the metadata of {link.filename} from index {link.index}: {e}") from None
         except OSError as e:
@@ -404,12 +428,6 @@ class Repository:
         self.cache.put_metadata(metadata_key(link), data)
         self._deliver(self._meta_listeners, link, data)
         return data
-
-    def _get(self, link: Link, url: str, headers: Mapping[str, str]) -> httpx.Response:
-        try:
-            return self._send(url, dict(headers))
-        except httpx.HTTPError as e:
-            raise IndexUnavailable(f"index {link.index}: {describe_http_error(e, url)}") from None
 
     def _keep_wheel(self, sha256: str, data: bytes) -> None:
         """Publish a whole wheel read for its metadata (hash already checked) for the fetch stage."""

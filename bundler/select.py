@@ -9,8 +9,9 @@ pre-release rules (PEP 440). ``explain_links`` says why each file was rejected.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
@@ -59,6 +60,7 @@ class Policy:
     undated_ok: frozenset[str] = frozenset()
 
 
+@lru_cache(maxsize=1 << 16)  # pure; a page is ranked once per target, and again for pins and explanations
 def wheel_info(filename: str) -> tuple[str, Version, frozenset[str]] | None:
     """Name, version and tag strings of a wheel filename, or None when it is malformed."""
     try:
@@ -119,6 +121,7 @@ def _platform_gap(wheel_plats: Sequence[str], profile: Profile) -> tuple[str, bo
     return f"the target is {f.os} {f.arch}" + (f" with {f.libc} {f.libc_version}" if f.libc else ""), False
 
 
+@lru_cache(maxsize=4096)  # pure, and a project repeats the same few values on thousands of files
 def requires_python_ok(spec: str | None, python_full_version: str) -> bool:
     """Whether a Requires-Python value admits the target's full Python version (bad values admit)."""
     if not spec:
@@ -181,10 +184,13 @@ def versions_for_target(
     ranks = ranks if ranks is not None else profile.tag_ranks()
     norm = canonicalize_name(project)
     best: dict[Version, WheelChoice] = {}
+    usable = _usable_tags(links, ranks)
+    python = profile.markers["python_full_version"]
     for link in links:
-        # Most files of big projects are for other platforms: a string check of the filename's
-        # tags skips them before the (much slower) full filename parse.
-        if not link.is_wheel or best_rank(filename_tags(link.filename), ranks) is None:
+        # Most files of big projects are for other platforms or fail a check that needs no
+        # version: they are skipped before the (much slower) full filename parse. ``_check``
+        # below still decides; this only leaves out files it would reject.
+        if not usable(link.filename) or _rejected_whatever_the_version(link, python, policy, pinned_versions, hashes):
             continue
         info = wheel_info(link.filename)
         if info is None or canonicalize_name(info[0]) != norm:
@@ -197,6 +203,42 @@ def versions_for_target(
         if current is None or result < current.rank:
             best[version] = WheelChoice(name=norm, version=version, link=link, rank=result)
     return [best[v] for v in sorted(best, reverse=True)]
+
+
+def _usable_tags(links: Sequence[Link], ranks: dict[str, int]) -> Callable[[str], bool]:
+    """A test of a filename's tag set against ``ranks``, from the string alone (no validation),
+    remembered per distinct tag set: a project's thousands of files share a few dozen."""
+    seen: dict[str, bool] = {}
+
+    def usable(filename: str) -> bool:
+        if not filename.endswith(".whl"):
+            return False
+        tags = filename[:-4].lower().rsplit("-", 3)
+        if len(tags) < 4 or "-" not in tags[0]:  # fewer than five parts: not a wheel name
+            return False
+        key = f"{tags[1]}-{tags[2]}-{tags[3]}"
+        ok = seen.get(key)
+        if ok is None:
+            ok = seen[key] = best_rank(filename_tags(filename), ranks) is not None
+        return ok
+
+    return usable
+
+
+def _rejected_whatever_the_version(link: Link, python: str, policy: Policy, pinned: frozenset[Version],
+                                   hashes: frozenset[str] | None) -> bool:
+    """True when ``_check`` rejects ``link`` for a reason that does not depend on its version."""
+    if link.sha256 is None or (hashes is not None and link.sha256 not in hashes):
+        return True
+    if link.is_yanked and not pinned:
+        return True
+    if policy.exclude_newer:
+        if link.upload_time is None:
+            if not link.flat and link.index not in policy.undated_ok:
+                return True
+        elif link.upload_time >= policy.exclude_newer:
+            return True
+    return not requires_python_ok(link.requires_python, python)
 
 
 def filter_specifier(choices: Sequence[WheelChoice], specifier: SpecifierSet, *, allow_pre: bool) -> list[WheelChoice]:

@@ -38,7 +38,9 @@ SETS = {
 
 
 def env() -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    # PYTHONDONTWRITEBYTECODE (set in some shells and CI) would make every run compile wheelhouse from
+    # source; an installed wheelhouse has its bytecode, written by the installer, and that is what is measured.
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_")) and k != "PYTHONDONTWRITEBYTECODE"}
     e["PIP_CONFIG_FILE"] = os.devnull
     e["UV_NO_CONFIG"] = "1"
     return e

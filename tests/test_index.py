@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from bundler.errors import IndexUnavailable
+from bundler.httpcache import plausible_links
 from bundler.index import (
     JSON_TYPE,
     PYPI_SIMPLE,
@@ -686,3 +687,59 @@ def test_redact_url_never_shows_an_encoded_bare_token(token: str, host: str, pat
     shown = quote(token, safe="")
     url = f"https://{shown}@{host}{path}"
     assert redact_url(url) == f"https://{host}{path}"
+
+
+# ---------------------------------------------------------------------------------------------
+# plausible_links: the batch check of links read back from the planner's cache
+
+
+def _plausible_one(k: Link, remote: bool) -> bool:
+    """The same checks, one link at a time and in the plainest spelling."""
+    import re
+
+    return (len(k.filename) <= 255 and re.fullmatch(r"[A-Za-z0-9._+!-]+\.(whl|tar\.gz|zip|tar\.bz2|tgz)", k.filename) is not None
+            and k.url.startswith(("http://", "https://") if remote else ("http://", "https://", "file:"))
+            and not any(c.isspace() or ord(c) < 32 for c in k.url)
+            and all(h is None or re.fullmatch(r"[0-9a-f]{64}", h) is not None for h in (k.sha256, k.metadata_sha256))
+            and all(t is None or re.search(r"[\x00-\x1f\x7f-\x9f]", t) is None for t in (k.requires_python, k.yanked)))
+
+
+_ODD = st.sampled_from(["", " ", "\t", "\n", "\x00", "\x1f", "\x7f", "\x85", "\xa0", "\u2028", "\u3000", "\u200b", "é", "/", "a"])
+
+
+@st.composite
+def _record_links(draw: st.DrawFn) -> Link:
+    name = draw(st.sampled_from(["pkg-1.0-py3-none-any.whl", "pkg-1.0.tar.gz", "pkg-1.0.exe", "a" * 252 + ".whl", "a" * 260 + ".whl"]))
+    url = draw(st.sampled_from(["https://f.example/", "http://f.example/", "file:///w/", "ftp://f.example/", "javascript:"]))
+    return Link(filename=name[: draw(st.integers(1, 300))] + draw(_ODD) if draw(st.integers(0, 5)) == 0 else name,
+                url=url + draw(_ODD) + "x.whl" + draw(_ODD), index="i", index_url="https://i.example/",
+                sha256=draw(st.sampled_from([None, "a" * 64, "A" * 64, "a" * 63, "a" * 64 + "\n" + "a" * 64])),
+                metadata_sha256=draw(st.sampled_from([None, "b" * 64, "g" * 64])),
+                requires_python=draw(st.sampled_from([None, ">=3.8", ">=3\x1b"])), yanked=draw(st.sampled_from([None, "", "bad\x9b"])))
+
+
+@settings(max_examples=500, deadline=None)
+@given(links=st.lists(_record_links(), max_size=4), remote=st.booleans())
+def test_plausible_links_is_the_per_link_check(links: list[Link], remote: bool) -> None:
+    assert plausible_links(links, remote) == all(_plausible_one(k, remote) for k in links)
+
+
+_PART = st.sampled_from(["pkg", "Pkg_x", "a__b", "", "1.0", "1.0rc1", "1!2.0+local.1", "x.y", "1_a", "cp311", "py2.py3",
+                         "none", "abi3", "any", "manylinux_2_17_x86_64.manylinux2014_x86_64", "3cp", "py3.", "é", "1", "2abc"])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(parts=st.lists(_PART, min_size=3, max_size=7))
+def test_wheel_name_check_part_by_part_is_packagings(parts: list[str]) -> None:
+    """``_is_wheel_name`` asks packaging about each part once and remembers; the answers are its own."""
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+    from bundler.index import _is_wheel_name
+
+    filename = "-".join(parts) + ".whl"
+    try:
+        parse_wheel_filename(filename)
+        expected = True
+    except InvalidWheelFilename:
+        expected = False
+    assert _is_wheel_name(filename) == expected

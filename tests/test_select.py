@@ -7,6 +7,8 @@ import hashlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
@@ -14,7 +16,9 @@ from bundler.index import Link
 from bundler.profile import profile_for_platform
 from bundler.select import (
     Policy,
+    Rejection,
     WheelChoice,
+    _check,
     availability,
     best_rank,
     explain_links,
@@ -421,3 +425,61 @@ def test_platform_gap_names_the_libc_only_when_it_is_the_only_gap(filename: str,
     assert rejection.reason == "tags"
     assert detail in rejection.detail
     assert rejection.distance == distance
+
+
+# ---------------------------------------------------------------------------------------------
+# the prefilters of versions_for_target (tags by string, checks that need no version) change nothing
+
+
+def _reference(project: str, links: list[Link], profile, policy: Policy, pinned: frozenset[Version],
+               hashes: frozenset[str] | None) -> list[WheelChoice]:
+    """``versions_for_target`` without any shortcut: parse every file, ask ``_check`` about each."""
+    from packaging.utils import canonicalize_name
+
+    ranks, norm = profile.tag_ranks(), canonicalize_name(project)
+    best: dict[Version, WheelChoice] = {}
+    for lk in links:
+        info = wheel_info(lk.filename) if lk.is_wheel else None
+        if info is None or canonicalize_name(info[0]) != norm:
+            continue
+        result = _check(lk, info, profile, ranks, policy, info[1] in pinned, hashes)
+        if isinstance(result, Rejection):
+            continue
+        if info[1] not in best or result < best[info[1]].rank:
+            best[info[1]] = WheelChoice(name=norm, version=info[1], link=lk, rank=result)
+    return [best[v] for v in sorted(best, reverse=True)]
+
+
+_NAMES = st.sampled_from(["pkg"] * 6 + ["Pkg", "pkg_x", "other", "pkg-1.0"])
+_VERSIONS = st.sampled_from(["1.0", "2.0", "2.0rc1", "1.0+local", "1!0.5", "x.y", "1.0-1"])
+_PYS = st.sampled_from(["cp311", "py3", "cp311", "py3", "cp310", "py2.py3", "CP311", "cp312", "pp310", ""])
+_ABIS = st.sampled_from(["cp311", "none", "abi3", "cp311", "none", "cp310", "NONE", "cp311d"])
+_PLATS = st.sampled_from(["manylinux_2_17_x86_64", "any", "win_amd64", "manylinux_2_17_x86_64.manylinux2014_x86_64",
+                          "macosx_11_0_arm64", "manylinux_2_34_x86_64", "musllinux_1_1_x86_64", "linux_x86_64", "ANY"])
+
+
+@st.composite
+def _files(draw: st.DrawFn) -> Link:
+    parts = [draw(_NAMES), draw(_VERSIONS)]
+    if draw(st.booleans()):
+        parts.append(draw(st.sampled_from(["1", "2abc", "x"])))  # a build tag, valid or not
+    parts += [draw(_PYS), draw(_ABIS), draw(_PLATS)]
+    parts = parts[: draw(st.integers(2, len(parts)))] if draw(st.integers(0, 19)) == 0 else parts  # too few parts
+    filename = "-".join(parts) + draw(st.sampled_from([".whl"] * 10 + [".tar.gz", ".WHL"]))
+    return link(filename, sha256=draw(st.sampled_from([None, "a" * 64, "a" * 64, "b" * 64])),
+                requires_python=draw(st.sampled_from([None, None, ">=3.8", ">=3.12", "<3.11.5", "garbage"])),
+                yanked=draw(st.sampled_from([None, None, None, None, "", "broken"])),
+                upload_time=draw(st.sampled_from([None, T0 - timedelta(days=1), T0, T0 + timedelta(days=1)])),
+                flat=draw(st.booleans()), index=draw(st.sampled_from(["test", "undated"])))
+
+
+@settings(max_examples=400, deadline=None)
+@given(files=st.lists(_files(), max_size=25), profile=st.sampled_from([LINUX, WINDOWS, MAC]),
+       exclude=st.sampled_from([None, T0]), pinned=st.sets(st.sampled_from([Version("1.0"), Version("2.0")])),
+       hashes=st.sampled_from([None, frozenset({"a" * 64})]))
+def test_prefilters_choose_exactly_what_checking_every_file_chooses(files: list[Link], profile, exclude, pinned,
+                                                                    hashes) -> None:
+    policy = Policy(exclude_newer=exclude, undated_ok=frozenset({"undated"}))
+    expected = _reference("pkg", files, profile, policy, frozenset(pinned), hashes)
+    got = versions_for_target("pkg", files, profile, policy=policy, pinned_versions=frozenset(pinned), hashes=hashes)
+    assert got == expected
