@@ -150,12 +150,14 @@ def fetch(specs: Sequence[FileSpec], store: BlobStore, options: FetchOptions, *,
     return report
 
 
-def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None) -> PackResult:
-    """Write the bundle of ``lock_path`` to ``output``, refusing to write over the lock itself."""
+def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None,
+         since: Path | None = None) -> PackResult:
+    """Write the bundle of ``lock_path`` to ``output`` (a delta over ``since`` when given), refusing
+    to write over the lock or the old bundle."""
     from bundler.pack import pack as write_bundle
 
-    refuse_overwriting([output], [lock_path])
-    return write_bundle(lock_path, store, output, fmt=fmt, level=level)
+    refuse_overwriting([output], [lock_path, *([since] if since else [])])
+    return write_bundle(lock_path, store, output, fmt=fmt, level=level, since=since)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

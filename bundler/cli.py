@@ -148,13 +148,14 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def _pack(args: argparse.Namespace, lock_path: Path, output: Path) -> Any:
     from bundler import app
 
-    result = app.pack(lock_path, _store(args), output, fmt=args.format, level=args.level)
+    since = getattr(args, "since", None)
+    result = app.pack(lock_path, _store(args), output, fmt=args.format, level=args.level, since=Path(since) if since else None)
     if not args.quiet:
         m = result.manifest
         wheels = sum(1 for p in m.files if p.startswith("wheels/"))
         _err(f"wrote {output}: {_human(result.size)}, {wheels} wheels for {', '.join(t.name for t in m.targets)}")
         _err(f"sha256 {result.sha256}")
-        _err(f"on the target: tar -xf {output.name} && sh {m.name}/install.sh")
+        _err(f"on the target: tar -xf {output.name} && sh {m.top}/install.sh" + (f" --with {m.base.name}" if m.base else ""))
     return result
 
 
@@ -207,7 +208,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     path = Path(args.bundle)
     if not path.exists():
         raise BadInput(f"no such bundle: {path}")
-    m = verify(path).manifest
+    m = verify(path, with_bundle=Path(args.with_bundle) if args.with_bundle else None).manifest
     assert m is not None
     print(printable(f"{path}: OK - {len(m.files)} files match bundle.json, complete for {', '.join(t.name for t in m.targets)}"))
     return 0

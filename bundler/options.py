@@ -133,6 +133,8 @@ def main_parser() -> argparse.ArgumentParser:
     pk.add_argument("lock", metavar="LOCK", help="a pylock.toml written by 'wheelhouse lock' (fetched with 'wheelhouse fetch')")
     _add_pack_args(pk)
     pk.add_argument("--cache-dir", metavar="DIR", help="the cache 'wheelhouse fetch' filled (default: ~/.cache/wheelhouse)")
+    pk.add_argument("--since", metavar="OLD", help="write a delta bundle: only the files OLD (a bundle, its unpacked folder, "
+                                                   "or a lock) lacks; install it with install.sh --with OLD_BUNDLE_DIR")
     pk.add_argument("-q", "--quiet", action="store_true", help="print only errors")
 
     bd = sub.add_parser("build", help="lock + fetch + pack in one run",
@@ -150,6 +152,7 @@ def main_parser() -> argparse.ArgumentParser:
     ins.add_argument("--json", action="store_true", help="print bundle.json")
     ver = sub.add_parser("verify", help="check every hash, the member set and completeness of a bundle (exit 1 on any problem)")
     ver.add_argument("bundle", metavar="BUNDLE", help="a bundle archive or unpacked bundle directory")
+    ver.add_argument("--with", dest="with_bundle", metavar="OLD", help="for a delta bundle: the bundle it was made from")
 
     exp = sub.add_parser("explain", help="why a project has (or lacks) a usable file for a target")
     exp.add_argument("package", metavar="PACKAGE")
