@@ -132,9 +132,24 @@ def credentials(url, environ, netrc_file=None):
     return entry[0] or "", entry[2] or ""
 
 
+class _Elsewhere(Exception):
+    """The index redirected to another host (pypiserver sends unknown projects on to PyPI)."""
+
+
+class _SameOrigin(urllib.request.HTTPRedirectHandler):
+    """Follow redirects within the index's own origin only; the credentials never leave it, and
+    another index's files are not taken for the site's."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
+            raise _Elsewhere(shown_url(newurl))
+        return urllib.request.HTTPRedirectHandler.redirect_request(self, req, fp, code, msg, headers, newurl)
+
+
 def _open(request):
     # A site index is reached directly: proxies from the environment are for the internet.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _SameOrigin())
     return opener.open(request, timeout=TIMEOUT)
 
 
@@ -164,6 +179,8 @@ def remote_files(index_url, project, auth):
         with _open(_request(url, auth, headers={"Accept": "text/html"})) as resp:
             page = resp.read().decode("utf-8", "replace")
             final = resp.geturl()
+    except _Elsewhere:  # not on this index (pypiserver's fallback to PyPI): upload it
+        return {}
     except urllib.error.HTTPError as e:
         if e.code == 404:
             return {}
@@ -180,6 +197,8 @@ def remote_sha256(url, auth):
         with _open(_request(url, auth)) as resp:
             for block in iter(lambda: resp.read(_CHUNK), b""):
                 digest.update(block)
+    except _Elsewhere as e:
+        raise PublishError("the index sends %s to another host (%s); cannot check its sha256" % (shown_url(url), e))
     except (urllib.error.URLError, OSError) as e:
         raise _http_error("reading a published file", url, e)
     return digest.hexdigest()
