@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # bundler is imported where it is used: scripts import this m
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_DIR = ROOT / "bundler" / "_target"
-SCRIPTS = ("install.sh", "install.py", "capture_profile.py", "publish.py")
+SCRIPTS = ("install.sh", "install.py", "capture_profile.py")
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 # Written by installers, not part of a wheel.

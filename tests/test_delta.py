@@ -119,3 +119,21 @@ def test_uv_installs_the_bundled_pylock_offline(site: Site, tmp_path: Path) -> N
     assert r.returncode == 0, r.stderr
     out = run([venv / "bin" / "python", "-I", "-c", "import greet, words; print(greet.greet('uv'), words.V)"], offline=True)
     assert out.stdout.strip() == "hello, uv 0.6", out.stderr
+
+
+@needs_offline
+def test_pip_installs_the_bundled_pylock_offline(site: Site, tmp_path: Path) -> None:
+    import sys
+
+    import pip
+
+    if tuple(int(x) for x in pip.__version__.split(".")[:2]) < (26, 0):
+        pytest.skip(f"pip {pip.__version__} cannot install from a pylock.toml")
+    bundle = untar(site.full2, tmp_path / "target")
+    venv = tmp_path / "pip-venv"
+    assert run([sys.executable, "-m", "venv", "--without-pip", venv]).returncode == 0
+    r = run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "--no-index",
+             "--disable-pip-version-check", "-r", bundle / "pylock.toml"], offline=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = run([venv / "bin" / "python", "-I", "-c", "import greet, words; print(greet.greet('pip'), words.V)"], offline=True)
+    assert out.stdout.strip() == "hello, pip 0.6", out.stderr
