@@ -5,7 +5,11 @@ back without an error. So a reader checks the exact member set and every size an
 ``bundle.json``, and every member must sit under the one top directory. ``archive.open_archive``
 refuses what is unsafe to unpack (absolute paths, ``..``, links, devices) and turns a damaged
 stream into ``BadBundle``. The completeness proof is run again from the dependency data each
-wheel's own METADATA gives.
+wheel's own METADATA gives. A delta bundle is checked with the bundle it was made from
+(``verify(delta, with_bundle=old)``): its base files are read there, against the delta's manifest.
+
+``read_base`` reads what an old bundle (an archive, its unpacked folder, or a lock) holds, for
+``pack --since``.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
 
 from bundler._target.install import MAX_MANIFEST, describe_unlisted, not_in_bundle, printable, unlisted_groups
-from bundler.archive import open_archive
+from bundler.archive import open_archive, sniff
 from bundler.errors import BadBundle, BadInput, BundlerError, Incomplete
-from bundler.manifest import Manifest, check_complete
+from bundler.manifest import Manifest, check_complete, top_folder
 from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
 
 _MAX_MANIFEST = MAX_MANIFEST  # the installer's cap: a manifest it would refuse is refused here too
@@ -151,20 +155,80 @@ def _read_directory(root: Path, reading: BundleReading, want_metadata: bool) -> 
                     _record_deps(f, rel, reading)
 
 
-def verify(path: Path) -> BundleReading:
-    """Check a bundle completely; raise ``BadBundle`` listing every problem, else return the reading."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OldBundle:
+    """What an older bundle (or lock) holds, for ``pack --since``: its top folder and wheels."""
+
+    name: str  # the old bundle's top folder, the directory a target gives to --with
+    lock_sha256: str
+    wheels: dict[str, str]  # path in a bundle (wheels/<file>) -> sha256, of the files the old bundle carries
+
+
+def read_base(path: Path) -> OldBundle:
+    """The wheels an old bundle archive, unpacked bundle folder or lock provides."""
+    from bundler.lock import read_lock_source
+
+    if not path.exists():
+        raise BadInput(f"--since {path}: no such bundle or lock")
+    is_bundle = path.is_dir()
+    if not is_bundle:
+        try:
+            with open(path, "rb") as f:
+                is_bundle = sniff(f.read(512)) is not None
+        except OSError as e:
+            raise BadInput(f"cannot read {path}: {e.strerror or e}") from None
+    if not is_bundle:
+        lock, raw = read_lock_source(path)
+        sha = hashlib.sha256(raw).hexdigest()
+        wheels = {f"wheels/{w.filename}": w.sha256 for p in lock.packages for w in p.wheels}
+        wheels.update({f"wheels/{w.filename}": w.sha256 for _, w in lock.bootstrap.values()})
+        return OldBundle(name=top_folder(lock.name or "bundle", sha), lock_sha256=sha, wheels=wheels)
+    reading = read_bundle(path, want_metadata=False, manifest_only=True)
+    m = reading.manifest
+    if m is None:
+        raise BadInput(f"--since {path}: no readable bundle.json" + (f": {reading.problems[0]}" if reading.problems else ""))
+    top = path.name if path.is_dir() else reading.top
+    return OldBundle(name=top or m.top, lock_sha256=m.lock_sha256,
+                     wheels={p: sha for p, (_, sha) in m.carried().items() if p.startswith("wheels/")})
+
+
+def _check_base(m: Manifest, with_bundle: Path | None, reading: BundleReading) -> None:
+    """A delta's base files, read in the old bundle and checked against the delta's manifest."""
+    assert m.base is not None
+    if with_bundle is None:
+        reading.problems.append(f"a delta bundle: {len(m.base.files)} files are expected from {printable(m.base.name)}; "
+                                "give --with OLD_BUNDLE to check them")
+        return
+    old = read_bundle(with_bundle)
+    for p in sorted(m.base.files):
+        if p not in old.files:
+            reading.problems.append(f"{printable(p)} is expected from {printable(str(with_bundle))}, which lacks it")
+            continue
+        (size, sha), (esize, esha) = old.files[p], m.files[p]
+        if sha != esha or size != esize:
+            reading.problems.append(f"{printable(p)} in {printable(str(with_bundle))}: expected sha256 {esha} "
+                                    f"({esize} bytes), got {sha} ({size} bytes)")
+        elif p in old.metadata:
+            reading.metadata[p] = old.metadata[p]
+
+
+def verify(path: Path, *, with_bundle: Path | None = None) -> BundleReading:
+    """Check a bundle completely; raise ``BadBundle`` listing every problem, else return the reading.
+    A delta bundle needs ``with_bundle``, the bundle (archive or folder) it was made from."""
     reading = read_bundle(path)
     m = reading.manifest
     if m is None and not any("bundle.json" in p for p in reading.problems):
         reading.problems.append("bundle.json is missing")
     if m is not None:
         found = {p: v for p, v in reading.files.items() if p != "bundle.json"}
-        for p in sorted(set(m.files) - set(found)):
+        if m.base is not None:
+            _check_base(m, with_bundle, reading)
+        for p in sorted(set(m.carried()) - set(found)):
             reading.problems.append(f"{printable(p)} is listed in bundle.json but missing from the bundle")
         # Unlisted files (a venv inside an unpacked bundle among them) are named once per unknown folder.
         reading.problems += [describe_unlisted(p, n, v, " is in the bundle but not in bundle.json")
-                             for p, n, v in unlisted_groups(set(found) - set(m.files), m.files)]
-        for p in sorted(set(found) & set(m.files)):
+                             for p, n, v in unlisted_groups(set(found) - set(m.carried()), m.carried())]
+        for p in sorted(set(found) & set(m.carried())):
             (size, sha), (esize, esha) = found[p], m.files[p]
             if sha != esha or size != esize:
                 reading.problems.append(f"{printable(p)}: expected sha256 {esha} ({esize} bytes), got {sha} ({size} bytes)")

@@ -152,7 +152,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def _pack(args: argparse.Namespace, lock_path: Path, output: Path) -> Any:
     from bundler import app
 
-    result = app.pack(lock_path, _store(args), output, fmt=args.format, level=args.level)
+    since = getattr(args, "since", None)
+    result = app.pack(lock_path, _store(args), output, fmt=args.format, level=args.level, since=Path(since) if since else None)
     print(f"{result.sha256}  {output.name}")  # even with -q: what the site checks after carrying the bundle over
     if not args.quiet:
         m = result.manifest
@@ -161,7 +162,7 @@ def _pack(args: argparse.Namespace, lock_path: Path, output: Path) -> Any:
             _err(f"  {w}")
         _err(f"wrote {output} and {output.name}.sha256: {_human(result.size)}, {len(wheels)} wheels for "
              f"{', '.join(t.name for t in m.targets)}")
-        _err(f"on the target: sha256sum -c {output.name}.sha256 && tar -xf {output.name} && sh {m.name}/install.sh")
+        _err(f"on the target: tar -xf {output.name} && sh {m.top}/install.sh" + (f" --with {m.base.name}" if m.base else ""))
     return result
 
 
@@ -214,7 +215,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     path = Path(args.bundle)
     if not path.exists():
         raise BadInput(f"no such bundle: {path}")
-    m = verify(path).manifest
+    m = verify(path, with_bundle=Path(args.with_bundle) if args.with_bundle else None).manifest
     assert m is not None
     print(printable(f"{path}: OK - {len(m.files)} files match bundle.json, complete for {', '.join(t.name for t in m.targets)}"))
     return 0

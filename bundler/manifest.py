@@ -5,6 +5,7 @@ the target-side ``bundler/_target/install.py``, which reads it on the target)::
 
     {"format": "wheelhouse-bundle", "format-version": 1, "name", "tool", "lock-sha256", "created",
      "smoke": [...], "requirements": [...root requirements...],
+     "base": {"name", "lock-sha256", "files": ["wheels/...", ...]},    # a delta bundle only
      "targets": [{"name", "profile": {...}, "requirements": "requirements.txt", "pip": "wheels/pip-...whl",
                   "packages": [{"name", "version", "wheel", "requires-dist": [...], "requires-python"}]}],
      "files": {"<posix path>": {"size", "sha256"}, ...}}      # every file but bundle.json itself
@@ -12,6 +13,14 @@ the target-side ``bundler/_target/install.py``, which reads it on the target)::
 Completeness is pure: it takes each target's packages with the dependency data read from the
 wheels themselves and proves that every root requirement and every Requires-Dist that applies on the
 target (its markers, the extras asked for) is met inside the bundle by a wheel the target can use.
+
+``lock-sha256`` is the identity of the bundle: the sha256 of the lock ``wheelhouse pack`` read (the
+build's lock), which also names the bundle's top folder (``NAME-<its first 8 hex digits>``). The
+bundled ``pylock.toml`` is a rewrite of that lock whose wheels are ``path`` entries into ``wheels/``;
+it is listed in ``files`` like every other file, with its own sha256.
+
+A delta bundle (``pack --since OLD``) lists the full set in ``files`` but carries only the files the
+old bundle lacks; ``base.files`` names those expected from the old bundle's directory instead.
 """
 
 from __future__ import annotations
@@ -80,6 +89,18 @@ class BundledTarget:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Base:
+    """What a delta bundle takes from an older bundle: that bundle's name and lock, and the files."""
+
+    name: str
+    lock_sha256: str
+    files: tuple[str, ...]  # paths in the new bundle's ``files`` that the delta does not carry
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "lock-sha256": self.lock_sha256, "files": sorted(self.files)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Manifest:
     name: str
     tool: str
@@ -88,7 +109,18 @@ class Manifest:
     smoke: tuple[str, ...]
     requirements: tuple[str, ...]
     targets: tuple[BundledTarget, ...]
-    files: dict[str, tuple[int, str]]  # path -> (size, sha256)
+    files: dict[str, tuple[int, str]]  # path -> (size, sha256), of the full set (a delta's base files too)
+    base: Base | None = None  # set for a delta bundle
+
+    @property
+    def top(self) -> str:
+        """The bundle's top folder: its name and the lock's identity, so bundles unpack side by side."""
+        return top_folder(self.name, self.lock_sha256)
+
+    def carried(self) -> dict[str, tuple[int, str]]:
+        """The files the bundle itself holds: all of ``files`` but a delta's base files."""
+        skip = set(self.base.files) if self.base else set()
+        return {p: v for p, v in self.files.items() if p not in skip}
 
     def to_json(self) -> bytes:
         """Canonical bytes: sorted keys, fixed indentation, trailing newline."""
@@ -96,6 +128,8 @@ class Manifest:
                "lock-sha256": self.lock_sha256, "created": self.created, "smoke": list(self.smoke),
                "requirements": list(self.requirements), "targets": [t.to_dict() for t in self.targets],
                "files": {p: {"size": s, "sha256": h} for p, (s, h) in sorted(self.files.items())}}
+        if self.base is not None:
+            doc["base"] = self.base.to_dict()
         return (json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
     @classmethod
@@ -116,9 +150,16 @@ class Manifest:
             return cls(name=d["name"], tool=d["tool"], lock_sha256=d["lock-sha256"], created=d["created"],
                        smoke=tuple(d.get("smoke", ())), requirements=tuple(d.get("requirements", ())),
                        targets=tuple(BundledTarget.from_dict(t) for t in d["targets"]),
-                       files={p: (int(v["size"]), str(v["sha256"])) for p, v in d["files"].items()})
+                       files={p: (int(v["size"]), str(v["sha256"])) for p, v in d["files"].items()},
+                       base=Base(name=d["base"]["name"], lock_sha256=d["base"]["lock-sha256"],
+                                 files=tuple(d["base"]["files"])) if "base" in d else None)
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise BadInput(f"{origin} is not a readable bundle manifest: {printable(str(e)[:200])}") from None
+
+
+def top_folder(name: str, lock_sha256: str) -> str:
+    """``NAME-<first 8 hex digits of the lock's sha256>``: two bundles of one name unpack side by side."""
+    return f"{name}-{lock_sha256[:8]}"
 
 
 def _req(text: str, where: str) -> Requirement:

@@ -148,6 +148,8 @@ def main_parser() -> argparse.ArgumentParser:
     pk.add_argument("lock", metavar="LOCK", help="a pylock.toml written by 'wheelhouse lock' (fetched with 'wheelhouse fetch')")
     _add_pack_args(pk)
     pk.add_argument("--cache-dir", metavar="DIR", help="the cache 'wheelhouse fetch' filled (default: ~/.cache/wheelhouse)")
+    pk.add_argument("--since", metavar="OLD", help="write a delta bundle: only the files OLD (a bundle, its unpacked folder, "
+                                                   "or a lock) lacks; install it with install.sh --with OLD_BUNDLE_DIR")
 
     bd = sub.add_parser("build", help="lock + fetch + pack in one run",
                         description="Resolve for the target(s), fetch every file verified, and pack the bundle. "
@@ -164,6 +166,7 @@ def main_parser() -> argparse.ArgumentParser:
     ins.add_argument("--json", action="store_true", help="print bundle.json")
     ver = sub.add_parser("verify", help="check every hash, the member set and completeness of a bundle (exit 1 on any problem)")
     ver.add_argument("bundle", metavar="BUNDLE", help="a bundle archive or unpacked bundle directory")
+    ver.add_argument("--with", dest="with_bundle", metavar="OLD", help="for a delta bundle: the bundle it was made from")
 
     dif = sub.add_parser("diff", help="what changes between two bundles or locks (exit 1 when they differ)",
                          description="Print, per target, the packages added, removed and changed, license changes, and the "

@@ -1,8 +1,15 @@
 """Pack a lock and the cached wheels into one reproducible archive with its installer.
 
-The archive holds one directory ``<name>/`` (layout in DESIGN.md): the wheels, a static PEP 503
+The archive holds one directory ``<name>-<first 8 hex of the lock's sha256>/`` (layout in
+DESIGN.md), so two bundles written to one file name unpack side by side: the wheels, a static PEP 503
 index over them, the lock, requirements.txt, SHA256SUMS, ``bundle.json`` and the target-side
-scripts. ``plan_bundle`` decides every member and its bytes; ``archive.write_reproducible`` writes
+scripts. The bundled ``pylock.toml`` is the lock rewritten so that every wheel is a ``path`` entry
+into ``wheels/`` (``uv pip install -r pylock.toml`` works from the unpacked folder, offline);
+``bundle.json``'s ``lock-sha256`` stays the sha256 of the lock pack read.
+
+With ``since`` (an older bundle or lock), a delta bundle: the manifest, lock, index and scripts
+describe the full set, but only the wheels the old bundle lacks are carried; ``base.files`` in
+``bundle.json`` names the rest, which ``install.sh --with OLD_DIR`` takes from the old bundle. ``plan_bundle`` decides every member and its bytes; ``archive.write_reproducible`` writes
 them reproducibly to the byte, with every mtime fixed here (``SOURCE_DATE_EPOCH``, else the lock's
 exclude-newer, else its newest upload time) and modes 0644/0755.
 
@@ -16,11 +23,16 @@ import hashlib
 import html
 import os
 import re
+import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
+import tomli_w
+
+from packaging.pylock import Pylock, PylockValidationError
 from packaging.utils import canonicalize_name
 
 from bundler import __version__
@@ -28,14 +40,14 @@ from bundler.archive import FORMATS, Member, SourceChanged, write_reproducible
 from bundler.cache import BlobStore
 from bundler.errors import BadInput, BundlerError, HashMismatch
 from bundler.lock import Lock, LockedWheel, read_lock_source, render_requirements
-from bundler.manifest import BundledPackage, BundledTarget, Manifest, check_complete
+from bundler.manifest import Base, BundledPackage, BundledTarget, Manifest, check_complete
 from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
 
 # Wheels are deflated zips already: zstd 3 makes the science stack 0.5 % smaller than zstd 1 and the
 # CUDA torch stack 0.1 % smaller, for about 1.6x the compression time. gzip 1 and 6 cost the same here.
 DEFAULT_LEVELS = {"tar.zst": 1, "tar.gz": 6, "tar": 0}
 TARGET_DIR = Path(__file__).resolve().parent / "_target"
-SCRIPTS = {"install.sh": 0o755, "install.py": 0o644, "capture_profile.py": 0o644}
+SCRIPTS = {"install.sh": 0o755, "install.py": 0o644, "capture_profile.py": 0o644, "publish.py": 0o644}
 _EPOCH_1980 = 315532800  # zip's earliest time; used when a lock has no date at all
 
 
@@ -44,7 +56,37 @@ class PackResult:
     path: Path
     sha256: str
     size: int
-    manifest: Manifest
+    manifest: Manifest  # manifest.top is the folder the archive unpacks to
+
+
+def _relocate(wheel: dict[str, Any], known: set[str], where: str) -> None:
+    """Point one PEP 751 wheel table at ``wheels/<file>``, the bundle's copy."""
+    source = wheel.get("url") or wheel.get("path") or ""
+    filename = wheel.get("name") or unquote(urlsplit(source).path if "url" in wheel else source).rsplit("/", 1)[-1]
+    if filename not in known:
+        raise BundlerError(f"{where}: {filename!r} is not one of the bundle's wheels")
+    wheel.pop("url", None)
+    wheel.pop("upload-time", None)  # an index's fact about a URL; a path entry has none
+    wheel["name"] = filename
+    wheel["path"] = f"wheels/{filename}"
+
+
+def bundled_lock(lock_bytes: bytes, filenames: set[str]) -> bytes:
+    """The lock as the bundle ships it: every wheel (the bootstrap pip's too) a ``path`` entry into
+    ``wheels/``, relative to the lock as PEP 751 says; nothing else changes, and the same lock
+    always gives the same bytes."""
+    data = tomllib.loads(lock_bytes.decode("utf-8"))
+    for i, pkg in enumerate(data.get("packages", [])):
+        for j, wheel in enumerate(pkg.get("wheels", [])):
+            _relocate(wheel, filenames, f"packages[{i}].wheels[{j}]")
+    for i, target in enumerate(data.get("tool", {}).get("wheelhouse", {}).get("targets", [])):
+        if "bootstrap" in target:
+            _relocate(target["bootstrap"]["wheel"], filenames, f"tool.wheelhouse.targets[{i}].bootstrap.wheel")
+    try:
+        Pylock.from_dict(data).validate()
+    except PylockValidationError as e:  # a bug here, not in the input: the lock read validated
+        raise RuntimeError(f"the bundled pylock.toml does not validate: {e}") from e
+    return tomli_w.dumps(data).encode()
 
 
 def format_of(output: Path, requested: str | None) -> str:
@@ -114,9 +156,13 @@ def _simple_index(wheels: dict[str, tuple[str, str]], requires_python: dict[str,
     return pages
 
 
-def plan_bundle(lock_path: Path, store: BlobStore, output: Path) -> tuple[Manifest, list[Member], int]:
+def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | None = None) -> tuple[Manifest, list[Member], int]:
     """Everything that goes into the bundle, checked: wheels present and hashing right, metadata
-    read from them, completeness proven for every target. Raises before anything is written."""
+    read from them, completeness proven for every target. Raises before anything is written.
+    With ``since``, a delta over that bundle or lock (see the module docstring)."""
+    from bundler.bundle import read_base
+
+    old = read_base(since) if since is not None else None
     lock, lock_bytes = read_lock_source(lock_path)
     name = bundle_name(lock, output)
     wheels: dict[str, tuple[LockedWheel, str, str]] = {}  # filename -> (wheel, project, version)
@@ -168,7 +214,7 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path) -> tuple[Manife
 
     members = [Member(path=f"wheels/{fn}", size=checked[fn][1], sha256=w.sha256, source=store.path(w.sha256))
                for fn, (w, _, _) in wheels.items()]
-    generated = {"pylock.toml": lock_bytes, "requirements.txt": render_requirements(lock).encode()}
+    generated = {"pylock.toml": bundled_lock(lock_bytes, set(wheels)), "requirements.txt": render_requirements(lock).encode()}
     generated.update(_simple_index({fn: (project, w.sha256) for fn, (w, project, _) in wheels.items()},
                                    {fn: checked[fn][0][1] for fn in wheels}))
     modes = {}
@@ -178,29 +224,34 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path) -> tuple[Manife
     for path, data in generated.items():
         members.append(Member(path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data,
                                mode=modes.get(path, 0o644)))
-    sums = "".join(f"{m.sha256}  {m.path}\n" for m in sorted(members, key=lambda m: m.path)).encode()
+    from_base = sorted(m.path for m in members if old is not None and old.wheels.get(m.path) == m.sha256)
+    full = list(members)
+    members = [m for m in members if m.path not in set(from_base)]
+    sums = "".join(f"{m.sha256}  {m.path}\n" for m in sorted(members, key=lambda m: m.path)).encode()  # what it carries
     members.append(Member(path="SHA256SUMS", size=len(sums), sha256=hashlib.sha256(sums).hexdigest(), data=sums))
+    full.append(members[-1])
     mtime = _mtime(lock, os.environ.get("SOURCE_DATE_EPOCH"))
     created = datetime.fromtimestamp(mtime, timezone.utc)
     manifest = Manifest(name=name, tool=f"wheelhouse {__version__}", lock_sha256=hashlib.sha256(lock_bytes).hexdigest(),
                         created=created.strftime("%Y-%m-%dT%H:%M:%SZ"), smoke=lock.smoke, requirements=lock.requirements,
-                        targets=tuple(targets), files={m.path: (m.size, m.sha256) for m in members})
+                        targets=tuple(targets), files={m.path: (m.size, m.sha256) for m in full},
+                        base=Base(name=old.name, lock_sha256=old.lock_sha256, files=tuple(from_base)) if old else None)
     data = manifest.to_json()
     members.append(Member(path="bundle.json", size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data))
     return manifest, sorted(members, key=lambda m: m.path), mtime
 
 
 def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None,
-         threads: int | None = None) -> PackResult:
+         threads: int | None = None, since: Path | None = None) -> PackResult:
     """Check everything, then write the bundle for ``lock_path`` to ``output``; see the module docstring."""
     fmt = format_of(output, fmt)
     if level is None:
         level = DEFAULT_LEVELS[fmt]
     elif fmt == "tar.zst" and not 1 <= level <= 22 or fmt == "tar.gz" and not 0 <= level <= 9:
         raise BadInput(f"--level {level} is out of range for {fmt} (zstd 1-22, gzip 0-9)")
-    manifest, members, mtime = plan_bundle(lock_path, store, output)
+    manifest, members, mtime = plan_bundle(lock_path, store, output, since)
     try:
-        sha, size = write_reproducible(manifest.name, members, output, fmt=fmt, level=level, mtime=mtime, threads=threads)
+        sha, size = write_reproducible(manifest.top, members, output, fmt=fmt, level=level, mtime=mtime, threads=threads)
     except SourceChanged as e:  # the blob changed in the cache since plan_bundle looked at it
         assert e.member.source is not None
         e.member.source.unlink(missing_ok=True)  # a damaged blob in the content-addressed store

@@ -147,6 +147,16 @@ class World:
     files: dict[str, Path]  # wheel filename -> its file on the index
     packed: dict[str, Path]  # format -> the recipe lock packed once
 
+    @property
+    def top(self) -> str:
+        """The folder the recipe lock's bundle unpacks to: its name and the lock's short sha256."""
+        return top_of(NAME, self.lock)
+
+
+def top_of(name: str, lock: Path) -> str:
+    """``NAME-<first 8 hex digits of the lock's sha256>``, as pack names a bundle's top folder."""
+    return f"{name}-{hashlib.sha256(lock.read_bytes()).hexdigest()[:8]}"
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:

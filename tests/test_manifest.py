@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bundler.errors import BadInput, Incomplete
-from bundler.manifest import BundledPackage, BundledTarget, Manifest, check_complete, printable
+from bundler.manifest import Base, BundledPackage, BundledTarget, Manifest, check_complete, printable, top_folder
 from bundler.profile import Profile, profile_for_platform
 
 CP311 = profile_for_platform("x86_64-manylinux_2_28", "3.11", name="cp311")
@@ -82,6 +82,31 @@ def test_from_json_refuses_what_it_cannot_read(change: Callable[[dict[str, Any]]
     change(doc)
     with pytest.raises(BadInput, match=needle):
         Manifest.from_json(json.dumps(doc).encode(), origin="kit/bundle.json")
+
+
+def test_a_delta_manifest_round_trips_and_names_what_it_carries() -> None:
+    from dataclasses import replace
+
+    m = manifest()
+    delta = replace(m, base=Base(name="kit-12345678", lock_sha256="12" * 32, files=(PIP,)))
+    assert Manifest.from_json(delta.to_json()) == delta
+    assert json.loads(delta.to_json())["base"] == {"name": "kit-12345678", "lock-sha256": "12" * 32, "files": [PIP]}
+    assert set(delta.carried()) == set(m.files) - {PIP} and m.carried() == m.files
+    assert "base" not in json.loads(m.to_json())  # a full bundle's bundle.json is as before
+    assert m.top == top_folder("kit", "ab" * 32) == "kit-abababab"
+
+
+@pytest.mark.parametrize("base,needle", [
+    ({"name": "old", "lock-sha256": "12" * 32, "files": ["wheels/nope-1.0-py3-none-any.whl"]}, "not one of the bundle's wheels"),
+    ({"name": "old", "lock-sha256": "12" * 32, "files": ["install.sh"]}, "not one of the bundle's wheels"),
+    ({"name": "old", "files": []}, "'base' needs"),
+    ("old", "'base' needs"),
+])
+def test_a_base_the_installer_would_refuse_is_refused(base: object, needle: str) -> None:
+    doc = json.loads(manifest().to_json())
+    doc["base"] = base
+    with pytest.raises(BadInput, match=needle):
+        Manifest.from_json(json.dumps(doc).encode())
 
 
 def test_from_json_names_its_origin_for_garbage() -> None:

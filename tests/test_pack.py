@@ -26,7 +26,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import pathname2url
 
 import pytest
-from packworld import (CP311, CP312, FORMATS, NAME, PROJECTS, T_MAX, WHEELS, Run, World, cli, flip, raw_tar, sha256,
+from bundler.lock import read_lock
+from packworld import (top_of, CP311, CP312, FORMATS, NAME, PROJECTS, T_MAX, WHEELS, Run, World, cli, flip, raw_tar, sha256,
                        tar_entries, unpacked, world)
 from wheelgen import make_wheel
 
@@ -137,7 +138,7 @@ def blob(cache: Path, sha: str) -> Path:
 
 def expected_members(top: str) -> list[str]:
     names = [f"{top}/", *(f"{top}/{f}" for f in ("SHA256SUMS", "bundle.json", "capture_profile.py", "install.py",
-                                                   "install.sh", "pylock.toml", "requirements.txt")),
+                                                   "install.sh", "publish.py", "pylock.toml", "requirements.txt")),
              f"{top}/simple/"]
     for p in PROJECTS:
         names += [f"{top}/simple/{p}/", f"{top}/simple/{p}/index.html"]
@@ -149,14 +150,14 @@ def expected_members(top: str) -> list[str]:
 def test_layout_exact_members_modes_owners_order(world: World, fmt: str) -> None:
     entries = tar_entries(raw_tar(world.packed[fmt]))
     names = member_names(entries)
-    assert names == expected_members(NAME)  # exactly these, and in this (sorted) order
+    assert names == expected_members(world.top)  # exactly these, and in this (sorted) order
     mtime = int(T_MAX.timestamp())  # the lock's newest upload: the recipe sets no exclude-newer
     for name, (m, _) in zip(names, entries):
         assert m.type == (tarfile.DIRTYPE if name.endswith("/") else tarfile.REGTYPE), name
         assert (m.uid, m.gid, m.uname, m.gname) == (0, 0, "", ""), name
         assert m.mtime == mtime, name
         assert m.pax_headers == {}, name
-        assert m.mode == (0o755 if m.isdir() or name == f"{NAME}/install.sh" else 0o644), name
+        assert m.mode == (0o755 if m.isdir() or name == f"{world.top}/install.sh" else 0o644), name
 
 
 def test_system_tar_lists_the_same_members(world: World) -> None:
@@ -165,7 +166,7 @@ def test_system_tar_lists_the_same_members(world: World) -> None:
         pytest.skip("needs GNU tar (its -tv listing is parsed)")
     for fmt in ("tar.gz", "tar") + (("tar.zst",) if shutil.which("zstd") else ()):
         out = subprocess.run(["tar", "-tvf", str(world.packed[fmt])], capture_output=True, text=True, check=True).stdout
-        assert [line.split()[-1] for line in out.splitlines()] == expected_members(NAME)
+        assert [line.split()[-1] for line in out.splitlines()] == expected_members(world.top)
         assert all(" 0/0 " in line for line in out.splitlines())
 
 
@@ -176,6 +177,7 @@ def test_top_directory_is_the_output_stem_without_a_recipe_name(world: World, tm
     r = cli("pack", world.req_lock, "--cache-dir", world.cache, "-o", tmp_path / output, "-q")
     assert r.rc == 0, r.err
     names = member_names(tar_entries(raw_tar(tmp_path / output)))
+    top = top_of(top, world.req_lock)  # the stem, then the lock's identity
     assert {n.split("/")[0] for n in names} == {top}
     assert names[0] == f"{top}/"
     assert cli("verify", tmp_path / output).rc == 0
@@ -218,7 +220,17 @@ def test_bundle_json_describes_every_file(world: World, unpacked: Path) -> None:
         assert entry == {"size": len(data), "sha256": sha256(data)}, rel
     for rel, src in world.files.items():  # the wheels are the index's bytes
         assert (unpacked / "wheels" / rel).read_bytes() == src.read_bytes()
-    assert (unpacked / "pylock.toml").read_bytes() == world.lock.read_bytes()
+    # The bundled lock is the lock pack read, its wheels made path entries into wheels/ (item 5 of issue 12):
+    # read back from the unpacked folder, every wheel resolves to the bundle's own copy.
+    bundled = read_lock(unpacked / "pylock.toml")
+    original = read_lock(world.lock)
+    assert [(p.name, p.version) for p in bundled.packages] == [(p.name, p.version) for p in original.packages]
+    for pkg in bundled.packages:
+        for w in pkg.wheels:
+            assert w.path == f"wheels/{w.filename}" and w.url == (unpacked / "wheels" / w.filename).resolve().as_uri()
+    assert {t: (v, w.path) for t, (v, w) in bundled.bootstrap.items()} == {
+        t: (v, f"wheels/{w.filename}") for t, (v, w) in original.bootstrap.items()}
+    assert b"\nurl = " not in (unpacked / "pylock.toml").read_bytes()  # no wheel is fetched from anywhere
     assert [t["name"] for t in m["targets"]] == [CP311, CP312]
     for t, py in zip(m["targets"], ("cp311", "cp312")):
         assert t["pip"] == "wheels/pip-24.0-py3-none-any.whl"
@@ -374,7 +386,7 @@ def test_source_date_epoch_sets_every_mtime(world: World, tmp_path: Path, monkey
     entries = tar_entries(raw_tar(out))
     assert {m.mtime for m, _ in entries} == {1700000000}
     assert int.from_bytes(out.read_bytes()[4:8], "little") == 1700000000
-    manifest = json.loads(next(d for m, d in entries if m.name == f"{NAME}/bundle.json"))
+    manifest = json.loads(next(d for m, d in entries if m.name == f"{world.top}/bundle.json"))
     assert manifest["created"] == "2023-11-14T22:13:20Z"
     assert out.read_bytes() != world.packed["tar.gz"].read_bytes()
 
@@ -564,9 +576,9 @@ def test_build_from_a_recipe_equals_lock_fetch_pack(world: World, tmp_path: Path
     r = cli("build", world.recipe, "--index-url", world.server.index_url("main"), "--cache-dir", cache, "-o", out,
             "--lock-output", lock)
     assert r.rc == 0, r.err
-    assert f"sh {NAME}/install.sh" in r.err
+    assert f"tar -xf anything.tar.zst && sh {top_of(NAME, lock)}/install.sh" in r.err
     assert listing(out.parent) == ["anything.tar.zst", "anything.tar.zst.sha256"]
-    assert member_names(tar_entries(raw_tar(out))) == expected_members(NAME)
+    assert member_names(tar_entries(raw_tar(out))) == expected_members(top_of(NAME, lock))
     assert cli("verify", out).rc == 0
     # the kept lock packs to the same bytes; the lock is the one the world made, modulo the loopback port
     again = tmp_path / "again" / "anything.tar.zst"
@@ -587,7 +599,9 @@ def test_build_from_requirements_in_an_empty_cwd(world: World, tmp_path: Path, m
     check = subprocess.run(["sha256sum", "-c", "g.tar.sha256"], cwd=tmp_path, capture_output=True, text=True)
     assert check.returncode == 0 and "g.tar: OK" in check.stdout
     names = [m.name for m, _ in tar_entries((tmp_path / "g.tar").read_bytes())]
-    assert "g/wheels/gamma-0.3-py3-none-any.whl" in names and "g/wheels/pip-24.0-py3-none-any.whl" in names
+    top = names[0].split("/")[0]
+    assert re.fullmatch(r"g-[0-9a-f]{8}", top)  # the output's stem and the (temporary) lock's identity
+    assert f"{top}/wheels/gamma-0.3-py3-none-any.whl" in names and f"{top}/wheels/pip-24.0-py3-none-any.whl" in names
 
 
 def test_build_that_cannot_resolve_writes_nothing(world: World, tmp_path: Path) -> None:

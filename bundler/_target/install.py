@@ -3,7 +3,8 @@
 
 Run it through ``install.sh`` in the unpacked bundle directory (or directly with Python 3.8+)::
 
-    sh install.sh [--venv DIR] [--python PATH] [--check-only] [--dry-run]
+    sh install.sh [--venv DIR] [--python PATH] [--with OLD_BUNDLE_DIR] [--check-only] [--dry-run]
+    sh install.sh --publish URL | --publish-dir DIR      (upload the wheels to a site index; no venv)
 
 In order, and stopping at the first failure (exit status 1, one reason on stderr):
 
@@ -22,6 +23,15 @@ In order, and stopping at the first failure (exit status 1, one reason on stderr
    ``pip install --no-index --find-links wheels --require-hashes --only-binary :all: -r requirements.txt``
    in an environment scrubbed of pip settings and proxies, then install that pip into the venv;
 5. run ``pip check`` and the bundle's smoke commands.
+
+A delta bundle (``wheelhouse pack --since``) carries only the files its base bundle lacks; its
+``bundle.json`` lists the full set and names the rest in ``base.files``. ``--with OLD_BUNDLE_DIR``
+takes those from the old bundle's unpacked directory, each checked against this bundle.json's
+size and sha256 (whatever else lies there is not looked at), and pip finds wheels in both.
+
+``--publish``/``--publish-dir`` verify the bundle as in step 2 and hand its wheels to the
+bundle's ``publish.py`` (checked against bundle.json before it is loaded, as capture_profile.py
+is); the machine check and steps 3-5 are skipped.
 
 Nothing is created before steps 1 and 2 pass. ``--check-only`` stops after them; ``--dry-run``
 also prints the commands it would run. Set ``WHEELHOUSE_DEBUG=1`` for a traceback on errors.
@@ -74,6 +84,7 @@ BUNDLE_FORMAT = "wheelhouse-bundle"
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
 CAPTURE_MODULE = "capture_profile.py"
+PUBLISH_MODULE = "publish.py"
 # The default venv sits next to the bundle directory (``hpc/`` -> ``hpc.venv/``), never inside it:
 # everything inside is checked against bundle.json and a venv is no part of a bundle.
 DEFAULT_VENV_SUFFIX = ".venv"
@@ -285,6 +296,15 @@ def check_manifest(data):
         ):
             raise InstallError("%s: files[%s] needs an integer 'size' and a lowercase hex 'sha256'" % (MANIFEST, _show(rel)))
 
+    base = data.get("base")
+    if base is not None:
+        if (not isinstance(base, dict) or not isinstance(base.get("name"), str)
+                or not isinstance(base.get("lock-sha256"), str) or not _is_str_list(base.get("files"))):
+            raise InstallError("%s: 'base' needs a 'name', a 'lock-sha256' and a list of 'files'" % MANIFEST)
+        for rel in base["files"]:
+            if rel not in files or not rel.startswith("wheels/"):
+                raise InstallError("%s: base.files: %s is not one of the bundle's wheels" % (MANIFEST, _show(rel)))
+
     targets = data.get("targets")
     if not isinstance(targets, list) or not targets:
         raise InstallError("%s: 'targets' must be a non-empty list" % MANIFEST)
@@ -353,20 +373,21 @@ Machine = collections.namedtuple(
 Machine.__doc__ = """What this interpreter is: python_version is (major, minor, micro); tags a list, best first."""
 
 
-def load_capture_module(bundle_dir, files):
-    """Import the bundle's ``capture_profile.py`` (the same code that captures target profiles).
+def load_capture_module(bundle_dir, files, module_name=CAPTURE_MODULE):
+    """Import the bundle's ``capture_profile.py`` (the same code that captures target profiles),
+    or another of its stdlib-only helpers named by ``module_name`` (``publish.py``).
 
     This runs before the whole bundle is verified, so the file is checked first against its
     entry in ``files`` (bundle.json): refused when it is not listed or its size or sha256
     differ. The very bytes that were checked are compiled and run, never a ``__pycache__``
     file next to it (verification does not look into those).
     """
-    path = os.path.join(bundle_dir, CAPTURE_MODULE)
+    path = os.path.join(bundle_dir, module_name)
     if not os.path.lexists(path):
-        raise InstallError("the bundle is incomplete: %s is missing from %s" % (CAPTURE_MODULE, bundle_dir))
+        raise InstallError("the bundle is incomplete: %s is missing from %s" % (module_name, bundle_dir))
     if os.path.islink(path) or not os.path.isfile(path):
-        raise InstallError("bundle verification failed: %s: not a regular file" % CAPTURE_MODULE, hint=VERIFY_HINT)
-    expected = files.get(CAPTURE_MODULE)
+        raise InstallError("bundle verification failed: %s: not a regular file" % module_name, hint=VERIFY_HINT)
+    expected = files.get(module_name)
     try:
         with open(path, "rb") as f:
             # Keep the first bytes, as many as bundle.json allows, to run; hash the whole file.
@@ -382,17 +403,17 @@ def load_capture_module(bundle_dir, files):
     if expected is None:
         raise InstallError(
             "bundle verification failed: %s is not listed in bundle.json (found sha256 %s, %d bytes); refusing to run it"
-            % (CAPTURE_MODULE, actual, size),
+            % (module_name, actual, size),
             hint=VERIFY_HINT,
         )
     if size != expected["size"] or actual != expected["sha256"]:
         raise InstallError(
             "bundle verification failed: %s: expected sha256 %s (%d bytes), found sha256 %s (%d bytes); refusing to run it"
-            % (CAPTURE_MODULE, expected["sha256"], expected["size"], actual, size),
+            % (module_name, expected["sha256"], expected["size"], actual, size),
             hint=VERIFY_HINT,
         )
     # size == expected size, so data holds the whole file: exactly the bytes just hashed.
-    spec = importlib.util.spec_from_loader("wheelhouse_capture_profile", loader=None, origin=path)
+    spec = importlib.util.spec_from_loader("wheelhouse_" + module_name[:-3], loader=None, origin=path)
     module = importlib.util.module_from_spec(spec)
     module.__file__ = path
     exec(compile(data, path, "exec", dont_inherit=True), module.__dict__)  # noqa: S102 - the bytes verified above
@@ -807,6 +828,66 @@ def verify_files(bundle_dir, files, skip_dirs=()):
     raise InstallError("bundle verification failed: %d problems" % len(problems), problems, hint=VERIFY_HINT)
 
 
+def base_files(manifest):
+    """The paths a delta bundle expects from its base bundle (empty for a full bundle)."""
+    base = manifest.get("base")
+    return list(base["files"]) if base else []
+
+
+def carried_files(manifest):
+    """The ``files`` entries the bundle directory itself must hold: all but a delta's base files."""
+    skip = set(base_files(manifest))
+    return dict((rel, v) for rel, v in manifest["files"].items() if rel not in skip)
+
+
+def verify_base_files(with_dir, files, wanted):
+    """Check each of ``wanted`` in the old bundle directory ``with_dir`` against ``files`` (the new
+    bundle.json): a regular file with the listed size and sha256. Other files there are not read."""
+    if not os.path.isdir(with_dir):
+        raise InstallError("--with %s: no such directory" % printable(with_dir),
+                           hint="give the unpacked directory of the bundle this delta was made from")
+    problems = []
+    for rel in sorted(wanted):
+        path = os.path.join(with_dir, *rel.split("/"))
+        expected = files[rel]
+        if os.path.islink(path) or not os.path.isfile(path):
+            problems.append("%s: %s" % (printable(rel), "not a regular file" if os.path.lexists(path) else "missing"))
+            continue
+        try:
+            actual, size = sha256_of(path)
+        except OSError as e:
+            problems.append("%s: cannot read: %s" % (printable(rel), e.strerror or e))
+            continue
+        if actual != expected["sha256"] or size != expected["size"]:
+            problems.append("%s: expected sha256 %s (%d bytes), found sha256 %s (%d bytes)"
+                            % (printable(rel), expected["sha256"], expected["size"], actual, size))
+    if problems:
+        raise InstallError(
+            "the base bundle %s does not hold what this delta needs: %d problem(s)" % (printable(with_dir), len(problems)),
+            problems, hint="give --with the unpacked directory of the bundle this delta was made from, unchanged")
+    return len(wanted)
+
+
+def verify_bundle(bundle_dir, manifest, with_dir, skip_dirs=()):
+    """Verify the whole set: the bundle's own files, and a delta's base files in ``with_dir``.
+
+    Returns ``{path in bundle.json: file on disk}`` for every file of the set, and the count checked.
+    """
+    base = base_files(manifest)
+    if base and not with_dir:
+        b = manifest["base"]
+        raise InstallError(
+            "this is a delta bundle: %d of its files are expected from the bundle %s (lock sha256 %s...)"
+            % (len(base), printable(b["name"]), printable(b["lock-sha256"][:12])),
+            hint="run it with --with OLD_BUNDLE_DIR, the unpacked directory of that bundle")
+    count = verify_files(bundle_dir, carried_files(manifest), skip_dirs)
+    if base:
+        count += verify_base_files(with_dir, manifest["files"], base)
+    paths = dict((rel, os.path.join(bundle_dir, *rel.split("/"))) for rel in manifest["files"])
+    paths.update((rel, os.path.join(with_dir, *rel.split("/"))) for rel in base)
+    return paths, count
+
+
 # ---------------------------------------------------------------------------------------
 # Virtual environment and commands
 
@@ -882,17 +963,19 @@ def child_env(environ):
 Plan = collections.namedtuple("Plan", "make_venv install install_pip check smoke")
 
 
-def plan_commands(bundle_dir, target, venv, smoke, reuse):
-    """The exact argv lists to run, as a Plan."""
+def plan_commands(bundle_dir, target, venv, smoke, reuse, with_dir=None, from_base=()):
+    """The exact argv lists to run, as a Plan. With ``with_dir`` (a delta's base bundle), pip also
+    finds wheels there, and the bootstrap pip comes from there when it is one of ``from_base``."""
     py = venv_python(venv)
-    pip_wheel = os.path.join(bundle_dir, *target["pip"].split("/"))
+    pip_home = with_dir if with_dir and target["pip"] in from_base else bundle_dir
+    pip_wheel = os.path.join(pip_home, *target["pip"].split("/"))
     pip = [py, os.path.join(pip_wheel, "pip")]
     quiet = ["--no-cache-dir", "--disable-pip-version-check", "--no-input"]
     requirements = os.path.join(bundle_dir, *target["requirements"].split("/"))
     install = pip + [
         "install", "--no-index", "--find-links", os.path.join(bundle_dir, "wheels"), "--require-hashes",
         "--only-binary", ":all:",
-    ] + quiet + ["-r", requirements]
+    ] + (["--find-links", os.path.join(with_dir, "wheels")] if with_dir else []) + quiet + ["-r", requirements]
     names = {re.sub(r"[-_.]+", "-", p["name"]).lower() for p in target["packages"]}
     install_pip = None
     if "pip" not in names:
@@ -960,9 +1043,20 @@ def main_parser():
         "directory, BUNDLE.venv; an existing one there is not reused unless named here)",
     )
     parser.add_argument("--python", metavar="PATH", help="the Python to install for (default: the one running this script)")
+    parser.add_argument("--with", dest="with_dir", metavar="OLD_BUNDLE_DIR",
+                        help="for a delta bundle: the unpacked bundle it was made from, which holds the files it lacks")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check-only", action="store_true", help="check the machine and verify the files, then stop")
     mode.add_argument("--dry-run", action="store_true", help="check and verify, then print the commands it would run")
+    mode.add_argument("--publish", metavar="URL",
+                      help="upload every wheel of the bundle to a site index through its upload API (as twine does), "
+                      "skipping those already there; credentials from WHEELHOUSE_PUBLISH_USER/_PASSWORD, "
+                      "TWINE_USERNAME/_PASSWORD or ~/.netrc. No venv is made")
+    mode.add_argument("--publish-dir", metavar="DIR",
+                      help="copy every wheel into a directory index (a flat pypiserver folder, or a PEP 503 tree with "
+                      "simple/), keeping what is there. No venv is made")
+    parser.add_argument("--publish-index", metavar="URL",
+                        help="with --publish: the simple index to look for files already published (default: URL/simple/)")
     return parser
 
 
@@ -1002,9 +1096,36 @@ def refuse_unchosen_venv(venv):
         )
 
 
+def publish(args, bundle_dir, with_dir, environ):
+    """``--publish URL`` / ``--publish-dir DIR``: verify the bundle, then hand every wheel of the set to
+    the bundle's ``publish.py`` (hash-checked before it is loaded). No machine check, no venv."""
+    if args.venv:
+        raise InstallError("--venv makes no sense with --publish or --publish-dir: publishing creates no venv")
+    manifest = load_manifest(bundle_dir)
+    paths, count = verify_bundle(bundle_dir, manifest, with_dir)
+    _say("verified %d files (size and sha256)" % count)
+    module = load_capture_module(bundle_dir, manifest["files"], PUBLISH_MODULE)
+    wheels = [(rel, paths[rel], manifest["files"][rel]["sha256"]) for rel in sorted(manifest["files"])
+              if rel.startswith("wheels/") and rel.endswith(".whl")]
+    try:
+        if args.publish:
+            summary = module.publish_url(wheels, args.publish, environ, index_url=args.publish_index, say=_say)
+        else:
+            summary = module.publish_dir(wheels, os.path.abspath(args.publish_dir), say=_say)
+    except module.PublishError as e:
+        raise InstallError(str(e), getattr(e, "details", None) or (), hint=getattr(e, "hint", None))
+    _say(summary)
+    return 0
+
+
 def install(args, bundle_dir, environ):
     """Everything after argument parsing; returns the exit status or raises InstallError."""
     sys.dont_write_bytecode = True  # importing capture_profile must not add __pycache__ to the bundle
+    with_dir = os.path.abspath(args.with_dir) if args.with_dir else None
+    if with_dir and _same_path(with_dir, bundle_dir):
+        raise InstallError("--with names this bundle's own directory", hint="give the unpacked directory of the older bundle")
+    if args.publish or args.publish_dir:
+        return publish(args, bundle_dir, with_dir, environ)
     venv = os.path.abspath(args.venv) if args.venv else default_venv(bundle_dir)
     if not args.venv and not args.check_only:
         refuse_unchosen_venv(venv)  # before anything runs
@@ -1023,14 +1144,17 @@ def install(args, bundle_dir, environ):
         raise InstallError("the venv cannot be the bundle directory itself", hint="choose another place with --venv DIR")
     # Inside the bundle directory, only the venv of this run (new, or named with --venv) is not
     # checked against bundle.json; the default one lies outside it.
-    count = verify_files(bundle_dir, manifest["files"], skip_dirs=[venv])
-    _say("verified %d files (size and sha256)" % count)
+    _paths, count = verify_bundle(bundle_dir, manifest, with_dir, skip_dirs=[venv])
+    if with_dir and not base_files(manifest):
+        _say("note: this bundle carries all its files; --with %s is not needed" % printable(with_dir))
+        with_dir = None
+    _say("verified %d files (size and sha256)%s" % (count, " with the base bundle %s" % printable(with_dir) if with_dir else ""))
     if args.check_only:
         _say("check passed: this bundle can be installed here")
         return 0
 
     reuse = existing_venv(venv) is not None
-    plan = plan_commands(bundle_dir, target, venv, manifest.get("smoke", []), reuse)
+    plan = plan_commands(bundle_dir, target, venv, manifest.get("smoke", []), reuse, with_dir, base_files(manifest))
     if args.dry_run:
         _say("dry run: would run these commands (with PIP_* and proxy variables removed, PIP_CONFIG_FILE=%s, PYTHONNOUSERSITE=1):" % os.devnull)
         if reuse:
