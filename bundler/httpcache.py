@@ -229,7 +229,10 @@ def plausible_links(links: Sequence[Link], remote: bool) -> bool:
 
 
 def _lines(items: list[str]) -> str:
-    return "\n".join(items) + "\n" if items else ""
+    """One item per line; an item holding a newline itself (which would pass as two) gives a
+    string no pattern here matches."""
+    text = "\n".join(items) + "\n" if items else ""
+    return text if text.count("\n") == len(items) else "\0"
 
 
 # Newline-separated lists for ``plausible_links``: no name or digest may hold a newline.

@@ -32,6 +32,10 @@ _REAL_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]
 # Anything that may follow a userinfo's '@': a registered name or IP literal, and a port.
 _ANY_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]+)(?::[0-9]{0,5})?")
 _AUTHORITY_END = re.compile(r"[/?#]")
+# Stricter, for an '@' past the authority: a dotted name must end in a label with a letter (so a
+# version such as pkg@1.0 is not a host), or be a whole IPv4 address.
+_PLAIN_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|(?:[0-9]{1,3}\.){3}[0-9]{1,3}|(?:[A-Za-z0-9_-]+\.)+[A-Za-z0-9_-]*[A-Za-z][A-Za-z0-9_-]*\.?"
+                         r"|localhost)(?::[0-9]{1,5})?", re.IGNORECASE)
 
 
 def _split_authority(url: str) -> tuple[str | None, str]:
@@ -49,14 +53,24 @@ def _userinfo_end(rest: str) -> int:
     ``@``; that is the answer whenever the authority then names a plain host (so an ``@`` in a path,
     ``https://host.example/a@b/``, stays). When it does not (``user:to/ken@host`` splits into the
     "host" ``user`` with the port ``to``), the token held a raw ``/``, ``?`` or ``#``: the userinfo
-    then runs to the last ``@`` that is followed by something shaped like a host. Known limit: a
-    token pasted raw whose first part looks like ``dotted.host:port`` is taken as the host it spells.
+    then runs to the last ``@`` that is followed by something shaped like a host. A plain host with
+    no ``@`` at all may still be the front of a raw token (``deploy.bot:123/abc@host.example``): an
+    ``@`` later on that is followed by a plainly real host (dotted, an IP, localhost) then ends the
+    userinfo, so a path with ``@dotted.name`` in it is shown shorter than it is, never a token.
     """
     m = _AUTHORITY_END.search(rest)
     authority = rest[:m.start()] if m else rest
     at = authority.rfind("@")
     if not authority or _REAL_HOST.fullmatch(authority[at + 1:]):
-        return at
+        if at >= 0 or "@" not in rest:
+            return at
+        for i in range(len(rest) - 1, len(authority), -1):
+            if rest[i] == "@":
+                tail = rest[i + 1:]
+                t = _AUTHORITY_END.search(tail)
+                if _PLAIN_HOST.fullmatch(tail[:t.start()] if t else tail):
+                    return i
+        return -1
     for i in range(len(rest) - 1, at, -1):
         if rest[i] == "@":
             tail = rest[i + 1:]
