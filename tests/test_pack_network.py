@@ -89,7 +89,7 @@ def test_build_with_no_recipe_uses_the_default_recipe(tmp_path: Path) -> None:
     cwd.mkdir()
     r = run([*WHEELHOUSE, "build", "--cache-dir", tmp_path / "cache", "-o", "default.tar.zst"], cwd=cwd, timeout=900)
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in cwd.iterdir()) == ["default.tar.zst"]
+    assert sorted(p.name for p in cwd.iterdir()) == ["default.tar.zst", "default.tar.zst.sha256"]
     m = json.loads(run([*WHEELHOUSE, "inspect", "--json", cwd / "default.tar.zst"]).stdout)
     assert m["name"] == "default"
     names = {p["name"] for t in m["targets"] for p in t["packages"]}

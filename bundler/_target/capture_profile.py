@@ -18,7 +18,8 @@ The profile records:
   install.py checks the machine with the same list. The list of this interpreter's own pip,
   when there is one, is only counted (``system-pip-tags-count``): an old pip accepts far
   fewer tags (pip 18.1 knows no manylinux2010 or PEP 600 tags) and would narrow the lock
-  for nothing. ``--tags-from`` records another source instead, for comparison;
+  for nothing. One ordering choice differs from pip 26: a wheel built on the very machine
+  (linux_<arch>) ranks after the manylinux tags, as uv ranks it (and older pips did). ``--tags-from`` records another source instead, for comparison;
 * the PEP 508 marker environment of this interpreter;
 * a few facts: Python version, OS, architecture, libc and its version, macOS version and
   the NVIDIA driver version when there is one. The host name is never recorded.
