@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from packaging.markers import InvalidMarker
@@ -89,6 +89,7 @@ class Manifest:
     requirements: tuple[str, ...]
     targets: tuple[BundledTarget, ...]
     files: dict[str, tuple[int, str]]  # path -> (size, sha256)
+    builds: dict[str, Any] = field(default_factory=dict)  # sdist sha256 -> the pure wheel built from it (packsdist)
 
     def to_json(self) -> bytes:
         """Canonical bytes: sorted keys, fixed indentation, trailing newline."""
@@ -96,6 +97,8 @@ class Manifest:
                "lock-sha256": self.lock_sha256, "created": self.created, "smoke": list(self.smoke),
                "requirements": list(self.requirements), "targets": [t.to_dict() for t in self.targets],
                "files": {p: {"size": s, "sha256": h} for p, (s, h) in sorted(self.files.items())}}
+        if self.builds:
+            doc["builds"] = self.builds
         return (json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
     @classmethod
@@ -116,7 +119,8 @@ class Manifest:
             return cls(name=d["name"], tool=d["tool"], lock_sha256=d["lock-sha256"], created=d["created"],
                        smoke=tuple(d.get("smoke", ())), requirements=tuple(d.get("requirements", ())),
                        targets=tuple(BundledTarget.from_dict(t) for t in d["targets"]),
-                       files={p: (int(v["size"]), str(v["sha256"])) for p, v in d["files"].items()})
+                       files={p: (int(v["size"]), str(v["sha256"])) for p, v in d["files"].items()},
+                       builds=dict(d.get("builds") or {}))
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise BadInput(f"{origin} is not a readable bundle manifest: {printable(str(e)[:200])}") from None
 

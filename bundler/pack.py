@@ -28,6 +28,7 @@ from bundler.archive import FORMATS, Member, SourceChanged, write_reproducible
 from bundler.cache import BlobStore
 from bundler.errors import BadInput, BundlerError, HashMismatch
 from bundler.lock import Lock, LockedWheel, read_lock_source, render_requirements
+from bundler.packsdist import with_built_wheels
 from bundler.manifest import BundledPackage, BundledTarget, Manifest, check_complete
 from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
 
@@ -118,6 +119,7 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path) -> tuple[Manife
     """Everything that goes into the bundle, checked: wheels present and hashing right, metadata
     read from them, completeness proven for every target. Raises before anything is written."""
     lock, lock_bytes = read_lock_source(lock_path)
+    lock, builds = with_built_wheels(lock, store)  # sdists built on this machine into pure wheels
     name = bundle_name(lock, output)
     wheels: dict[str, tuple[LockedWheel, str, str]] = {}  # filename -> (wheel, project, version)
 
@@ -184,7 +186,7 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path) -> tuple[Manife
     created = datetime.fromtimestamp(mtime, timezone.utc)
     manifest = Manifest(name=name, tool=f"wheelhouse {__version__}", lock_sha256=hashlib.sha256(lock_bytes).hexdigest(),
                         created=created.strftime("%Y-%m-%dT%H:%M:%SZ"), smoke=lock.smoke, requirements=lock.requirements,
-                        targets=tuple(targets), files={m.path: (m.size, m.sha256) for m in members})
+                        targets=tuple(targets), files={m.path: (m.size, m.sha256) for m in members}, builds=builds)
     data = manifest.to_json()
     members.append(Member(path="bundle.json", size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data))
     return manifest, sorted(members, key=lambda m: m.path), mtime
