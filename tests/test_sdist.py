@@ -149,3 +149,13 @@ def test_only_binary_names_the_source_only_project(index_server: IndexServer, tm
     assert lock(tmp_path, index_server, "app", "--only-binary", ":all:") == 1
     err = stderr_of(capsys)
     assert "srconly" in err and "source" in err
+
+
+# -- planner fixes ------------------------------------------------------------------------------
+
+def test_power_platform_name_of_uv() -> None:
+    from bundler.profile import parse_platform
+
+    p = parse_platform("powerpc64le-unknown-linux-gnu")
+    assert (p.os, p.arch, p.libc) == ("linux", "ppc64le", "glibc")
+
