@@ -6,6 +6,7 @@ data for the caller to print. Nothing here prints, and nothing here parses a com
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from bundler.profile import Profile
     from bundler.cache import BlobStore
+    from bundler.build import Builder
     from bundler.fetch import FetchOptions, FetchReport, FileSpec, Reporter
     from bundler.pack import PackResult
     from bundler.repository import Repository
@@ -90,17 +92,36 @@ def open_repository(indexes: Sequence[IndexConfig], net: Network) -> Repository:
     return Repository(indexes, client, cache, jobs=net.jobs, page_ttl=0.0 if net.refresh else 600.0)
 
 
-def resolve(job: Job, repo: ProjectIndex, *, progress: Callable[[Any], None] | None = None, bootstrap: bool = True) -> Plan:
+def resolve(job: Job, repo: ProjectIndex, *, progress: Callable[[Any], None] | None = None, bootstrap: bool = True,
+            builder: Builder | None = None) -> Plan:
     """The plan of ``job`` over ``repo`` (any ``ProjectIndex``); a resolution that cannot succeed comes
-    back as a ``ResolutionImpossible`` that tells the story, told while the pages are still at hand."""
+    back as a ``ResolutionImpossible`` that tells the story, told while the pages are still at hand.
+
+    With a ``builder``, sdists can serve versions without a usable wheel, and the plan records how
+    each locked sdist is built (``Plan.builds``)."""
+    import dataclasses
+
     from bundler.diagnose import explain_impossible
     from bundler.plan import plan
 
     direct = {r.url: repo.direct_link(r.url) for r in job.inputs.requirements if r.url}
     try:
-        return plan(repo, job.profiles, job.inputs, job.indexes, direct_links=direct, progress=progress, bootstrap=bootstrap)
+        result = plan(repo, job.profiles, job.inputs, job.indexes, direct_links=direct, progress=progress, bootstrap=bootstrap,
+                      sources=builder)
+        if builder is not None:
+            from bundler.build import build_records
+
+            result = dataclasses.replace(result, builds=build_records(builder, result.targets))
+        return result
     except ResolutionImpossible as e:
         raise explain_impossible(e, repo) from None
+
+
+def make_builder(job: Job, repo: ProjectIndex, cache_root: Path) -> Builder:
+    """The builder of sdists for ``job``: the Python running wheelhouse, the job's indexes and policy."""
+    from bundler.build import Builder as _Builder
+
+    return _Builder(repo, job.indexes, cache_root, host=host_profile(), policy=job.inputs.policy)
 
 
 def existing_pins(lock_path: Path, *, upgrade: bool = False, upgrade_packages: Sequence[str] = ()) -> dict[str, dict[str, str]]:
@@ -141,10 +162,14 @@ def lock(job: Job, output: Path, net: Network, *, progress: Callable[[Any], None
         job = dataclasses.replace(job, inputs=dataclasses.replace(job.inputs, preferred=preferred))
     started = time.monotonic()
     repo = open_repository(job.indexes, net)
+    scratch = None if net.cache_dir is not None else tempfile.TemporaryDirectory(prefix="wheelhouse-cache-")
     try:
-        result = resolve(job, repo, progress=progress)
+        builder = make_builder(job, repo, net.cache_dir if net.cache_dir is not None else Path(scratch.name))  # type: ignore[union-attr]
+        result = resolve(job, repo, progress=progress, builder=builder)
     finally:
         repo.close()
+        if scratch is not None:
+            scratch.cleanup()
     warnings: list[str] = []
     for t in result.targets:
         check_variants(t.pins)  # one torch build per environment: never +cpu next to +cu121

@@ -58,7 +58,8 @@ def _job(args: argparse.Namespace, *, need_requirements: bool = True) -> Any:
                     version=args.python_version, index_url=args.index_url, extra_index_urls=args.extra_index_url,
                     find_links=args.find_links, named=args.index, pins=args.pin, pre=args.pre, exclude_newer=args.exclude_newer,
                     default_recipe=DEFAULT_RECIPE if DEFAULT_RECIPE.is_file() else None, torch_backend=args.torch_backend,
-                    torch_index=args.torch_index, need_requirements=need_requirements, host=host_profile)
+                    torch_index=args.torch_index, need_requirements=need_requirements, host=host_profile,
+                    only_binary=getattr(args, "only_binary", []), no_binary=getattr(args, "no_binary", []))
     if not getattr(args, "quiet", False):
         if job.torch is not None:
             _err(f"torch backend {job.torch.backend}: {job.torch.reason}")

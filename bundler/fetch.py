@@ -436,6 +436,8 @@ def place(specs: Sequence[FileSpec], report: FetchReport, dest: Path) -> list[Pa
 
 
 def lock_files(lock: Lock) -> list[FileSpec]:
-    """Every wheel a lock names, for all its targets and their bootstrap pip, in lock order."""
-    wheels = [w for pkg in lock.packages for w in pkg.wheels] + [w for _, w in lock.bootstrap.values()]
+    """Every file a lock names, for all its targets and their bootstrap pip, in lock order: wheels, sdists,
+    and the wheels that build those sdists (on the builder and on the targets)."""
+    wheels = [w for pkg in lock.packages for w in pkg.files] + [w for _, w in lock.bootstrap.values()]
+    wheels += [w for b in lock.builds.values() for w in (*b.builder, *(x for ws in b.targets.values() for x in ws))]
     return [FileSpec(url=w.url, sha256=w.sha256, size=w.size, filename=w.filename) for w in wheels]

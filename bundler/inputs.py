@@ -7,7 +7,7 @@ import shlex
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -32,6 +32,8 @@ class RequirementSet:
     require_hashes: bool = False  # --require-hashes was given in a file
     files: list[Path] = field(default_factory=list)  # every requirements/constraints file read, includes too
     unhashed: list[str] = field(default_factory=list)  # origins of requirement lines without --hash
+    only_binary: list[str] = field(default_factory=list)  # --only-binary values from files, in order
+    no_binary: list[str] = field(default_factory=list)
 
     def check_hash_mode(self) -> None:
         """In hash-checking mode (some line has ``--hash``, or ``--require-hashes`` was given), every
@@ -155,8 +157,10 @@ def _option_line(words: list[str], origin: str, base: Path, into: RequirementSet
         into.pre = True
     elif opt == "--require-hashes":
         into.require_hashes = True
-    elif opt in ("--no-binary", "--only-binary", "--prefer-binary", "--trusted-host", "--no-index"):
-        pass  # wheelhouse always uses wheels only and always checks hashes
+    elif opt in ("--no-binary", "--only-binary") and value:
+        (into.no_binary if opt == "--no-binary" else into.only_binary).append(value)
+    elif opt in ("--prefer-binary", "--trusted-host", "--no-index"):
+        pass  # wheels are preferred per version anyway, and hashes always checked
     else:
         raise BadInput(f"{origin}: unsupported option {opt!r} in a requirements file")
 
@@ -191,7 +195,7 @@ def parse_backend(text: str, origin: str = "--torch-backend") -> str:
 # ---------------------------------------------------------------------------------------------
 # Recipes
 
-RECIPE_KEYS = {"name", "description", "requirements", "constraints", "pre", "exclude-newer", "smoke", "targets", "index", "find-links",
+RECIPE_KEYS = {"only-binary", "no-binary", "name", "description", "requirements", "constraints", "pre", "exclude-newer", "smoke", "targets", "index", "find-links",
                "torch-backend"}
 TARGET_KEYS = {"python-platform", "python-version", "profile", "name"}
 INDEX_KEYS = {"name", "url", "packages", "default"}
@@ -226,6 +230,8 @@ class Recipe:
     indexes: tuple[RecipeIndex, ...] = ()
     find_links: tuple[str, ...] = ()
     torch_backend: str | None = None  # auto | cpu | cuXYZ (see bundler.gpu)
+    only_binary: tuple[str, ...] = ()  # pip's --only-binary values (":all:", ":none:" or names)
+    no_binary: tuple[str, ...] = ()
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
@@ -316,4 +322,37 @@ def load_recipe(path: str | Path) -> Recipe:
         indexes=tuple(indexes),
         find_links=tuple(str(p.parent / f) if "://" not in f else f for f in _str_list(data.get("find-links", []), f"{where}: find-links")),
         torch_backend=backend,
+        only_binary=_binary_values(data, "only-binary", where),
+        no_binary=_binary_values(data, "no-binary", where),
     )
+
+
+def _binary_values(data: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    """A recipe's ``only-binary``/``no-binary``: a string (":all:", "a,b") or a list of names."""
+    value = data.get(key, [])
+    return (_expect(value, str, f"{where}: {key}"),) if isinstance(value, str) else _str_list(value, f"{where}: {key}")
+
+
+def binary_rules(only_binary: Sequence[str], no_binary: Sequence[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """pip's --only-binary/--no-binary values, in the order given, as (only, no) sets of canonical
+    names or ``:all:``. As in pip, ``:all:`` and ``:none:`` reset the set, and a name given to one
+    flag is taken out of the other."""
+    only: set[str] = set()
+    no: set[str] = set()
+    for flag, value in [*(("only", v) for v in only_binary), *(("no", v) for v in no_binary)]:
+        mine, other = (only, no) if flag == "only" else (no, only)
+        for item in (x.strip() for x in value.split(",")):
+            if not item:
+                continue
+            if item == ":all:":
+                mine.clear()
+                mine.add(":all:")
+                other.clear()
+            elif item == ":none:":
+                mine.clear()
+            else:
+                if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", item):
+                    raise BadInput(f"--{flag}-binary: {item!r} is not a project name", hint="give :all:, :none: or NAME[,NAME]")
+                mine.add(canonicalize_name(item))
+                other.discard(canonicalize_name(item))
+    return frozenset(only), frozenset(no)

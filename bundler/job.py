@@ -17,7 +17,7 @@ from bundler.gpu.backend import PYTORCH_INDEX, TorchChoice, choose_backend, torc
 from bundler.gpu.checks import general_pytorch_indexes
 from bundler.index import PYPI_SIMPLE, IndexConfig, normalize_index_url
 from bundler.urls import encode_userinfo, redact_url
-from bundler.inputs import Recipe, RequirementSet, load_recipe, parse_timestamp, read_requirements_file
+from bundler.inputs import Recipe, RequirementSet, binary_rules, load_recipe, parse_timestamp, read_requirements_file
 from bundler.model import Inputs
 from bundler.profile import Profile, profile_for_platform, resolve_profile
 from bundler.select import Policy
@@ -151,7 +151,8 @@ def build_job(*, positional: Sequence[str], req_files: Sequence[str], constraint
               platform: str | None, version: str | None, index_url: str | None, extra_index_urls: Sequence[str],
               find_links: Sequence[str], named: Sequence[str], pins: Sequence[str], pre: bool, exclude_newer: str | None,
               default_recipe: Path | None = None, torch_backend: str | None = None, torch_index: str | None = None,
-              need_requirements: bool = True, host: Callable[[], Profile] | None = None) -> Job:
+              need_requirements: bool = True, host: Callable[[], Profile] | None = None,
+              only_binary: Sequence[str] = (), no_binary: Sequence[str] = ()) -> Job:
     """Parse everything a ``lock`` invocation names into a ``Job``.
 
     ``torch_backend`` (``--torch-backend``; it overrides the recipe's ``torch-backend``) adds the
@@ -199,7 +200,10 @@ def build_job(*, positional: Sequence[str], req_files: Sequence[str], constraint
         indexes, notes = with_torch_index(indexes, choice, pins=pins, recipe=recipe, from_flag=torch_backend is not None)
     # The PyTorch indexes give no upload times: --exclude-newer cannot hold their files back, so the
     # torch family is admitted undated (recipes pin it with == for reproducible re-locks).
-    policy = Policy(allow_pre=allow_pre, exclude_newer=when, undated_ok=frozenset({choice.index_name}) if choice else frozenset())
+    only, no = binary_rules([*(recipe.only_binary if recipe else ()), *reqset.only_binary, *only_binary],
+                            [*(recipe.no_binary if recipe else ()), *reqset.no_binary, *no_binary])
+    policy = Policy(allow_pre=allow_pre, exclude_newer=when, undated_ok=frozenset({choice.index_name}) if choice else frozenset(),
+                    only_binary=only, no_binary=no)
     inputs = Inputs(requirements=tuple(reqset.requirements), constraints=tuple(reqset.constraints), hashes=dict(reqset.hashes), policy=policy)
     warnings = list(choice.warnings if choice else ()) + notes + general_pytorch_indexes(indexes, base)
     if choice and when:

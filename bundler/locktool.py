@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
-from packaging.pylock import Package, PackageWheel, Pylock, PylockValidationError
+from packaging.pylock import Package, PackageSdist, PackageWheel, Pylock, PylockValidationError
 from packaging.requirements import InvalidRequirement, Requirement
 
 from bundler.errors import BadInput
@@ -44,7 +44,24 @@ class LockedPackage:
     index: str | None
     marker: str | None
     wheels: tuple[LockedWheel, ...]
-    targets: Mapping[str, str]  # target name -> wheel filename
+    targets: Mapping[str, str]  # target name -> wheel (or sdist) filename
+    sdist: LockedWheel | None = None  # the PEP 751 sdist entry, for targets no wheel serves
+
+    @property
+    def files(self) -> tuple[LockedWheel, ...]:
+        """The wheels, then the sdist if there is one."""
+        return (*self.wheels, *((self.sdist,) if self.sdist is not None else ()))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockedBuild:
+    """How a locked sdist is built: its build requirements, as files for the builder and for each target."""
+
+    sdist: str  # sha256
+    filename: str
+    requires: tuple[str, ...]
+    builder: tuple[LockedWheel, ...]
+    targets: Mapping[str, tuple[LockedWheel, ...]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,6 +75,7 @@ class Lock:
     smoke: tuple[str, ...] = ()
     name: str | None = None
     exclude_newer: datetime | None = None
+    builds: Mapping[str, LockedBuild] = field(default_factory=dict)  # sdist sha256 -> how to build it
 
     def for_target(self, target: str) -> list[tuple[LockedPackage, LockedWheel]]:
         """The (package, wheel) pairs installed on ``target``."""
@@ -65,7 +83,7 @@ class Lock:
         for pkg in self.packages:
             fname = pkg.targets.get(target)
             if fname:
-                out.append((pkg, next(w for w in pkg.wheels if w.filename == fname)))
+                out.append((pkg, next(w for w in pkg.files if w.filename == fname)))
         return out
 
 
@@ -126,16 +144,49 @@ def from_pylock(pylock: Pylock, *, origin: str, base: Path) -> Lock:
     requirements = tuple(_requirement(r, f"{t.where}.requirements[{i}]") for i, r in enumerate(t.list("requirements", str)))
     return Lock(profiles=tuple(profiles), packages=packages, requirements=requirements, bootstrap=bootstrap,
                 smoke=tuple(t.list("smoke", str)), name=t.get("name", str),
-                exclude_newer=t.get("exclude-newer", datetime))
+                exclude_newer=t.get("exclude-newer", datetime), builds=_builds(t, set(names), base))
+
+
+def _file_table(data: Any, where: str, base: Path) -> LockedWheel:
+    """A wheel written as a TOML table (``lock._wheel_dict``), read back like a PEP 751 wheel entry."""
+    wheel = _Table(data, where)
+    hashes = wheel.get("hashes", Mapping, required=True)
+    name = wheel.get("name", str, required=True)
+    try:
+        pw = PackageWheel(name=name, url=wheel.get("url", str), path=wheel.get("path", str), size=wheel.get("size", int),
+                          upload_time=wheel.get("upload-time", datetime), hashes=dict(hashes))
+    except TypeError as e:
+        raise BadInput(f"{where}: {e}") from None
+    return _wheel(pw, where, name.split("-", 1)[0], base)
+
+
+def _builds(t: _Table, targets: set[str], base: Path) -> dict[str, LockedBuild]:
+    """``[[tool.wheelhouse.builds]]`` read back, keyed by the sdist's sha256."""
+    out = {}
+    for i, raw in enumerate(t.list("builds", Mapping)):
+        b = _Table(raw, f"{t.where}.builds[{i}]")
+        sha = sha256_hex(b.get("sdist", str, required=True), f"{b.where}.sdist")
+        per_target = {}
+        for name, files in (b.get("targets", Mapping) or {}).items():
+            if name not in targets or not isinstance(files, list):
+                raise BadInput(f"{b.where}.targets.{name}: no such target, or not a list of wheels")
+            per_target[name] = tuple(_file_table(f, f"{b.where}.targets.{name}[{j}]", base) for j, f in enumerate(files))
+        out[sha] = LockedBuild(sdist=sha, filename=dist_filename(b.get("filename", str, required=True), f"{b.where}.filename"),
+                               requires=tuple(_requirement(r, f"{b.where}.requires[{j}]") for j, r in enumerate(b.list("requires", str))),
+                               builder=tuple(_file_table(f, f"{b.where}.builder[{j}]", base)
+                                             for j, f in enumerate(b.list("builder", Mapping))),
+                               targets=per_target)
+    return out
 
 
 def _package(pkg: Package, where: str, targets: set[str], base: Path) -> LockedPackage:
     if pkg.version is None:
         raise BadInput(f"{where}: {pkg.name} has no version; wheelhouse installs only pinned releases")
     wheels = tuple(_wheel(w, f"{where}.wheels[{i}]", pkg.name, base) for i, w in enumerate(pkg.wheels or ()))
+    sdist = _wheel(pkg.sdist, f"{where}.sdist", pkg.name, base) if pkg.sdist is not None else None
     tool = _Table((pkg.tool or {}).get("wheelhouse", {}), f"{where}.tool.wheelhouse")
     chosen = dict(tool.get("targets", Mapping) or {})
-    listed = {w.filename for w in wheels}
+    listed = {w.filename for w in wheels} | ({sdist.filename} if sdist else set())
     for target, fname in chosen.items():
         if not isinstance(fname, str):
             raise BadInput(f"{where}.tool.wheelhouse.targets.{target} has the wrong type ({type(fname).__name__})")
@@ -144,10 +195,11 @@ def _package(pkg: Package, where: str, targets: set[str], base: Path) -> LockedP
                            + ("the lock has no such target" if target not in targets else "lists no such wheel"),
                            hint="the lock was edited by hand or damaged: lock again")
     return LockedPackage(name=str(pkg.name), version=str(pkg.version), index=pkg.index,
-                         marker=str(pkg.marker) if pkg.marker is not None else None, wheels=wheels, targets=chosen)
+                         marker=str(pkg.marker) if pkg.marker is not None else None, wheels=wheels, targets=chosen,
+                         sdist=sdist)
 
 
-def _wheel(w: PackageWheel, where: str, project: str, base: Path) -> LockedWheel:
+def _wheel(w: PackageWheel | PackageSdist, where: str, project: str, base: Path) -> LockedWheel:
     try:
         filename = w.filename  # PEP 751: derived from the URL or path when ``name`` is absent
     except PylockValidationError as e:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from packaging.markers import InvalidMarker
@@ -111,6 +111,7 @@ class Manifest:
     targets: tuple[BundledTarget, ...]
     files: dict[str, tuple[int, str]]  # path -> (size, sha256), of the full set (a delta's base files too)
     base: Base | None = None  # set for a delta bundle
+    builds: dict[str, Any] = field(default_factory=dict)  # sdist sha256 -> the pure wheel built from it (packsdist)
 
     @property
     def top(self) -> str:
@@ -130,6 +131,8 @@ class Manifest:
                "files": {p: {"size": s, "sha256": h} for p, (s, h) in sorted(self.files.items())}}
         if self.base is not None:
             doc["base"] = self.base.to_dict()
+        if self.builds:
+            doc["builds"] = self.builds
         return (json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
     @classmethod
@@ -152,7 +155,8 @@ class Manifest:
                        targets=tuple(BundledTarget.from_dict(t) for t in d["targets"]),
                        files={p: (int(v["size"]), str(v["sha256"])) for p, v in d["files"].items()},
                        base=Base(name=d["base"]["name"], lock_sha256=d["base"]["lock-sha256"],
-                                 files=tuple(d["base"]["files"])) if "base" in d else None)
+                                 files=tuple(d["base"]["files"])) if "base" in d else None,
+                       builds=dict(d.get("builds") or {}))
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise BadInput(f"{origin} is not a readable bundle manifest: {printable(str(e)[:200])}") from None
 

@@ -33,10 +33,23 @@ class TargetPlan:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BuildRecord:
+    """How one locked sdist is built: its build requirements, resolved for the builder's Python (to
+    build it in isolation there) and for each target (to build it there when the result is not pure)."""
+
+    sdist: str  # sha256 of the sdist
+    filename: str
+    requires: tuple[str, ...]
+    builder: tuple[Pin, ...]
+    targets: Mapping[str, tuple[Pin, ...]] = field(default_factory=dict)  # profile name -> closure
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     targets: tuple[TargetPlan, ...]
     indexes: tuple[IndexConfig, ...]
     requirements: tuple[str, ...] = ()
+    builds: tuple[BuildRecord, ...] = ()  # one per locked sdist
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

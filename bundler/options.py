@@ -76,6 +76,10 @@ def _add_input_args(p: argparse.ArgumentParser) -> None:
                    help="requirements file (pip syntax, --hash pins honoured)")
     p.add_argument("-c", "--constraint", action="append", default=[], metavar="FILE", help="constraints file")
     p.add_argument("--pre", action="store_true", help="allow pre-releases")
+    p.add_argument("--only-binary", action="append", default=[], metavar=":all:|NAME[,NAME]",
+                   help="never use an sdist of these projects (pip's meaning; :none: clears)")
+    p.add_argument("--no-binary", action="append", default=[], metavar=":all:|NAME[,NAME]",
+                   help="never use a wheel of these projects: build their sdists (pip's meaning; :none: clears)")
     p.add_argument("--exclude-newer", metavar="TIMESTAMP", help="ignore files uploaded after this time (RFC 3339 or YYYY-MM-DD)")
     p.add_argument("-U", "--upgrade", action="store_true",
                    help="ignore the pins of the existing output lock (by default they are kept where they still fit)")

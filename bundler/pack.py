@@ -41,6 +41,7 @@ from bundler.cache import BlobStore
 from bundler.errors import BadInput, BundlerError, HashMismatch
 from bundler.lock import Lock, LockedWheel, read_lock_source, render_requirements
 from bundler.manifest import Base, BundledPackage, BundledTarget, Manifest, check_complete
+from bundler.packsdist import with_built_wheels
 from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
 
 # Wheels are deflated zips already: zstd 3 makes the science stack 0.5 % smaller than zstd 1 and the
@@ -164,6 +165,7 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | N
 
     old = read_base(since) if since is not None else None
     lock, lock_bytes = read_lock_source(lock_path)
+    lock, builds = with_built_wheels(lock, store)  # sdists built on this machine into pure wheels
     name = bundle_name(lock, output)
     wheels: dict[str, tuple[LockedWheel, str, str]] = {}  # filename -> (wheel, project, version)
 
@@ -235,7 +237,8 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | N
     manifest = Manifest(name=name, tool=f"wheelhouse {__version__}", lock_sha256=hashlib.sha256(lock_bytes).hexdigest(),
                         created=created.strftime("%Y-%m-%dT%H:%M:%SZ"), smoke=lock.smoke, requirements=lock.requirements,
                         targets=tuple(targets), files={m.path: (m.size, m.sha256) for m in full},
-                        base=Base(name=old.name, lock_sha256=old.lock_sha256, files=tuple(from_base)) if old else None)
+                        base=Base(name=old.name, lock_sha256=old.lock_sha256, files=tuple(from_base)) if old else None,
+                        builds=builds)
     data = manifest.to_json()
     members.append(Member(path="bundle.json", size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data))
     return manifest, sorted(members, key=lambda m: m.path), mtime

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -24,7 +24,7 @@ from resolvelib.resolvers import ResolutionImpossible as _RLImpossible
 from resolvelib.resolvers import ResolutionTooDeep
 
 from bundler.errors import BadInput, BundlerError, NoCompatibleFile, ResolutionImpossible
-from bundler.index import IndexConfig, Link, ProjectIndex, redact_url
+from bundler.index import IndexConfig, Link, ProjectIndex, project_of_filename, redact_url
 from bundler.model import Inputs, Pin, Plan, TargetPlan
 from bundler.profile import Profile
 from bundler.select import (Policy, WheelChoice, best_rank, target_needs, filter_specifier, requires_python_ok, versions_for_target,
@@ -74,17 +74,23 @@ class Candidate:
 
 
 class MetadataStore:
-    """Parsed core metadata per file, shared by all targets' resolutions."""
+    """Parsed core metadata per file, shared by all targets' resolutions.
 
-    def __init__(self, repo: ProjectIndex) -> None:
+    An sdist's metadata comes from ``sources`` (``bundler.build.Builder``); without one, sdists
+    cannot be read and their projects are named as needing a build."""
+
+    def __init__(self, repo: ProjectIndex, sources: SdistMetadata | None = None) -> None:
         self.repo = repo
+        self.sources = sources
         self._parsed: dict[str, CoreMetadata] = {}
         self._lock = threading.Lock()
 
     def get(self, link: Link) -> CoreMetadata:
         with self._lock:
             hit = self._parsed.get(link.url)
-        return hit if hit is not None else self.parse(link, self.repo.metadata(link))
+        if hit is not None:
+            return hit
+        return self.parse(link, self.repo.metadata(link) if link.is_wheel else sdist_metadata(self.sources, link))
 
     def parse(self, link: Link, data: bytes) -> CoreMetadata:
         """Parse (once) and remember the metadata ``data`` of ``link``."""
@@ -100,6 +106,21 @@ class MetadataStore:
         with self._lock:
             self._parsed[key] = meta
         return meta
+
+
+class SdistMetadata(Protocol):
+    """Where the planner gets an sdist's core metadata (``bundler.build.Builder``)."""
+
+    def metadata(self, link: Link) -> bytes: ...
+
+
+def sdist_metadata(sources: SdistMetadata | None, link: Link) -> bytes:
+    """The metadata of the sdist at ``link`` from ``sources``; an error naming the project without them."""
+    if sources is None:
+        raise NoCompatibleFile(f"{project_of_filename(link.filename)} {link.filename}: only a source distribution fits, "
+                               "and building is not available in this run",
+                               hint=f"pass --only-binary {project_of_filename(link.filename)} to refuse it, or lock with a cache directory")
+    return sources.metadata(link)
 
 
 class Speculator:
@@ -372,12 +393,13 @@ def with_bootstrap(repo: ProjectIndex, store: MetadataStore, target: TargetPlan,
 
 
 def plan(repo: ProjectIndex, profiles: Sequence[Profile], inputs: Inputs, indexes: Sequence[IndexConfig], *,
-         direct_links: Mapping[str, Link] | None = None, progress: Any = None, bootstrap: bool = False) -> Plan:
+         direct_links: Mapping[str, Link] | None = None, progress: Any = None, bootstrap: bool = False,
+         sources: SdistMetadata | None = None) -> Plan:
     """Resolve ``inputs`` for every profile (concurrently; pages and metadata are shared).
 
     With ``bootstrap``, each target also gets a pip wheel for its installer (see ``with_bootstrap``).
     """
-    store = MetadataStore(repo)
+    store = MetadataStore(repo, sources)
     direct = dict(direct_links or {})
     speculator = Speculator(repo, store, profiles, inputs.policy)
     repo.listen(speculator.on_page, speculator.on_metadata)

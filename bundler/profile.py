@@ -204,7 +204,7 @@ DEFAULT_MACOS = (13, 0)
 
 PLATFORM_EXAMPLES = (
     "x86_64-manylinux_2_17 ... x86_64-manylinux_2_40, aarch64-manylinux_2_28, x86_64-unknown-linux-gnu, "
-    "aarch64-unknown-linux-gnu, x86_64-unknown-linux-musl, x86_64-pc-windows-msvc, aarch64-pc-windows-msvc, "
+    "aarch64-unknown-linux-gnu, powerpc64le-unknown-linux-gnu, x86_64-unknown-linux-musl, x86_64-pc-windows-msvc, aarch64-pc-windows-msvc, "
     "x86_64-apple-darwin, aarch64-apple-darwin, linux, windows, macos"
 )
 
@@ -228,7 +228,8 @@ def parse_platform(name: str, *, macos_target: str | None = None) -> Platform:
     m = re.fullmatch(r"([a-z0-9_]+)-(.+)", raw)
     if not m:
         raise BadInput(f"unknown platform {name!r}", hint=f"use one of: {PLATFORM_EXAMPLES}")
-    arch = normalize_arch(m.group(1))
+    # uv spells IBM Power as Rust target triples do (powerpc64le-unknown-linux-gnu); wheels say ppc64le
+    arch = {"powerpc64le": "ppc64le", "powerpc64": "ppc64"}.get(m.group(1)) or normalize_arch(m.group(1))
     rest = m.group(2)
     # "x86_64-manylinux_2_28" names the platform tag manylinux_2_28_x86_64: read it as one.
     tag = parse_platform_tag(f"{rest}_{arch}") if rest.startswith(("manylinux", "musllinux")) else None

@@ -384,7 +384,8 @@ class Repository:
 
     def prefetch_metadata(self, links: Sequence[Link]) -> None:
         for link in links:
-            self._meta_future(link)
+            if link.is_wheel:  # an sdist's metadata comes from the planner's builder, not from here
+                self._meta_future(link)
 
     def metadata(self, link: Link) -> bytes:
         return self._meta_future(link).result()

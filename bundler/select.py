@@ -15,8 +15,10 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
+    InvalidSdistFilename,
     InvalidWheelFilename,
     canonicalize_name,
+    parse_sdist_filename,
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
@@ -58,6 +60,19 @@ class Policy:
     allow_pre: bool = False
     exclude_newer: datetime | None = None
     undated_ok: frozenset[str] = frozenset()
+    # pip's --only-binary / --no-binary: canonical names, or ":all:" for every project. A bare
+    # Policy() takes wheels only: sdists need a builder (``plan(sources=...)``), which only a
+    # Job's run supplies; ``job.build_job`` gives pip's default (sdists allowed) there.
+    only_binary: frozenset[str] = frozenset({":all:"})
+    no_binary: frozenset[str] = frozenset()
+
+    def source_allowed(self, project: str) -> bool:
+        """Whether an sdist of ``project`` may be a candidate (``--only-binary`` forbids it)."""
+        return _names_rule(self.only_binary, self.no_binary, project)
+
+    def binary_allowed(self, project: str) -> bool:
+        """Whether a wheel of ``project`` may be a candidate (``--no-binary`` forbids it)."""
+        return _names_rule(self.no_binary, self.only_binary, project)
 
 
 @lru_cache(maxsize=1 << 16)  # pure; a page is ranked once per target, and again for pins and explanations
@@ -202,7 +217,8 @@ def versions_for_target(
         current = best.get(version)
         if current is None or result < current.rank:
             best[version] = WheelChoice(name=norm, version=version, link=link, rank=result)
-    return [best[v] for v in sorted(best, reverse=True)]
+    return with_sdists([best[v] for v in sorted(best, reverse=True)], norm, links, profile, policy=policy,
+                       pinned_versions=pinned_versions, hashes=hashes)
 
 
 def _usable_tags(links: Sequence[Link], ranks: dict[str, int]) -> Callable[[str], bool]:
@@ -302,3 +318,67 @@ def target_needs(profile: Profile) -> str:
     plats = profile.platform_tags()
     own = profile.tags[0].split("-")[1] if profile.tags else "?"
     return f"{profile.describe()}; accepts {own}, abi3 and pure-Python wheels for {compress(plats, 4)}"
+
+
+# -- source distributions ---------------------------------------------------------------------
+
+SDIST_RANK = 1 << 20  # worse than any wheel tag: a version's wheel is always preferred to its sdist
+
+
+def _names_rule(forbid: frozenset[str], allow: frozenset[str], project: str) -> bool:
+    """pip's rule for --only-binary/--no-binary: a name given to one flag overrides ``:all:`` given to the other."""
+    if project in allow:
+        return True
+    return project not in forbid and ":all:" not in forbid
+
+
+def sdist_version(filename: str, project: str) -> Version | None:
+    """The version of an sdist filename of ``project`` (.tar.gz or .zip), or None when it is not one."""
+    if not filename.endswith((".tar.gz", ".zip")):
+        return None
+    try:
+        name, version = parse_sdist_filename(filename)
+    except (InvalidSdistFilename, InvalidVersion):
+        return None
+    return version if canonicalize_name(name) == project else None
+
+
+def check_sdist(link: Link, version: Version, profile: Profile, policy: Policy, pinned: bool,
+                hashes: frozenset[str] | None) -> Rejection | None:
+    """The Rejection that rules out an sdist (the checks of a wheel, tags aside), or None when usable."""
+    v = str(version)
+    if not requires_python_ok(link.requires_python, profile.markers["python_full_version"]):
+        return Rejection(filename=link.filename, version=v, reason="requires-python", detail=f"requires Python {link.requires_python}")
+    if link.is_yanked and not pinned:
+        return Rejection(filename=link.filename, version=v, reason="yanked", detail="yanked" + (f" ({link.yanked})" if link.yanked else ""))
+    if policy.exclude_newer and (link.upload_time is None and not link.flat and link.index not in policy.undated_ok
+                                 or link.upload_time and link.upload_time >= policy.exclude_newer):
+        return Rejection(filename=link.filename, version=v, reason="too-new", detail="not shown to be older than --exclude-newer")
+    if link.sha256 is None:
+        return Rejection(filename=link.filename, version=v, reason="no-hash", detail="the index gives no sha256 for it")
+    if hashes is not None and link.sha256 not in hashes:
+        return Rejection(filename=link.filename, version=v, reason="hash", detail="sha256 not among the pinned --hash values")
+    return None
+
+
+def with_sdists(choices: list[WheelChoice], project: str, links: Sequence[Link], profile: Profile, *, policy: Policy,
+                pinned_versions: frozenset[Version] = frozenset(), hashes: frozenset[str] | None = None) -> list[WheelChoice]:
+    """``choices`` (wheels, newest first) plus, for each version with no usable wheel, its sdist when
+    the policy allows building it; without ``binary_allowed`` the wheels are dropped."""
+    if not policy.binary_allowed(project):
+        choices = []
+    if not policy.source_allowed(project):
+        return choices
+    have = {c.version for c in choices}
+    extra: dict[Version, WheelChoice] = {}
+    for link in links:
+        if link.is_wheel:
+            continue
+        version = sdist_version(link.filename, project)
+        if version is None or version in have or version in extra:
+            continue
+        if check_sdist(link, version, profile, policy, version in pinned_versions, hashes) is None:
+            extra[version] = WheelChoice(name=project, version=version, link=link, rank=SDIST_RANK)
+    if not extra:
+        return choices
+    return sorted([*choices, *extra.values()], key=lambda c: c.version, reverse=True)
