@@ -212,13 +212,22 @@ def explain_impossible(error: ResolutionImpossible, repo: ProjectIndex) -> Bundl
                 matching = [link for link, v in ((link, _version_of(link)) for link in links)
                             if v is not None and spec.contains(v, prereleases=True)]
                 offered = f"\n  files matching {infos[0].requirement}:\n{availability_table(matching)}" if matching else ""
-                hint = "relax the version specifier, or allow pre-releases with --pre" if any(s.version for s in spec) else None
+                pre_helps = not policy.allow_pre and any(c.version.is_prerelease and spec.contains(c.version, prereleases=True)
+                                                         for c in usable)
+                hint = ("allow pre-releases with --pre" if pre_helps
+                        else "relax the version specifier" if any(s.version for s in spec) else None)
                 why = ""
+                yanked = [link for link in matching if link.is_yanked]
+                if matching and len(yanked) == len(matching):  # PEP 592: only the user's own pin takes one
+                    reasons = sorted({f" ({link.yanked})" if link.yanked else "" for link in yanked})
+                    why = (f"; {', '.join(sorted({str(_version_of(link)) for link in yanked}))} is yanked{reasons[0]}, "
+                           "and a yanked release is taken only for your own == pin")
+                    hint = f"pin {name}=={_version_of(yanked[0])} yourself if you really need the yanked release"
                 elsewhere = torch_index_hint(name, spec, index) if not matching else None
                 gap = wheel_gap(name, matching, profile) if matching else None
                 if elsewhere:
                     why, hint = f"; {elsewhere[0]}", elsewhere[1]
-                elif gap:
+                elif gap and not yanked:
                     why, hint = f"\n  {gap[0]}", gap[1]
                 if not elsewhere:
                     hint = _same_release(name, spec, usable) or hint

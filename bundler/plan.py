@@ -260,8 +260,11 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         for r in all_reqs:
             spec &= r.specifier
         hashes = self.hashes.get(name)
-        pinned = frozenset(Version(s.version) for s in spec if s.operator in ("==", "===") and "*" not in s.version
-                           and _is_version(s.version))
+        # PEP 592: a yanked file is taken only for the user's own == / === pin (a requirement or a
+        # constraint they gave, or the base of an extra they pinned), never for a dependency's.
+        own = [r for r in all_reqs if r.parent is None or r.parent.startswith(f"{name}[")]
+        pinned = frozenset(Version(s.version) for r in own for s in r.specifier
+                           if s.operator in ("==", "===") and "*" not in s.version and _is_version(s.version))
         usable = [c for c in filter_specifier(self.choices(name, hashes, pinned), spec, allow_pre=self.policy.allow_pre)
                   if c.version not in bad]
         keep = self.preferred.get(name)

@@ -149,8 +149,11 @@ CASES = [
     Case("yanked-skipped-by-range", [W("lib", "1.0"), W("lib", "2.0", yanked=True)], ["lib>=1.0"], {"lib": "1.0"}),
     Case("yanked-allowed-when-pinned", [W("lib", "1.0"), W("lib", "2.0", yanked="broken")], ["lib==2.0"], {"lib": "2.0"}),
     Case("yanked-only-range-fails", [W("lib", "1.0"), W("lib", "2.0", yanked="broken")], ["lib>=1.5"], None),
+    # PEP 592 and uv: only the user's own pin admits a yanked file, never a dependency's
     Case("yanked-transitive-pin", [W("app", "1.0", deps=["lib==2.0"]), W("lib", "1.0"), W("lib", "2.0", yanked=True)],
-         ["app"], {"app": "1.0", "lib": "2.0"}),
+         ["app"], None),
+    Case("yanked-transitive-pin-user-pins-too", [W("app", "1.0", deps=["lib==2.0"]), W("lib", "1.0"), W("lib", "2.0", yanked=True)],
+         ["app", "lib==2.0"], {"app": "1.0", "lib": "2.0"}),
     # -- pre-releases ----------------------------------------------------------------------------
     Case("pre-skipped", [W("pkg", "1.0"), W("pkg", "2.0rc1")], ["pkg"], {"pkg": "1.0"}),
     Case("pre-with-flag", [W("pkg", "1.0"), W("pkg", "2.0rc1")], ["pkg", "--pre"], {"pkg": "2.0rc1"}),
