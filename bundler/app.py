@@ -31,12 +31,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Network:
-    """How the planner reaches indexes: the page cache (None: none), revalidation, TLS, concurrency."""
+    """How the planner reaches indexes: the page cache (None: none), revalidation, TLS, concurrency.
+    ``offline``: cached pages whatever their age, and no request at all."""
 
     cache_dir: Path | None
     refresh: bool = False
     cert: str | None = None
     jobs: int = 16
+    offline: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,12 +72,14 @@ def check_output(output: Path, example: str) -> None:
 
 def open_repository(indexes: Sequence[IndexConfig], net: Network) -> Repository:
     """The planner's view of ``indexes`` (close it when done). Its HTTP client is made on the first
-    request, so a lock served from the cache never imports httpx."""
+    request, so a lock served from the cache never imports httpx; offline, none is ever made."""
     from bundler.httpcache import PlannerCache
     from bundler.repository import Repository
 
     if net.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if net.offline and net.refresh:
+        raise UsageError("--offline and --refresh contradict each other: revalidating a page needs the network")
     cache = PlannerCache(net.cache_dir)
     if cache.root is not None:
         try:
@@ -89,7 +93,7 @@ def open_repository(indexes: Sequence[IndexConfig], net: Network) -> Repository:
 
         return make_client(cert=net.cert, max_connections=max(net.jobs, 4))
 
-    return Repository(indexes, client, cache, jobs=net.jobs, page_ttl=0.0 if net.refresh else 600.0)
+    return Repository(indexes, client, cache, jobs=net.jobs, page_ttl=0.0 if net.refresh else 600.0, offline=net.offline)
 
 
 def resolve(job: Job, repo: ProjectIndex, *, progress: Callable[[Any], None] | None = None, bootstrap: bool = True,

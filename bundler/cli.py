@@ -73,7 +73,7 @@ def _network(args: argparse.Namespace) -> Any:
     from bundler.cache import default_cache_dir
 
     cache = None if args.no_cache else Path(args.cache_dir) if args.cache_dir else default_cache_dir()
-    return Network(cache_dir=cache, refresh=args.refresh, cert=args.cert, jobs=args.jobs)
+    return Network(cache_dir=cache, refresh=args.refresh, cert=args.cert, jobs=args.jobs, offline=args.offline)
 
 
 def _lock(args: argparse.Namespace, output: Path, *, temporary: bool = False, outputs: Sequence[Path] = ()) -> Any:
@@ -127,7 +127,8 @@ def _run_fetch(specs: Sequence[Any], args: argparse.Namespace, dest: Path | None
     if args.jobs < 1 or args.retries < 0 or not args.timeout > 0:
         raise UsageError("--jobs must be at least 1, --retries 0 or more and --timeout positive")
     options = FetchOptions(jobs=args.jobs, per_host=args.jobs, retries=args.retries, timeout=args.timeout, cert=args.cert,
-                           http2=args.http2, limit_rate=parse_rate(args.limit_rate) if args.limit_rate else None)
+                           http2=args.http2, limit_rate=parse_rate(args.limit_rate) if args.limit_rate else None,
+                           offline=args.offline)
     progress = FetchProgress(args.quiet)
     try:
         report = app.fetch(specs, _store(args), options, dest=dest, reporter=progress)

@@ -71,6 +71,7 @@ class FetchOptions:
     # HTTP/1.1 by default: HTTP/2 multiplexes every transfer to a host over one connection, and
     # under per-connection shaping that measured 0.30x of parallel curl (4 connections: 0.96x).
     http2: bool = False
+    offline: bool = False  # only verified blobs (and local files): no client, no request
 
 
 @dataclass(slots=True)
@@ -364,15 +365,19 @@ def fetch_files(specs: Sequence[FileSpec], store: BlobStore, options: FetchOptio
     report = FetchReport(files=len(unique))
     reporter = reporter or NullReporter()
     own = client is None
-    if client is None:
-        client = make_client(cert=options.cert, timeout=options.timeout, max_connections=options.jobs, http2=options.http2)
-    shared = _Shared(store=store, client=client, options=options, reporter=reporter, report=report, sleep=sleep,
-                     limiter=RateLimiter(options.limit_rate) if options.limit_rate else None)
     try:
         with ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="fetch") as pool:
             # Cached blobs first (re-hashed in parallel), so the progress total counts only real downloads.
             found = dict(zip(unique, pool.map(lambda s: store.verified(s.sha256, s.size), unique.values())))
             todo = [s for sha, s in unique.items() if found[sha] is None]
+            remote = [s for s in todo if local_path(s.url) is None]
+            if options.offline and remote:  # in lock order: the first file the cache lacks
+                raise DownloadFailed(f"offline: {remote[0].filename} (sha256 {remote[0].sha256}) is not in the cache; "
+                                     f"run once online", hint=f"{len(remote)} files are missing; fetch without --offline once")
+            if client is None:
+                client = make_client(cert=options.cert, timeout=options.timeout, max_connections=options.jobs, http2=options.http2)
+            shared = _Shared(store=store, client=client, options=options, reporter=reporter, report=report, sleep=sleep,
+                             limiter=RateLimiter(options.limit_rate) if options.limit_rate else None)
             report.cached += len(unique) - len(todo)
             report.paths.update({sha: p for sha, p in found.items() if p is not None})
             reporter.start(len(todo), sum(s.size or 0 for s in todo))
@@ -396,7 +401,7 @@ def fetch_files(specs: Sequence[FileSpec], store: BlobStore, options: FetchOptio
             for future, spec in futures.items():
                 report.paths[spec.sha256] = future.result()
     finally:
-        if own:
+        if own and client is not None:
             client.close()
     report.elapsed = time.monotonic() - started
     return report

@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 from bundler.fsutil import atomic_write, read_regular
-from bundler.index import IndexConfig, Link, redact_url
+from bundler.errors import IndexUnavailable
+from bundler.index import IndexConfig, Link, project_of_filename, redact_url
 
 
 MAX_PAGE = 64 << 20  # the largest simple page on PyPI is a few MB
@@ -56,6 +58,18 @@ class CachedPage:
     @property
     def fresh(self) -> bool:
         return time.time() - self.stored < self.max_age
+
+    def base(self, url: str) -> str:
+        """The URL this page's relative links resolve against (it was asked for as ``url``): where
+        it was after redirects. The cache stores that URL without credentials; on the same host they
+        are put back from ``url``."""
+        final = self.final_url
+        if not final:
+            return url
+        asked, got = urlsplit(url), urlsplit(final)
+        if "@" in asked.netloc and asked.netloc.rsplit("@", 1)[1] == got.netloc:
+            return urlunsplit((got.scheme, asked.netloc, got.path, got.query, got.fragment))
+        return final
 
 
 def max_age_of(cache_control: str | None) -> int:
@@ -168,6 +182,28 @@ class PlannerCache:
         if self.root is None or not key:
             return
         _store(self._metadata_path(key), data)
+
+    def kept_wheel_metadata(self, link: Link) -> bytes | None:
+        """The core metadata of ``link`` read from its whole wheel in the blob store (kept there by a
+        fetch, or by a metadata read that had to download it), re-hashed first; None when the store
+        lacks it. ``BadMetadata`` when the wheel holds none."""
+        from bundler.cache import BlobStore
+        from bundler.localfiles import open_regular
+        from bundler.wheelmeta import metadata_from_zip
+
+        if self.root is None or not link.sha256:
+            return None
+        blob = BlobStore(self.root).verified(link.sha256, link.size)
+        if blob is None:
+            return None
+        with open_regular(blob) as f:
+            return metadata_from_zip(f, project_of_filename(link.filename))
+
+
+def offline_miss(what: str) -> IndexUnavailable:
+    """The error for something ``--offline`` needs that the cache lacks (``what`` names it)."""
+    return IndexUnavailable(f"offline: {what} is not in the cache; run once online", hint="run the same command without "
+                            "--offline once, with network, to fill the cache (--cache-dir must be the same)")
 
 
 def links_key(body: bytes, content_type: str, page_url: str, index: IndexConfig) -> str | None:

@@ -46,6 +46,9 @@ def _add_index_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     g.add_argument("--refresh", action="store_true",
                    help="revalidate every cached index page (default: reuse pages younger than 10 minutes)")
+    g.add_argument("--offline", action="store_true",
+                   help="no network: use cached pages and metadata whatever their age (and, for build, cached files); "
+                        "fails naming the first thing the cache lacks")
     g.add_argument("--cert", metavar="FILE", help="CA bundle for TLS (default: SSL_CERT_FILE or the system's)")
     g.add_argument("--jobs", type=int, default=16, metavar="N", help="concurrent index requests (default 16)")
 
@@ -65,6 +68,8 @@ def _add_fetch_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cache-dir", metavar="DIR", help="content-addressed cache shared by all locks (default: ~/.cache/wheelhouse)")
     g.add_argument("--jobs", type=int, default=8, metavar="N", help="concurrent transfers (default 8)")
     g.add_argument("--cert", metavar="FILE", help="CA bundle for TLS (default: SSL_CERT_FILE or the system's)")
+    g.add_argument("--offline", action="store_true", help="no network: use only verified files in the cache, "
+                                                          "failing on the first one missing")
     _add_transfer_args(g)
 
 

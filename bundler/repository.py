@@ -7,6 +7,8 @@ a local file, or ``remote_metadata``. Requests run on a thread pool so that the 
 needs are already in flight (``prefetch_*``). Only real work goes to the pool: a page that is fresh
 in the cache, and metadata that is cached, are served on the calling thread, because a hand-off to a
 worker and the wait for it cost more than reading them (a warm lock then runs on one thread).
+Offline, every cached page is reused whatever its age and nothing is ever requested: a miss is an
+``IndexUnavailable`` that names what the cache lacks.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ from collections import deque
 from dataclasses import replace
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
 from bundler.cache import BlobStore
 from bundler.errors import BadInput, HashMismatch, IndexUnavailable
 from bundler.fsutil import read_regular
-from bundler.httpcache import MAX_PAGE, CachedPage, PlannerCache, links_key, max_age_of
+from bundler.httpcache import MAX_PAGE, CachedPage, PlannerCache, links_key, max_age_of, offline_miss
 from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadata_key, parse_html_page, parse_page,
                            project_of_filename, project_url, redact_url, split_hash, supplying_indexes)
 from bundler.localfiles import flat_files, hash_regular, local_path, open_regular
@@ -83,6 +85,7 @@ class Repository:
         *,
         jobs: int = 16,
         page_ttl: float = 600.0,
+        offline: bool = False,
     ) -> None:
         if not indexes:
             raise BadInput("no index to resolve from")
@@ -95,6 +98,7 @@ class Repository:
         # Pages younger than this are reused without asking: PyPI itself sends max-age=600, but
         # some mirrors send no Cache-Control at all. 0 (``--refresh``) revalidates every page.
         self.page_ttl = page_ttl
+        self.offline = offline  # no request at all (not even speculative), whatever the cache's age
         self._pool = DaemonPool(jobs, "wheelhouse-index")  # exit waits for no speculation (see bundler.workers)
         self._lock = threading.Lock()
         self._pages: dict[tuple[str, str], Future[list[Link] | None]] = {}
@@ -157,6 +161,8 @@ class Repository:
 
         if self._closed.is_set():
             raise _Closed()
+        if self.offline:  # the last guard: callers name what is missing better where they can
+            raise offline_miss(f"{what}{redact_url(url)}")
         self.requests += 1
         try:
             return request_with_retries(self._http(), "GET", url, headers=dict(headers))
@@ -218,7 +224,7 @@ class Repository:
 
     def _reusable(self, cached: CachedPage | None) -> bool:
         """True when ``cached`` may be used without asking the server again."""
-        return cached is not None and (cached.fresh or time.time() - cached.stored < self.page_ttl)
+        return cached is not None and (self.offline or cached.fresh or time.time() - cached.stored < self.page_ttl)
 
     def _flat_links(self, index: IndexConfig, project: str) -> list[Link] | None:
         # The first caller loads the flat listing itself; waiting on another pool task could
@@ -275,6 +281,8 @@ class Repository:
                 raise IndexUnavailable(f"index {index.name}: cannot read {path}: {e.strerror or e}") from None
             return parse_html_page(body, path.resolve().as_uri(), index)
         url = project_url(index.url, project)
+        if cached is None and self.offline:
+            raise offline_miss(f"the page of {project} on index {index.name} ({redact_url(url)})")
         body, ctype, final_url = self._get_page(index, url, cached)
         if body is None:
             return None
@@ -312,7 +320,7 @@ class Repository:
         if cached is not None and self._reusable(cached):
             if cached.content_type == NOT_FOUND:
                 return None, "", url
-            return cached.body, cached.content_type, _base_of(cached, url)
+            return cached.body, cached.content_type, cached.base(url)
         headers = {"Accept": ACCEPT, "Accept-Encoding": "gzip"}
         if cached is not None:
             if cached.etag:
@@ -420,6 +428,11 @@ class Repository:
             if local is not None:
                 with open_regular(local) as f:
                     data = metadata_from_zip(f, project_of_filename(link.filename))
+            elif self.offline:  # a wheel kept whole by a fetch (or by a metadata read) may serve
+                data = self.cache.kept_wheel_metadata(link)
+                if data is None:
+                    raise offline_miss(f"the metadata of {link.filename} from index {link.index} "
+                                       f"({redact_url(link.index_url)})")
             else:
                 data = remote_metadata(link, lambda url, headers: self._send(url, headers, f"index {link.index}: "), self._keep_wheel)
         except BadMetadata as e:
@@ -435,16 +448,3 @@ class Repository:
         if self.cache.root is not None:
             BlobStore(self.cache.root).put_bytes(sha256, data)
 
-
-def _base_of(cached: CachedPage, url: str) -> str:
-    """The URL a cached page's relative links resolve against: where it was after redirects.
-
-    The cache stores that URL without credentials; on the same host they are put back from ``url``.
-    """
-    final = cached.final_url
-    if not final:
-        return url
-    asked, got = urlsplit(url), urlsplit(final)
-    if "@" in asked.netloc and asked.netloc.rsplit("@", 1)[1] == got.netloc:
-        return urlunsplit((got.scheme, asked.netloc, got.path, got.query, got.fragment))
-    return final
