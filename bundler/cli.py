@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bundler.errors import BadInput, BundlerError, UsageError
+from bundler.errors import BundlerError, UsageError
 from bundler.options import main_parser
 from bundler.progress import err as _err
 from bundler.progress import human as _human
@@ -201,8 +201,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from bundler.render import print_bundle
 
     path = Path(args.bundle)
-    if not path.exists():
-        raise BadInput(f"no such bundle: {path}")
     reading = read_bundle(path, want_metadata=False, manifest_only=True)
     if reading.manifest is None:
         raise BundlerError(f"{path} has no readable bundle.json" + (f": {reading.problems[0]}" if reading.problems else ""))
@@ -214,9 +212,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from bundler.bundle import verify
     from bundler.manifest import printable
 
-    path = Path(args.bundle)
-    if not path.exists():
-        raise BadInput(f"no such bundle: {path}")
+    path = Path(args.bundle)  # verify names a missing bundle
     m = verify(path, with_bundle=Path(args.with_bundle) if args.with_bundle else None).manifest
     assert m is not None
     print(printable(f"{path}: OK - {len(m.files)} files match bundle.json, complete for {', '.join(t.name for t in m.targets)}"))
