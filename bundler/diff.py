@@ -2,8 +2,8 @@
 crosses the gap.
 
 Per target: packages added, removed and changed (old -> new version), license changes (from the
-bundles' SBOMs; a lock says nothing of licenses, so a lock against a bundle shows none), and the bytes of the new files the old side lacks, which is what has to be carried
-over. Bundles are read without unpacking; locks are read as ``wheelhouse fetch`` reads them.
+bundles' SBOMs; a lock says nothing of licenses, so a lock against a bundle shows none), and the
+bytes of the new files the old side lacks, which is what has to be carried over. Bundles are read without unpacking; locks are read as ``wheelhouse fetch`` reads them.
 """
 
 from __future__ import annotations
