@@ -214,7 +214,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from bundler.manifest import printable
 
     path = Path(args.bundle)  # a missing one is refused by read_bundle: "no such bundle"
-    reading = verify(path, with_bundle=Path(args.with_bundle) if args.with_bundle else None, trust=args.trust and Path(args.trust))
+    reading = verify(path, with_bundle=Path(args.with_bundle) if args.with_bundle else None, trust=Path(args.trust) if args.trust else None)
     m = reading.manifest
     assert m is not None
     print(printable(f"{path}: OK - {len(m.files)} files match bundle.json, complete for {', '.join(t.name for t in m.targets)}"))
