@@ -5,7 +5,8 @@ names, GNU tar headers written here rather than by ``tarfile`` (whose stream mod
 block), and compression with fixed parameters: zstd frames carry checksums and always use the
 multi-threaded engine (its output does not depend on the number of workers, but differs from the
 single-threaded one); gzip has no name and a fixed mtime. The archive is written under a temporary
-name and renamed, and its sha256 is computed on a second thread while it is written.
+name (``.NAME.<pid>.XXXX.tmp``; those of writers that were killed are removed by the next
+writer) and renamed, and its sha256 is computed on a second thread while it is written.
 
 Reading sniffs the format from the magic bytes, not the file name, and refuses what an extractor
 must never be handed: members that are not regular files or directories (links, devices, fifos,
@@ -31,7 +32,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from bundler.errors import BadBundle, BadInput, BundlerError, HashMismatch
-from bundler.fsutil import default_file_mode
+from bundler.fsutil import default_file_mode, remove_stale_temporaries
 
 FORMATS = ("tar.zst", "tar.gz", "tar")
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -149,8 +150,9 @@ def write_reproducible(top: str, members: list[Member], output: Path, *, fmt: st
     if fmt not in FORMATS:
         raise BadInput(f"unknown archive format {fmt!r}", hint=f"choose one of {', '.join(FORMATS)}")
     threads = threads if threads is not None else (os.cpu_count() or 1)
+    remove_stale_temporaries(output.parent, f".{output.name}.")  # left by a pack that was killed
     try:
-        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.{os.getpid()}.", suffix=".tmp")
     except OSError as e:
         raise BundlerError(f"cannot write {output}: {e.strerror or e}") from None
     raw: _Counting | None = None

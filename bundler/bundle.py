@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
 
-from bundler._target.install import MAX_MANIFEST, describe_unlisted, not_in_bundle, printable, unlisted_groups
+from bundler._target.install import MAX_MANIFEST, MAX_SIGNATURE, SIGNATURE, describe_unlisted, not_in_bundle, printable, unlisted_groups
 from bundler.archive import open_archive, sniff
 from bundler.errors import BadBundle, BadInput, BundlerError, Incomplete
 from bundler.manifest import Manifest, check_complete, top_folder
@@ -41,6 +41,15 @@ class BundleReading:
     metadata: dict[str, tuple[tuple[str, ...], str | None]] = field(default_factory=dict)  # wheel path -> deps
     problems: list[str] = field(default_factory=list)
     top: str = ""
+    manifest_bytes: bytes | None = None  # what a signature covers
+    signature: bytes | None = None  # bundle.json.sig, the one file bundle.json cannot list
+    signer: str | None = None  # the principal, once verify(trust=...) has checked the signature
+
+    def authenticity(self) -> str:
+        """One line on who vouches for the bundle, for ``wheelhouse verify``."""
+        if self.signer is not None:
+            return f"signed by {self.signer}, whom the allowed_signers file lists"
+        return "not authenticated: " + ("signed, but" if self.signature is not None else "unsigned, and") + " no --trust given"
 
 
 class _Readable(Protocol):
@@ -99,9 +108,14 @@ def _read_archive(path: Path, reading: BundleReading, want_metadata: bool, manif
                     continue
                 data = src.read()
                 reading.files[rel] = (len(data), hashlib.sha256(data).hexdigest())
+                reading.manifest_bytes = data
                 reading.manifest = _manifest(data, reading)
                 if manifest_only:
                     return
+                continue
+            if rel == SIGNATURE and entry.size <= MAX_SIGNATURE:
+                reading.signature = src.read()
+                reading.files[rel] = (len(reading.signature), hashlib.sha256(reading.signature).hexdigest())
                 continue
             wheel = want_metadata and rel.startswith("wheels/") and rel.endswith(".whl")
             with tempfile.TemporaryFile() if wheel else contextlib.nullcontext() as spool:
@@ -149,7 +163,11 @@ def _read_directory(root: Path, reading: BundleReading, want_metadata: bool) -> 
                         reading.problems.append(f"bundle.json has {reading.files[rel][0]} bytes, more than a manifest can need")
                         continue
                     f.seek(0)
-                    reading.manifest = _manifest(f.read(_MAX_MANIFEST + 1), reading)
+                    reading.manifest_bytes = f.read(_MAX_MANIFEST + 1)
+                    reading.manifest = _manifest(reading.manifest_bytes, reading)
+                elif rel == SIGNATURE and reading.files[rel][0] <= MAX_SIGNATURE:
+                    f.seek(0)
+                    reading.signature = f.read(MAX_SIGNATURE + 1)
                 elif want_metadata and rel.startswith("wheels/") and rel.endswith(".whl"):
                     f.seek(0)
                     _record_deps(f, rel, reading)
@@ -212,15 +230,25 @@ def _check_base(m: Manifest, with_bundle: Path | None, reading: BundleReading) -
             reading.metadata[p] = old.metadata[p]
 
 
-def verify(path: Path, *, with_bundle: Path | None = None) -> BundleReading:
+def verify(path: Path, *, with_bundle: Path | None = None, trust: Path | None = None) -> BundleReading:
     """Check a bundle completely; raise ``BadBundle`` listing every problem, else return the reading.
-    A delta bundle needs ``with_bundle``, the bundle (archive or folder) it was made from."""
+    A delta bundle needs ``with_bundle``, the bundle (archive or folder) it was made from. With
+    ``trust`` (an OpenSSH allowed_signers file), the signature over bundle.json is checked first:
+    unsigned, a bad signature and an unknown signer are each refused by name."""
     reading = read_bundle(path)
+    if trust is not None:
+        from bundler.signing import verify as check_signature
+
+        if reading.manifest_bytes is None:
+            raise BadBundle(f"{printable(str(path))} has no readable bundle.json to check a signature over",
+                            hint="do not install it; build or copy it again")
+        reading.signer = check_signature(reading.manifest_bytes, reading.signature, trust, where=printable(str(path)))
     m = reading.manifest
     if m is None and not any("bundle.json" in p for p in reading.problems):
         reading.problems.append("bundle.json is missing")
     if m is not None:
-        found = {p: v for p, v in reading.files.items() if p != "bundle.json"}
+        # bundle.json cannot list itself, nor the signature over its bytes: the two unlisted files.
+        found = {p: v for p, v in reading.files.items() if p not in ("bundle.json", SIGNATURE)}
         if m.base is not None:
             _check_base(m, with_bundle, reading)
         for p in sorted(set(m.carried()) - set(found)):

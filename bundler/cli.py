@@ -155,7 +155,8 @@ def _pack(args: argparse.Namespace, lock_path: Path, output: Path) -> Any:
     from bundler import app
 
     since = getattr(args, "since", None)
-    result = app.pack(lock_path, _store(args), output, fmt=args.format, level=args.level, since=Path(since) if since else None)
+    result = app.pack(lock_path, _store(args), output, fmt=args.format, level=args.level, since=Path(since) if since else None,
+                      sign_key=Path(args.sign_key) if args.sign_key else None)
     print(f"{result.sha256}  {output.name}")  # even with -q: what the site checks after carrying the bundle over
     if not args.quiet:
         m = result.manifest
@@ -213,9 +214,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from bundler.manifest import printable
 
     path = Path(args.bundle)  # verify names a missing bundle
-    m = verify(path, with_bundle=Path(args.with_bundle) if args.with_bundle else None).manifest
+    reading = verify(path, with_bundle=Path(args.with_bundle) if args.with_bundle else None, trust=Path(args.trust) if args.trust else None)
+    m = reading.manifest
     assert m is not None
     print(printable(f"{path}: OK - {len(m.files)} files match bundle.json, complete for {', '.join(t.name for t in m.targets)}"))
+    print(printable(reading.authenticity()))
     return 0
 
 

@@ -2,8 +2,8 @@
 crosses the gap.
 
 Per target: packages added, removed and changed (old -> new version), license changes (from the
-bundles' SBOMs), and the bytes of the new files the old side lacks, which is what has to be carried
-over. Bundles are read without unpacking; locks are read as ``wheelhouse fetch`` reads them.
+bundles' SBOMs; a lock says nothing of licenses, so a lock against a bundle shows none), and the
+bytes of the new files the old side lacks, which is what has to be carried over. Bundles are read without unpacking; locks are read as ``wheelhouse fetch`` reads them.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class Side:
     targets: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
     files: dict[str, int | None] = field(default_factory=dict)  # sha256 -> size
     licenses: dict[tuple[str, str], str] = field(default_factory=dict)
+    has_licenses: bool = False  # a bundle with an SBOM; a lock does not say, which is no change
 
 
 def load(path: Path) -> Side:
@@ -50,6 +51,8 @@ def _from_lock(path: Path) -> Side:
     for pkg in lock.packages:
         for w in pkg.wheels:
             side.files[w.sha256] = w.size
+    for _, w in lock.bootstrap.values():  # the installer's pip crosses the gap too
+        side.files[w.sha256] = w.size
     return side
 
 
@@ -60,7 +63,7 @@ def _from_bundle(manifest: bytes | None, sbom: bytes | None, where: Path) -> Sid
     if manifest is None:
         raise BadInput(f"{where} has no bundle.json: not a wheelhouse bundle")
     m = Manifest.from_json(manifest, origin=f"{where}/bundle.json")
-    side = Side(licenses=licenses_of(sbom) if sbom else {})
+    side = Side(licenses=licenses_of(sbom) if sbom else {}, has_licenses=sbom is not None)
     for t in m.targets:
         side.targets[t.name] = {p.name: (p.version, p.wheel.rsplit("/", 1)[-1]) for p in t.packages}
     for rel, (size, sha) in m.files.items():
@@ -115,11 +118,11 @@ def compare(old: Side, new: Side) -> dict[str, Any]:
         removed = [{"name": p, "version": a[p][0]} for p in sorted(set(a) - set(b))]
         changed = [{"name": p, "old": a[p][0], "new": b[p][0]} for p in sorted(set(a) & set(b)) if a[p][0] != b[p][0]]
         licenses = []
-        for p in sorted(set(a) & set(b)):
+        for p in sorted(set(a) & set(b)) if old.has_licenses and new.has_licenses else ():
             la, lb = old.licenses.get((p, a[p][0])), new.licenses.get((p, b[p][0]))
             if la != lb and (la or lb):
                 licenses.append({"name": p, "old": la, "new": lb})
-        for p in sorted(set(b) - set(a)):
+        for p in sorted(set(b) - set(a)) if new.has_licenses else ():
             if new.licenses.get((p, b[p][0])):
                 licenses.append({"name": p, "old": None, "new": new.licenses[(p, b[p][0])]})
         targets[name] = {"only-in": "new" if name not in old.targets else "old" if name not in new.targets else None,

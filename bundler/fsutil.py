@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -175,3 +176,38 @@ def overwritten_input(outputs: Sequence[Path], inputs: Sequence[Path]) -> tuple[
             if same_file(out, src):
                 return out, src
     return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process, or no number a pid can be: keep the file, to be safe
+    return True
+
+
+def remove_stale_temporaries(folder: Path, prefix: str) -> list[Path]:
+    """Remove ``folder/<prefix><pid>.XXXX.tmp`` files whose writer (``pid``) no longer runs: what a
+    writer killed by SIGKILL or a power cut leaves behind; returns them. A live pid's file is a
+    writer at work and is kept. Only this machine's pids can be told apart: in a folder shared with
+    other hosts a stale file may stay until its pid is unused here too."""
+    pattern = re.compile(re.escape(prefix) + r"(\d{1,10})\.[A-Za-z0-9_]+\.tmp")
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []  # creating the temporary file will say what is wrong with the folder
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m is None or _alive(int(m.group(1))):
+            continue
+        stale = folder / name
+        try:
+            if stat.S_ISREG(stale.lstat().st_mode):
+                stale.unlink()
+                removed.append(stale)
+        except OSError:
+            pass  # removed meanwhile by another writer, or not ours to remove
+    return removed

@@ -97,6 +97,8 @@ def _add_pack_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("tar.zst", "tar.gz", "tar"),
                    help="archive format (default: from the -o suffix, else tar.zst; tar.gz/tar for targets without zstd)")
     p.add_argument("--level", type=int, metavar="N", help="compression level (default: zstd 1, gzip 6; wheels are compressed already)")
+    p.add_argument("--sign-key", metavar="KEY", help="sign bundle.json with this OpenSSH private key (ssh-keygen -Y sign, "
+                   "namespace wheelhouse); the site checks it with install.sh --trust ALLOWED_SIGNERS")
 
 
 def _with_parents(add_parser: Any, *parents: argparse.ArgumentParser) -> Any:
@@ -176,6 +178,8 @@ def main_parser() -> argparse.ArgumentParser:
     ver = sub.add_parser("verify", help="check every hash, the member set and completeness of a bundle (exit 1 on any problem)")
     ver.add_argument("bundle", metavar="BUNDLE", help="a bundle archive or unpacked bundle directory")
     ver.add_argument("--with", dest="with_bundle", metavar="OLD", help="for a delta bundle: the bundle it was made from")
+    ver.add_argument("--trust", metavar="ALLOWED_SIGNERS", help="also require a signature over bundle.json by a key this "
+                     "OpenSSH allowed_signers file lists (refused when unsigned, badly signed or signed by another key)")
 
     dif = sub.add_parser("diff", help="what changes between two bundles or locks (exit 1 when they differ)",
                          description="Print, per target, the packages added, removed and changed, license changes, and the "

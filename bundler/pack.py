@@ -3,7 +3,7 @@
 The archive holds one directory ``<name>-<first 8 hex of the lock's sha256>/`` (layout in
 DESIGN.md), so two bundles written to one file name unpack side by side: the wheels, a static PEP 503
 index over them, the lock, requirements.txt, SHA256SUMS, ``bundle.json`` and the target-side
-scripts. The bundled ``pylock.toml`` is the lock rewritten so that every wheel is a ``path`` entry
+scripts, and ``sbom.cdx.json`` (``bundler.sbom``), signed with ``bundle.json.sig`` when a key is given. The bundled ``pylock.toml`` is the lock rewritten so that every wheel is a ``path`` entry
 into ``wheels/`` (``uv pip install -r pylock.toml`` works from the unpacked folder, offline);
 ``bundle.json``'s ``lock-sha256`` stays the sha256 of the lock pack read.
 
@@ -40,8 +40,10 @@ from bundler.archive import FORMATS, Member, SourceChanged, write_reproducible
 from bundler.cache import BlobStore
 from bundler.errors import BadInput, BundlerError, HashMismatch
 from bundler.lock import Lock, LockedWheel, read_lock_source, render_requirements
-from bundler.manifest import Base, BundledPackage, BundledTarget, Manifest, check_complete
+from bundler.manifest import Base, BundledPackage, BundledTarget, Manifest, check_complete, top_folder
 from bundler.packsdist import with_built_wheels
+from bundler.sbom import SBOM, SbomEntry, sbom_json
+from bundler.signing import SIGNATURE, sign
 from bundler.wheelmeta import BadMetadata, metadata_from_zip, parse_metadata
 
 # Wheels are deflated zips already: zstd 3 makes the science stack 0.5 % smaller than zstd 1 and the
@@ -128,7 +130,8 @@ def _mtime(lock: Lock, source_date_epoch: str | None) -> int:
     return _EPOCH_1980
 
 
-def _wheel_metadata(path: Path, project: str, version: str, filename: str) -> tuple[tuple[str, ...], str | None]:
+def _wheel_metadata(path: Path, project: str, version: str, filename: str) -> tuple[tuple[str, ...], str | None, str | None]:
+    """(Requires-Dist, Requires-Python, License-Expression) of a cached wheel, checked against the lock."""
     try:
         with open(path, "rb") as f:
             meta = parse_metadata(metadata_from_zip(f, project))
@@ -136,7 +139,30 @@ def _wheel_metadata(path: Path, project: str, version: str, filename: str) -> tu
         raise BundlerError(f"cannot read the metadata of {filename}: {e}") from None
     if canonicalize_name(meta.name) != canonicalize_name(project) or meta.version.split("+")[0] != version.split("+")[0]:
         raise BundlerError(f"{filename} says it is {meta.name} {meta.version}, but the lock names {project} {version}")
-    return tuple(str(r) for r in meta.requires_dist), meta.requires_python
+    return tuple(str(r) for r in meta.requires_dist), meta.requires_python, meta.license_expression
+
+
+def sbom_entries(lock: Lock, wheels: dict[str, tuple[LockedWheel, str, str]], licenses: dict[str, str | None],
+                 builds: dict[str, Any] | None = None) -> list[SbomEntry]:
+    """One SBOM entry per shipped wheel: where it came from (the lock's index for its package; the
+    bootstrap pip's own download URL when no package names it), the targets it serves (as an
+    installed package or as a target's bootstrap pip), and for a wheel built here the sdist it was
+    built from (``builds``: sdist sha256 -> build record)."""
+    built = {b["wheel"]: (b["sdist"], sha) for sha, b in (builds or {}).items()}
+    index: dict[str, str | None] = {}
+    served: dict[str, set[str]] = {}
+    for pkg in lock.packages:
+        for w in pkg.wheels:
+            index.setdefault(w.filename, pkg.index)
+        for target, fn in pkg.targets.items():
+            served.setdefault(fn, set()).add(target)
+    for target, (_, w) in lock.bootstrap.items():
+        served.setdefault(w.filename, set()).add(target)
+        if index.get(w.filename) is None and w.url.startswith(("http://", "https://")):
+            index[w.filename] = w.url  # never a file: URL, which would name a folder of the build machine
+    return [SbomEntry(name=project, version=version, filename=fn, sha256=w.sha256, index=index.get(fn),
+                      license=licenses.get(fn), targets=tuple(sorted(served.get(fn, ()))), source=built.get(fn))
+            for fn, (w, project, version) in sorted(wheels.items())]
 
 
 def _simple_index(wheels: dict[str, tuple[str, str]], requires_python: dict[str, str | None]) -> dict[str, bytes]:
@@ -157,10 +183,12 @@ def _simple_index(wheels: dict[str, tuple[str, str]], requires_python: dict[str,
     return pages
 
 
-def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | None = None) -> tuple[Manifest, list[Member], int]:
+def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | None = None, *,
+                sign_key: Path | None = None) -> tuple[Manifest, list[Member], int]:
     """Everything that goes into the bundle, checked: wheels present and hashing right, metadata
     read from them, completeness proven for every target. Raises before anything is written.
-    With ``since``, a delta over that bundle or lock (see the module docstring)."""
+    With ``since``, a delta over that bundle or lock (see the module docstring); with ``sign_key``,
+    ``bundle.json.sig``, an SSH signature over bundle.json (``bundler.signing``)."""
     from bundler.bundle import read_base
 
     old = read_base(since) if since is not None else None
@@ -190,7 +218,7 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | N
                            f"{', '.join(sorted(missing)[:5])}{' ...' if len(missing) > 5 else ''}",
                            hint=f"run 'wheelhouse fetch {lock_path}' first (with the same --cache-dir), or use 'wheelhouse build'")
 
-    def check(item: tuple[str, tuple[LockedWheel, str, str]]) -> tuple[str, tuple[tuple[str, ...], str | None], int]:
+    def check(item: tuple[str, tuple[LockedWheel, str, str]]) -> tuple[str, tuple[tuple[str, ...], str | None, str | None], int]:
         # Only the size and the metadata here: the bytes are hashed once, as they are copied into
         # the archive, and a mismatch there fails the pack before anything is published.
         fn, (w, project, version) = item
@@ -226,33 +254,40 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | N
     for path, data in generated.items():
         members.append(Member(path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data,
                                mode=modes.get(path, 0o644)))
+    mtime = _mtime(lock, os.environ.get("SOURCE_DATE_EPOCH"))
+    created = datetime.fromtimestamp(mtime, timezone.utc)
+    lock_sha256 = hashlib.sha256(lock_bytes).hexdigest()
+    sbom = sbom_json(sbom_entries(lock, wheels, {fn: checked[fn][0][2] for fn in wheels}, builds), bundle=top_folder(name, lock_sha256),
+                     lock_sha256=lock_sha256, created=created, tool=f"wheelhouse {__version__}")
+    members.append(Member(path=SBOM, size=len(sbom), sha256=hashlib.sha256(sbom).hexdigest(), data=sbom))
     from_base = sorted(m.path for m in members if old is not None and old.wheels.get(m.path) == m.sha256)
     full = list(members)
     members = [m for m in members if m.path not in set(from_base)]
     sums = "".join(f"{m.sha256}  {m.path}\n" for m in sorted(members, key=lambda m: m.path)).encode()  # what it carries
     members.append(Member(path="SHA256SUMS", size=len(sums), sha256=hashlib.sha256(sums).hexdigest(), data=sums))
     full.append(members[-1])
-    mtime = _mtime(lock, os.environ.get("SOURCE_DATE_EPOCH"))
-    created = datetime.fromtimestamp(mtime, timezone.utc)
-    manifest = Manifest(name=name, tool=f"wheelhouse {__version__}", lock_sha256=hashlib.sha256(lock_bytes).hexdigest(),
+    manifest = Manifest(name=name, tool=f"wheelhouse {__version__}", lock_sha256=lock_sha256,
                         created=created.strftime("%Y-%m-%dT%H:%M:%SZ"), smoke=lock.smoke, requirements=lock.requirements,
                         targets=tuple(targets), files={m.path: (m.size, m.sha256) for m in full},
                         base=Base(name=old.name, lock_sha256=old.lock_sha256, files=tuple(from_base)) if old else None,
                         builds=builds)
     data = manifest.to_json()
     members.append(Member(path="bundle.json", size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data))
+    if sign_key is not None:  # beside bundle.json, which cannot list its own signature (Ed25519 is deterministic)
+        sig = sign(data, sign_key)
+        members.append(Member(path=SIGNATURE, size=len(sig), sha256=hashlib.sha256(sig).hexdigest(), data=sig))
     return manifest, sorted(members, key=lambda m: m.path), mtime
 
 
 def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None,
-         threads: int | None = None, since: Path | None = None) -> PackResult:
+         threads: int | None = None, since: Path | None = None, sign_key: Path | None = None) -> PackResult:
     """Check everything, then write the bundle for ``lock_path`` to ``output``; see the module docstring."""
     fmt = format_of(output, fmt)
     if level is None:
         level = DEFAULT_LEVELS[fmt]
     elif fmt == "tar.zst" and not 1 <= level <= 22 or fmt == "tar.gz" and not 0 <= level <= 9:
         raise BadInput(f"--level {level} is out of range for {fmt} (zstd 1-22, gzip 0-9)")
-    manifest, members, mtime = plan_bundle(lock_path, store, output, since)
+    manifest, members, mtime = plan_bundle(lock_path, store, output, since, sign_key=sign_key)
     try:
         sha, size = write_reproducible(manifest.top, members, output, fmt=fmt, level=level, mtime=mtime, threads=threads)
     except SourceChanged as e:  # the blob changed in the cache since plan_bundle looked at it

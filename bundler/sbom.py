@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from bundler.urls import redact_url
 
 SPEC = "1.6"
+SBOM = "sbom.cdx.json"  # its name inside a bundle
 _NAMESPACE = uuid.UUID("6f0f6a3c-5d0e-4f6e-9a55-77686565686f")  # wheelhouse's own uuid5 namespace
 
 

@@ -15,10 +15,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from bundler._target.install import SIGNATURE, SIGNING_NAMESPACE as NAMESPACE
 from bundler.errors import BadBundle, BadInput
 
-NAMESPACE = "wheelhouse"
-SIGNATURE = "bundle.json.sig"
+__all__ = ["NAMESPACE", "SIGNATURE", "sign", "verify"]
 
 
 def _ssh_keygen() -> str:

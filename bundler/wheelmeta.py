@@ -27,6 +27,7 @@ class CoreMetadata:
     requires_dist: tuple[Requirement, ...]
     requires_python: str | None
     provides_extra: tuple[str, ...]
+    license_expression: str | None = None  # License-Expression (core metadata 2.4), for the bundle's SBOM
 
 
 class BadMetadata(ValueError):
@@ -51,6 +52,7 @@ def parse_metadata(data: bytes) -> CoreMetadata:
         requires_dist=tuple(reqs),
         requires_python=_first(fields, "requires-python") or None,
         provides_extra=tuple(canonicalize_name(e) for e in _unfolded(fields, "provides-extra")),
+        license_expression=(_first(fields, "license-expression") or "").strip() or None,
     )
 
 

@@ -258,3 +258,53 @@ def test_format_comes_from_the_bytes_not_the_name(tmp_path: Path, members: list[
 def test_missing_file_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="nope.tar"):
         open_archive(tmp_path / "nope.tar")
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    return int(child.stdout)
+
+
+def test_a_killed_writers_temporary_is_removed_and_a_live_ones_kept(tmp_path: Path, members: list[Member]) -> None:
+    out = tmp_path / "kit.tar.zst"
+    stale = tmp_path / f".kit.tar.zst.{_dead_pid()}.k2j_x9a1.tmp"  # what a SIGKILL during pack leaves
+    live = tmp_path / f".kit.tar.zst.{os.getppid()}.abcd1234.tmp"  # another pack at work right now
+    other = tmp_path / f".other.tar.zst.{_dead_pid()}.abcd1234.tmp"  # another output's: not this writer's business
+    for f in (stale, live, other):
+        f.write_bytes(b"partial")
+    write(members, out, "tar.zst")
+    assert not stale.exists() and live.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == sorted([live.name, other.name])
+
+
+def test_the_temporary_name_carries_the_writers_pid(tmp_path: Path) -> None:
+    import re
+    import threading
+
+    from bundler.fsutil import remove_stale_temporaries
+
+    # A member read from a FIFO: the feeding thread looks at the folder while the archive is being written.
+    fifo = tmp_path / "src.whl"
+    os.mkfifo(fifo)
+    out = tmp_path / "out" / "kit.tar"
+    data = b"wheel bytes\n"
+    seen: list[str] = []
+
+    def feed() -> None:
+        with open(fifo, "wb") as f:  # opens once the writer reads the member
+            seen.extend(p.name for p in out.parent.iterdir())
+            f.write(data)
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    write([Member(path="wheels/a-1.0-py3-none-any.whl", size=len(data), sha256=sha256(data), source=fifo)], out, "tar")
+    feeder.join()
+    assert len(seen) == 1 and re.fullmatch(rf"\.kit\.tar\.{os.getpid()}\.\w+\.tmp", seen[0]), seen
+    assert [p.name for p in out.parent.iterdir()] == ["kit.tar"]
+    mine = out.parent / f".kit.tar.{os.getpid()}.zz.tmp"  # this process is alive: kept
+    mine.write_bytes(b"x")
+    assert remove_stale_temporaries(out.parent, ".kit.tar.") == [] and mine.exists()

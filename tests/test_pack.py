@@ -138,7 +138,7 @@ def blob(cache: Path, sha: str) -> Path:
 
 def expected_members(top: str) -> list[str]:
     names = [f"{top}/", *(f"{top}/{f}" for f in ("SHA256SUMS", "bundle.json", "capture_profile.py", "install.py",
-                                                   "install.sh", "publish.py", "pylock.toml", "requirements.txt")),
+                                                   "install.sh", "publish.py", "pylock.toml", "requirements.txt", "sbom.cdx.json")),
              f"{top}/simple/"]
     for p in PROJECTS:
         names += [f"{top}/simple/{p}/", f"{top}/simple/{p}/index.html"]

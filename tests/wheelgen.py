@@ -65,15 +65,18 @@ def _metadata(
     requires_dist: Iterable[str],
     requires_python: str | None,
     provides_extra: Iterable[str],
+    license_expression: str | None = None,
 ) -> bytes:
     lines = [
-        "Metadata-Version: 2.1",
+        "Metadata-Version: 2.4" if license_expression else "Metadata-Version: 2.1",
         f"Name: {name}",
         f"Version: {version}",
         f"Summary: Generated test package {name}",
     ]
     if requires_python is not None:
         lines.append(f"Requires-Python: {requires_python}")
+    if license_expression:
+        lines.append(f"License-Expression: {license_expression}")
     lines += [f"Provides-Extra: {extra}" for extra in provides_extra]
     lines += [f"Requires-Dist: {req}" for req in requires_dist]
     return ("\n".join(lines) + "\n").encode("utf-8")
@@ -99,6 +102,7 @@ def make_wheel(
     requires_python: str | None = None,
     provides_extra: Iterable[str] = (),
     files: Mapping[str, bytes | str] | None = None,
+    license_expression: str | None = None,
 ) -> Path:
     """Write a wheel into ``dest_dir`` and return its path.
 
@@ -117,7 +121,7 @@ def make_wheel(
     entries = sorted(payload.items())
     entries.append(
         (f"{dist_info}/METADATA",
-         _metadata(name, version, requires_dist, requires_python, provides_extra))
+         _metadata(name, version, requires_dist, requires_python, provides_extra, license_expression))
     )
     entries.append((f"{dist_info}/WHEEL", _wheel_file(tag)))
 

@@ -3,11 +3,15 @@
 
 Run it through ``install.sh`` in the unpacked bundle directory (or directly with Python 3.8+)::
 
-    sh install.sh [--venv DIR] [--python PATH] [--with OLD_BUNDLE_DIR] [--check-only] [--dry-run]
+    sh install.sh [--venv DIR] [--python PATH] [--with OLD_BUNDLE_DIR] [--trust ALLOWED_SIGNERS] [--check-only] [--dry-run]
     sh install.sh --publish URL | --publish-dir DIR      (upload the wheels to a site index; no venv)
 
 In order, and stopping at the first failure (exit status 1, one reason on stderr):
 
+0. with ``--trust ALLOWED_SIGNERS`` (an OpenSSH allowed_signers file), check ``bundle.json.sig``,
+   an SSH signature over ``bundle.json``, with ``ssh-keygen -Y verify`` before anything else is read
+   or run: an unsigned bundle, a bad signature and a signer the file does not list are refused,
+   each by name. Without it, say that the bundle is not authenticated and go on;
 1. check that this machine is one the bundle was made for: same Python implementation and
    version, same OS and CPU, on Linux the same C library family (glibc or musl), and every
    wheel of the target supported by this interpreter's tags (they decide the libc version);
@@ -76,6 +80,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tempfile
 import traceback
 import unicodedata
 
@@ -83,6 +88,11 @@ import unicodedata
 BUNDLE_FORMAT = "wheelhouse-bundle"
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
+# The one file besides bundle.json that bundle.json does not list: an OpenSSH signature over its
+# bytes (``wheelhouse pack --sign-key``), checked with ``--trust ALLOWED_SIGNERS`` before anything else.
+SIGNATURE = MANIFEST + ".sig"
+SIGNING_NAMESPACE = "wheelhouse"
+MAX_SIGNATURE = 64 << 10  # an SSH signature is a few hundred bytes; RSA 16384 stays under 4 KiB
 CAPTURE_MODULE = "capture_profile.py"
 PUBLISH_MODULE = "publish.py"
 # The default venv sits next to the bundle directory (``hpc/`` -> ``hpc.venv/``), never inside it:
@@ -212,8 +222,8 @@ def parse_json(data):
         raise ValueError("nested too deeply")
 
 
-def load_manifest(bundle_dir):
-    """Read and check ``bundle.json``; returns the dict.  Raises InstallError when unusable."""
+def read_manifest_bytes(bundle_dir):
+    """The bytes of ``bundle.json`` (at most MAX_MANIFEST); InstallError when missing or too large."""
     path = os.path.join(bundle_dir, MANIFEST)
     if not os.path.isfile(path):
         raise InstallError(
@@ -228,6 +238,14 @@ def load_manifest(bundle_dir):
     if len(data) > MAX_MANIFEST:
         raise InstallError("%s is larger than %d MiB, more than any bundle manifest needs" % (MANIFEST, MAX_MANIFEST >> 20),
                            hint=VERIFY_HINT)
+    return data
+
+
+def load_manifest(bundle_dir, data=None):
+    """Read and check ``bundle.json`` (or ``data``, its bytes as already read and authenticated);
+    returns the dict.  Raises InstallError when unusable."""
+    if data is None:
+        data = read_manifest_bytes(bundle_dir)
     try:
         doc = parse_json(data)
     except ValueError as e:
@@ -727,7 +745,8 @@ def not_in_bundle(rel_dir):
 
 
 def files_on_disk(bundle_dir, skip_dirs=()):
-    """Relative POSIX paths of every file (and link) under ``bundle_dir``, bundle.json excluded.
+    """Relative POSIX paths of every file (and link) under ``bundle_dir``, but the two files
+    bundle.json cannot list: itself and ``bundle.json.sig`` (at the top only).
 
     The directories ``not_in_bundle`` names and those in ``skip_dirs`` (the venv this run makes
     or was told to reuse, when it lies inside the bundle) are not looked into.
@@ -744,7 +763,7 @@ def files_on_disk(bundle_dir, skip_dirs=()):
         kept = []
         for d in dirs:
             full = os.path.join(root, d)
-            if not_in_bundle(prefix + d) or any(_same_path(full, s) for s in skip_dirs):
+            if not_in_bundle(prefix + d) or any(_same_path(full, sd) for sd in skip_dirs):
                 continue
             if os.path.islink(full):
                 found.add(prefix + d)  # never followed: reported as an extra file
@@ -752,7 +771,7 @@ def files_on_disk(bundle_dir, skip_dirs=()):
             kept.append(d)
         dirs[:] = kept
         for n in names:
-            if prefix or n != MANIFEST:
+            if prefix or n not in (MANIFEST, SIGNATURE):
                 found.add(prefix + n)
     if errors:
         e = errors[0]
@@ -886,6 +905,94 @@ def verify_bundle(bundle_dir, manifest, with_dir, skip_dirs=()):
     paths = dict((rel, os.path.join(bundle_dir, *rel.split("/"))) for rel in manifest["files"])
     paths.update((rel, os.path.join(with_dir, *rel.split("/"))) for rel in base)
     return paths, count
+
+
+# ---------------------------------------------------------------------------------------
+# Signature (--trust): the same ssh-keygen commands as the builder's bundler/signing.py
+
+
+def _ssh_keygen():
+    tool = shutil.which("ssh-keygen")
+    if tool is None:
+        raise InstallError(
+            "--trust needs ssh-keygen (OpenSSH 8.2 or newer) to check the bundle's signature, and there is none "
+            "on PATH; nothing was installed",
+            hint="install the OpenSSH client, or check the bundle on a machine that has it "
+            "(wheelhouse verify BUNDLE --trust ALLOWED_SIGNERS)")
+    return tool
+
+
+def check_signature(data, signature, allowed_signers):
+    """The principal of ``allowed_signers`` whose key signed ``data`` (bundle.json's bytes) with
+    ``signature``; InstallError naming why not: a bad signature, or an unknown signer."""
+    tool = _ssh_keygen()
+    bad = InstallError("the signature does not match bundle.json (bad signature); nothing was installed",
+                       hint="the bundle was changed after it was signed: do not install it")
+    tmp = tempfile.mkdtemp(prefix="wheelhouse-verify-")
+    try:
+        sig = os.path.join(tmp, SIGNATURE)
+        with open(sig, "wb") as f:
+            f.write(signature)
+
+        def keygen(args, stdin):
+            return subprocess.run([tool, "-Y"] + args + ["-s", sig], input=stdin, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, timeout=60)
+
+        found = keygen(["find-principals", "-f", allowed_signers], None)
+        principals = [p for p in found.stdout.decode("utf-8", "replace").split() if p]
+        if found.returncode != 0 or not principals:
+            # No listed key made it: a signature that holds for some key is an unknown signer.
+            if keygen(["check-novalidate", "-n", SIGNING_NAMESPACE], data).returncode != 0:
+                raise bad
+            raise InstallError(
+                "the bundle is signed by a key that %s does not list (unknown signer); nothing was installed"
+                % printable(allowed_signers),
+                hint="add the signer's public key to the allowed_signers file if you trust it")
+        for principal in principals:
+            if keygen(["verify", "-f", allowed_signers, "-I", principal, "-n", SIGNING_NAMESPACE], data).returncode == 0:
+                return principal
+        raise bad
+    except (OSError, subprocess.SubprocessError) as e:
+        raise InstallError("cannot run ssh-keygen to check the signature: %s; nothing was installed" % printable(str(e)))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def authenticate(bundle_dir, trust):
+    """bundle.json's bytes, authenticated against the allowed_signers file ``trust`` when given,
+    before anything else of the bundle is read or run. Without ``trust``, the bytes as they are
+    (the caller says the bundle is not authenticated: ``unauthenticated``)."""
+    data = read_manifest_bytes(bundle_dir)
+    sig_path = os.path.join(bundle_dir, SIGNATURE)
+    if trust is None:
+        return data
+    if not os.path.isfile(trust):
+        raise InstallError("--trust %s: no such allowed_signers file" % printable(trust),
+                           hint="give the OpenSSH allowed_signers file that lists the keys your site trusts")
+    if not os.path.lexists(sig_path):
+        raise InstallError("the bundle is not signed (no %s), and --trust requires a signature (unsigned); "
+                           "nothing was installed" % SIGNATURE,
+                           hint="ask for a bundle signed with 'wheelhouse pack --sign-key KEY'")
+    try:
+        if os.path.islink(sig_path) or not os.path.isfile(sig_path):
+            raise OSError("not a regular file")
+        with open(sig_path, "rb") as f:
+            signature = f.read(MAX_SIGNATURE + 1)
+    except OSError as e:
+        raise InstallError("cannot read %s (bad signature): %s; nothing was installed" % (SIGNATURE, e.strerror or e))
+    if len(signature) > MAX_SIGNATURE:
+        raise InstallError("%s has more than %d bytes, more than any SSH signature (bad signature); nothing was installed"
+                           % (SIGNATURE, MAX_SIGNATURE), hint="do not install it")
+    principal = check_signature(data, signature, os.path.abspath(trust))
+    _say("bundle.json is signed by %s, whom %s lists" % (printable(principal), printable(trust)))
+    return data
+
+
+def unauthenticated(bundle_dir):
+    """The note printed when no --trust was given."""
+    signed = os.path.lexists(os.path.join(bundle_dir, SIGNATURE))
+    return "note: the bundle is not authenticated (%s; --trust ALLOWED_SIGNERS checks who made it)" % (
+        "it is signed, but the signature was not checked" if signed else "it is not signed")
 
 
 # ---------------------------------------------------------------------------------------
@@ -1043,6 +1150,9 @@ def main_parser():
         "directory, BUNDLE.venv; an existing one there is not reused unless named here)",
     )
     parser.add_argument("--python", metavar="PATH", help="the Python to install for (default: the one running this script)")
+    parser.add_argument("--trust", metavar="ALLOWED_SIGNERS",
+                        help="check bundle.json's signature (bundle.json.sig) against this OpenSSH allowed_signers file "
+                        "before anything else; refuse an unsigned bundle, a bad signature or an unlisted signer")
     parser.add_argument("--with", dest="with_dir", metavar="OLD_BUNDLE_DIR",
                         help="for a delta bundle: the unpacked bundle it was made from, which holds the files it lacks")
     mode = parser.add_mutually_exclusive_group()
@@ -1096,12 +1206,12 @@ def refuse_unchosen_venv(venv):
         )
 
 
-def publish(args, bundle_dir, with_dir, environ):
+def publish(args, bundle_dir, with_dir, environ, manifest_bytes=None):
     """``--publish URL`` / ``--publish-dir DIR``: verify the bundle, then hand every wheel of the set to
     the bundle's ``publish.py`` (hash-checked before it is loaded). No machine check, no venv."""
     if args.venv:
         raise InstallError("--venv makes no sense with --publish or --publish-dir: publishing creates no venv")
-    manifest = load_manifest(bundle_dir)
+    manifest = load_manifest(bundle_dir, manifest_bytes)
     paths, count = verify_bundle(bundle_dir, manifest, with_dir)
     _say("verified %d files (size and sha256)" % count)
     module = load_capture_module(bundle_dir, manifest["files"], PUBLISH_MODULE)
@@ -1121,15 +1231,22 @@ def publish(args, bundle_dir, with_dir, environ):
 def install(args, bundle_dir, environ):
     """Everything after argument parsing; returns the exit status or raises InstallError."""
     sys.dont_write_bytecode = True  # importing capture_profile must not add __pycache__ to the bundle
+    # --trust: the signature over bundle.json is checked before anything else is read or run, and
+    # the very bytes checked are the manifest used from here on.
+    manifest_bytes = authenticate(bundle_dir, args.trust)
     with_dir = os.path.abspath(args.with_dir) if args.with_dir else None
     if with_dir and _same_path(with_dir, bundle_dir):
         raise InstallError("--with names this bundle's own directory", hint="give the unpacked directory of the older bundle")
     if args.publish or args.publish_dir:
-        return publish(args, bundle_dir, with_dir, environ)
+        if not args.trust:
+            _say(unauthenticated(bundle_dir))
+        return publish(args, bundle_dir, with_dir, environ, manifest_bytes)
     venv = os.path.abspath(args.venv) if args.venv else default_venv(bundle_dir)
     if not args.venv and not args.check_only:
         refuse_unchosen_venv(venv)  # before anything runs
-    manifest = load_manifest(bundle_dir)
+    if not args.trust:
+        _say(unauthenticated(bundle_dir))
+    manifest = load_manifest(bundle_dir, manifest_bytes)
     capture = load_capture_module(bundle_dir, manifest["files"])  # checked against bundle.json first
     machine = this_machine(capture)
     check = choose_target(manifest, machine, capture)

@@ -1,11 +1,12 @@
 #!/bin/sh
 # Install this wheelhouse bundle offline into a virtual environment.
 #
-#   sh install.sh [--venv DIR] [--python PATH] [--check-only] [--dry-run]
+#   sh install.sh [--venv DIR] [--python PATH] [--trust ALLOWED_SIGNERS] [--check-only] [--dry-run]
 #
 # Finds a Python 3.8+ (--python PATH, else python3, else python) and runs install.py, which
 # sits next to this script, with the remaining arguments. Works from any directory. The venv is
-# made next to the bundle directory (BUNDLE.venv) unless --venv DIR names one.
+# made next to the bundle directory (BUNDLE.venv) unless --venv DIR names one. --trust FILE checks
+# bundle.json's signature (install.py, with ssh-keygen) before anything else of the bundle is read.
 
 set -u
 
