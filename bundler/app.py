@@ -161,7 +161,7 @@ def plan_files(result: Plan) -> list[FileSpec]:
     the indexes were given still in them: they go to the downloader only, never to disk)."""
     from bundler.fetch import FileSpec
 
-    pins = [p for t in result.targets for p in (*t.pins, *([t.bootstrap] if t.bootstrap else []))]
+    pins = [p for t in result.targets for p in (*t.pins, *([t.bootstrap] if t.bootstrap else []), *([t.uv] if t.uv else []))]
     return [FileSpec(url=p.link.url, sha256=p.link.sha256 or "", size=p.link.size, filename=p.link.filename) for p in pins]
 
 

@@ -438,4 +438,5 @@ def place(specs: Sequence[FileSpec], report: FetchReport, dest: Path) -> list[Pa
 def lock_files(lock: Lock) -> list[FileSpec]:
     """Every wheel a lock names, for all its targets and their bootstrap pip, in lock order."""
     wheels = [w for pkg in lock.packages for w in pkg.wheels] + [w for _, w in lock.bootstrap.values()]
+    wheels += [w for _, w in lock.uv.values()]  # the fast installer's wheels
     return [FileSpec(url=w.url, sha256=w.sha256, size=w.size, filename=w.filename) for w in wheels]

@@ -319,6 +319,8 @@ def check_manifest(data):
         if not isinstance(packages, list):
             raise InstallError("%s.packages must be a list" % where)
         refs = [("requirements", target.get("requirements")), ("pip", target.get("pip"))]
+        if target.get("uv") is not None:  # the fast installer, when the lock had one for this target
+            refs.append(("uv", target.get("uv")))
         for j, package in enumerate(packages):
             at = "%s.packages[%d]" % (where, j)
             if not isinstance(package, dict) or not isinstance(package.get("name"), str):
