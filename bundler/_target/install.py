@@ -991,7 +991,7 @@ def plan_commands(bundle_dir, target, venv, smoke, reuse, with_dir=None, from_ba
     installer also finds wheels there, and the bootstrap pip comes from there when it is one of
     ``from_base``. ``installer`` "uv" runs the uv binary at ``uv`` (extracted from the bundle's
     verified uv wheel); "pip" runs the bundled pip straight from its wheel. Both install without
-    byte-compiling (pip through PIP_NO_COMPILE in its environment), so both leave the same files,
+    byte-compiling (pip through PIP_COMPILE=0 in its environment), so both leave the same files,
     and ``compile`` compiles afterwards on every core. ``extras`` (distributions outside the lock, for --exact) are uninstalled first."""
     py = venv_python(venv)
     pip_home = with_dir if with_dir and target["pip"] in from_base else bundle_dir
@@ -1001,17 +1001,17 @@ def plan_commands(bundle_dir, target, venv, smoke, reuse, with_dir=None, from_ba
     requirements = os.path.join(bundle_dir, *target["requirements"].split("/"))
     links = ["--find-links", os.path.join(bundle_dir, "wheels")] + (["--find-links", os.path.join(with_dir, "wheels")] if with_dir else [])
     names = {re.sub(r"[-_.]+", "-", p["name"]).lower() for p in target["packages"]}
-    # A file: URL, percent-encoded: pip reads a bare path argument as a requirement line, so
-    # a ';' in the bundle's path would start an environment marker there.
-    pip_url = pathlib.Path(os.path.abspath(pip_wheel)).as_uri()
+    # pip by name and version from the folder holding its (verified) wheel, not by path: an install
+    # from a path or URL leaves a direct_url.json, and pip and uv write different ones.
+    pip_pin = ["--find-links", os.path.dirname(pip_wheel), "pip==" + target["pip"].rsplit("/", 1)[-1].split("-")[1]]
     if installer == "uv":
         install = [uv, "pip", "install"] + _UV_OFFLINE + links + ["--require-hashes", "--no-build", "--python", py, "-r", requirements]
-        install_pip = None if "pip" in names else [uv, "pip", "install"] + _UV_OFFLINE + ["--no-deps", "--no-build", "--python", py, os.path.abspath(pip_wheel)]
+        install_pip = None if "pip" in names else [uv, "pip", "install"] + _UV_OFFLINE + ["--no-deps", "--no-build", "--python", py] + pip_pin
         check = [uv, "pip", "check", "--offline", "--no-config", "--no-cache", "--python", py]
         uninstall = [uv, "pip", "uninstall", "--offline", "--no-config", "--no-cache", "--python", py] + list(extras)
     else:
         install = pip + ["install", "--no-index"] + links + ["--require-hashes", "--only-binary", ":all:"] + quiet + ["-r", requirements]
-        install_pip = None if "pip" in names else pip + ["install", "--no-index", "--no-deps", "--only-binary", ":all:"] + quiet + [pip_url]
+        install_pip = None if "pip" in names else pip + ["install", "--no-index", "--no-deps", "--only-binary", ":all:"] + quiet + pip_pin
         check = pip + ["check", "--disable-pip-version-check"]
         uninstall = pip + ["uninstall", "--yes", "--disable-pip-version-check"] + list(extras)
     return Plan(
@@ -1292,7 +1292,7 @@ def _install_with(args, bundle_dir, venv, manifest, target, name, reuse, with_di
     env = child_env(environ)
     # pip compiles one file at a time; the compile step below does it on every core, for both
     # installers, so that pip and uv leave the same files.
-    env["PIP_NO_COMPILE"] = "1"
+    env["PIP_COMPILE"] = "0"  # --compile off (PIP_NO_COMPILE=1 would turn the store_false option on)
     extras = []
     if reuse and not args.dry_run:  # a dry run runs nothing, the venv's python included
         probe_venv(venv, env)
@@ -1306,7 +1306,7 @@ def _install_with(args, bundle_dir, venv, manifest, target, name, reuse, with_di
     what = "uv" if installer == "uv" else "pip"
     if args.dry_run:
         _say("dry run: would run these commands (with PIP_*, UV_* and proxy variables removed, PIP_CONFIG_FILE=%s, "
-             "PIP_NO_COMPILE=1, PYTHONNOUSERSITE=1%s):" % (os.devnull, "; $UV_FROM_WHEEL is the bundled uv wheel, verified and unpacked"
+             "PIP_COMPILE=0, PYTHONNOUSERSITE=1%s):" % (os.devnull, "; $UV_FROM_WHEEL is the bundled uv wheel, verified and unpacked"
                                          if installer == "uv" else ""))
         if reuse:
             _say("  # reuse the existing venv %s" % venv)
