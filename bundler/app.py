@@ -184,15 +184,16 @@ def fetch(specs: Sequence[FileSpec], store: BlobStore, options: FetchOptions, *,
 
 
 def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None,
-         since: Path | None = None) -> PackResult:
+         since: Path | None = None, progress: Any = None) -> PackResult:
     """Write the bundle of ``lock_path`` to ``output`` (a delta over ``since`` when given), refusing
-    to write over the lock or the old bundle, and ``NAME.sha256`` beside it."""
+    to write over the lock or the old bundle, and ``NAME.sha256`` beside it; ``progress(done, total)``
+    hears the bytes archived."""
     from bundler.fsutil import atomic_write
     from bundler.pack import pack as write_bundle
 
     sums = checksum_path(output)
     refuse_overwriting([output, sums], [lock_path, *([since] if since else [])])
-    result = write_bundle(lock_path, store, output, fmt=fmt, level=level, since=since)
+    result = write_bundle(lock_path, store, output, fmt=fmt, level=level, since=since, progress=progress)
     try:  # `sha256sum -c NAME.sha256` beside the bundle, as sites check downloads
         atomic_write(sums, f"{result.sha256}  {output.name}\n".encode())
     except OSError as e:

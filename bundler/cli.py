@@ -11,8 +11,7 @@ from typing import Any, Callable, Sequence
 
 from bundler.errors import BadInput, BundlerError, UsageError
 from bundler.options import main_parser
-from bundler.progress import err as _err
-from bundler.progress import human as _human
+from bundler.progress import PackProgress, err as _err, human as _human
 
 # Shipped inside the package (bundler/recipes/), so that `wheelhouse build` with no arguments works
 # after a plain `pip install`; recipes/default.toml in the repository is the same file.
@@ -152,8 +151,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def _pack(args: argparse.Namespace, lock_path: Path, output: Path) -> Any:
     from bundler import app
 
-    since = getattr(args, "since", None)
-    result = app.pack(lock_path, _store(args), output, fmt=args.format, level=args.level, since=Path(since) if since else None)
+    since = Path(args.since) if getattr(args, "since", None) else None
+    with PackProgress(args.quiet) as progress:  # a bar on a terminal, a line every few seconds when piped
+        result = app.pack(lock_path, _store(args), output, fmt=args.format, level=args.level, since=since, progress=progress)
     print(f"{result.sha256}  {output.name}")  # even with -q: what the site checks after carrying the bundle over
     if not args.quiet:
         m = result.manifest

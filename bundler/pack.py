@@ -248,7 +248,7 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | N
 
 
 def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None,
-         threads: int | None = None, since: Path | None = None) -> PackResult:
+         threads: int | None = None, since: Path | None = None, progress: Any = None) -> PackResult:
     """Check everything, then write the bundle for ``lock_path`` to ``output``; see the module docstring."""
     fmt = format_of(output, fmt)
     if level is None:
@@ -257,7 +257,8 @@ def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = N
         raise BadInput(f"--level {level} is out of range for {fmt} (zstd 1-22, gzip 0-9)")
     manifest, members, mtime = plan_bundle(lock_path, store, output, since)
     try:
-        sha, size = write_reproducible(manifest.top, members, output, fmt=fmt, level=level, mtime=mtime, threads=threads)
+        sha, size = write_reproducible(manifest.top, members, output, fmt=fmt, level=level, mtime=mtime, threads=threads,
+                                       progress=progress)
     except SourceChanged as e:  # the blob changed in the cache since plan_bundle looked at it
         assert e.member.source is not None
         e.member.source.unlink(missing_ok=True)  # a damaged blob in the content-addressed store
