@@ -4,6 +4,7 @@
 Run it through ``install.sh`` in the unpacked bundle directory (or directly with Python 3.8+)::
 
     sh install.sh [--venv DIR] [--python PATH] [--with OLD_BUNDLE_DIR] [--check-only] [--dry-run]
+                  [--installer pip|uv] [--no-compile] [--exact]
     sh install.sh --publish URL | --publish-dir DIR      (upload the wheels to a site index; no venv)
 
 In order, and stopping at the first failure (exit status 1, one reason on stderr):
@@ -19,10 +20,20 @@ In order, and stopping at the first failure (exit status 1, one reason on stderr
 3. make a venv (``python -m venv --without-pip``), by default ``<bundle-dir>.venv`` next to the
    bundle directory; a venv that already exists is reused (same Python version) only when named
    with ``--venv``: one found at the default place was not chosen by anyone and is refused;
-4. install with the bundled pip, run straight from its wheel:
+4. install with the bundled uv when the bundle has a uv wheel that runs here (its sha256 checked
+   again as the binary is taken out of the wheel into a temporary folder):
+   ``uv pip install --offline --no-index --find-links wheels --require-hashes --no-build -r requirements.txt``,
+   else with the bundled pip, run straight from its wheel:
    ``pip install --no-index --find-links wheels --require-hashes --only-binary :all: -r requirements.txt``
-   in an environment scrubbed of pip settings and proxies, then install that pip into the venv;
-5. run ``pip check`` and the bundle's smoke commands.
+   (``--installer pip|uv`` chooses), in an environment scrubbed of pip and uv settings and proxies,
+   then install that pip into the venv. Both leave the same files (RECORD apart from INSTALLER,
+   REQUESTED and uv's uv_cache.json): neither byte-compiles, and then ``compileall`` compiles
+   site-packages on every core (``--no-compile`` skips it). A venv made here holds exactly the
+   locked set plus pip (kept so the venv can be managed as people expect). In a reused venv,
+   packages outside the lock are listed in a warning; ``--exact`` uninstalls them first (as
+   ``pip-sync``/``uv pip sync`` do, pip itself kept), and the install moves the rest to the
+   locked versions;
+5. run ``pip check`` (``uv pip check`` with uv) and the bundle's smoke commands.
 
 A delta bundle (``wheelhouse pack --since``) carries only the files its base bundle lacks; its
 ``bundle.json`` lists the full set and names the rest in ``base.files``. ``--with OLD_BUNDLE_DIR``
@@ -1005,6 +1016,10 @@ def plan_commands(bundle_dir, target, venv, smoke, reuse, with_dir=None, from_ba
     # from a path or URL leaves a direct_url.json, and pip and uv write different ones.
     pip_pin = ["--find-links", os.path.dirname(pip_wheel), "pip==" + target["pip"].rsplit("/", 1)[-1].split("-")[1]]
     if installer == "uv":
+        # uv takes a plain --find-links path up to a ';' or ' #' (a requirements-file comment); a
+        # file: URL, percent-encoded, is read whole.
+        links = [a if a == "--find-links" else pathlib.Path(a).as_uri() for a in links]
+        pip_pin = ["--find-links", pathlib.Path(pip_pin[1]).as_uri(), pip_pin[2]]
         install = [uv, "pip", "install"] + _UV_OFFLINE + links + ["--require-hashes", "--no-build", "--python", py, "-r", requirements]
         install_pip = None if "pip" in names else [uv, "pip", "install"] + _UV_OFFLINE + ["--no-deps", "--no-build", "--python", py] + pip_pin
         check = [uv, "pip", "check", "--offline", "--no-config", "--no-cache", "--python", py]

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install this wheelhouse bundle offline into a virtual environment.
 #
-#   sh install.sh [--venv DIR] [--python PATH] [--check-only] [--dry-run]
+#   sh install.sh [--venv DIR] [--python PATH] [--check-only] [--dry-run] [--installer pip|uv] [--no-compile] [--exact]
 #
 # Finds a Python 3.8+ (--python PATH, else python3, else python) and runs install.py, which
 # sits next to this script, with the remaining arguments. Works from any directory. The venv is
