@@ -190,7 +190,7 @@ def plan_files(result: Plan) -> list[FileSpec]:
     the indexes were given still in them: they go to the downloader only, never to disk)."""
     from bundler.fetch import FileSpec
 
-    pins = [p for t in result.targets for p in (*t.pins, *([t.bootstrap] if t.bootstrap else []))]
+    pins = [p for t in result.targets for p in (*t.pins, *([t.bootstrap] if t.bootstrap else []), *([t.uv] if t.uv else []))]
     return [FileSpec(url=p.link.url, sha256=p.link.sha256 or "", size=p.link.size, filename=p.link.filename) for p in pins]
 
 
@@ -213,16 +213,16 @@ def fetch(specs: Sequence[FileSpec], store: BlobStore, options: FetchOptions, *,
 
 
 def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None,
-         since: Path | None = None, sign_key: Path | None = None) -> PackResult:
+         since: Path | None = None, sign_key: Path | None = None, progress: Any = None) -> PackResult:
     """Write the bundle of ``lock_path`` to ``output`` (a delta over ``since`` when given; signed
     with the SSH key ``sign_key`` when given), refusing to write over the lock or the old bundle,
-    and ``NAME.sha256`` beside it."""
+    and ``NAME.sha256`` beside it; ``progress(done, total)`` hears the bytes archived."""
     from bundler.fsutil import atomic_write
     from bundler.pack import pack as write_bundle
 
     sums = checksum_path(output)
     refuse_overwriting([output, sums], [lock_path, *([since] if since else [])])
-    result = write_bundle(lock_path, store, output, fmt=fmt, level=level, since=since, sign_key=sign_key)
+    result = write_bundle(lock_path, store, output, fmt=fmt, level=level, since=since, sign_key=sign_key, progress=progress)
     try:  # `sha256sum -c NAME.sha256` beside the bundle, as sites check downloads
         atomic_write(sums, f"{result.sha256}  {output.name}\n".encode())
     except OSError as e:

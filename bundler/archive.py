@@ -25,7 +25,7 @@ import tarfile
 import tempfile
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -142,11 +142,12 @@ def _open_compressor(fmt: str, level: int, raw: _Counting, mtime: int, threads: 
 
 
 def write_reproducible(top: str, members: list[Member], output: Path, *, fmt: str, level: int, mtime: int,
-                       threads: int | None = None) -> tuple[str, int]:
+                       threads: int | None = None, progress: Callable[[int, int], None] | None = None) -> tuple[str, int]:
     """Write ``members`` under the directory ``top`` to ``output`` atomically, in ``fmt`` (one of
     ``FORMATS``) at compression ``level``, every entry dated ``mtime``; returns the archive's
     (sha256, size). The bytes depend on nothing else, ``threads`` included. A member whose source
-    no longer hashes to its sha256 raises ``SourceChanged`` and leaves nothing behind."""
+    no longer hashes to its sha256 raises ``SourceChanged`` and leaves nothing behind. ``progress``
+    is called as ``progress(done, total)`` in bytes of members' content, after each chunk."""
     if fmt not in FORMATS:
         raise BadInput(f"unknown archive format {fmt!r}", hint=f"choose one of {', '.join(FORMATS)}")
     threads = threads if threads is not None else (os.cpu_count() or 1)
@@ -166,6 +167,7 @@ def write_reproducible(top: str, members: list[Member], output: Path, *, fmt: st
             # 4 KiB in a new process (glibc maps big blocks anew until its threshold adapts).
             buf = bytearray(_CHUNK)
             view = memoryview(buf)
+            total, done = sum(m.size for m in members), 0
             for piece in _tar_stream(top, members, mtime):
                 if isinstance(piece, bytes):
                     out.write(piece)
@@ -181,8 +183,14 @@ def write_reproducible(top: str, members: list[Member], output: Path, *, fmt: st
                             chunk = view[:n]
                             h.update(chunk)
                             out.write(chunk)  # the compressor copies it: buf is free again
+                            if progress is not None:
+                                done += n
+                                progress(done, total)
                     if h.hexdigest() != piece.sha256:
                         raise SourceChanged(piece, h.hexdigest())
+                if progress is not None and piece.data is not None:
+                    done += piece.size
+                    progress(done, total)
                 written += piece.size
             out.write(b"\0" * (-written % _RECORD))
             if out is not raw:

@@ -200,6 +200,7 @@ def read_base(path: Path) -> OldBundle:
         sha = hashlib.sha256(raw).hexdigest()
         wheels = {f"wheels/{w.filename}": w.sha256 for p in lock.packages for w in p.wheels}
         wheels.update({f"wheels/{w.filename}": w.sha256 for _, w in lock.bootstrap.values()})
+        wheels.update({f"wheels/{w.filename}": w.sha256 for _, w in lock.uv.values()})
         return OldBundle(name=top_folder(lock.name or "bundle", sha), lock_sha256=sha, wheels=wheels)
     reading = read_bundle(path, want_metadata=False, manifest_only=True)
     m = reading.manifest

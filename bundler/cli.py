@@ -11,8 +11,7 @@ from typing import Any, Callable, Sequence
 
 from bundler.errors import BundlerError, UsageError
 from bundler.options import main_parser
-from bundler.progress import err as _err
-from bundler.progress import human as _human
+from bundler.progress import FetchProgress, PackProgress, ResolveProgress, err as _err, human as _human
 
 # Shipped inside the package (bundler/recipes/), so that `wheelhouse build` with no arguments works
 # after a plain `pip install`; recipes/default.toml in the repository is the same file.
@@ -79,7 +78,6 @@ def _network(args: argparse.Namespace) -> Any:
 def _lock(args: argparse.Namespace, output: Path, *, temporary: bool = False, outputs: Sequence[Path] = ()) -> Any:
     """Plan the job ``args`` describe and write its lock to ``output``, printing the summary."""
     from bundler import app
-    from bundler.progress import ResolveProgress
 
     job = _job(args)
     app.refuse_overwriting(outputs, job.files)
@@ -122,7 +120,6 @@ def _run_fetch(specs: Sequence[Any], args: argparse.Namespace, dest: Path | None
     """Fetch ``specs`` with the download flags in ``args``; print the summary unless quiet."""
     from bundler import app
     from bundler.fetch import FetchOptions, parse_rate
-    from bundler.progress import FetchProgress
 
     if args.jobs < 1 or args.retries < 0 or not args.timeout > 0:
         raise UsageError("--jobs must be at least 1, --retries 0 or more and --timeout positive")
@@ -154,9 +151,11 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def _pack(args: argparse.Namespace, lock_path: Path, output: Path) -> Any:
     from bundler import app
 
-    since = getattr(args, "since", None)
-    result = app.pack(lock_path, _store(args), output, fmt=args.format, level=args.level, since=Path(since) if since else None,
-                      sign_key=Path(args.sign_key) if args.sign_key else None)
+    since = Path(args.since) if getattr(args, "since", None) else None
+    key = Path(args.sign_key) if args.sign_key else None
+    with PackProgress(args.quiet) as progress:  # a bar on a terminal, a line every few seconds when piped
+        result = app.pack(lock_path, _store(args), output, fmt=args.format, level=args.level, since=since, sign_key=key,
+                          progress=progress)
     print(f"{result.sha256}  {output.name}")  # even with -q: what the site checks after carrying the bundle over
     if not args.quiet:
         m = result.manifest

@@ -441,8 +441,9 @@ def place(specs: Sequence[FileSpec], report: FetchReport, dest: Path) -> list[Pa
 
 
 def lock_files(lock: Lock) -> list[FileSpec]:
-    """Every file a lock names, for all its targets and their bootstrap pip, in lock order: wheels, sdists,
-    and the wheels that build those sdists (on the builder and on the targets)."""
+    """Every file a lock names, for all its targets, their bootstrap pip and uv, in lock order: wheels,
+    sdists, and the wheels that build those sdists (on the builder and on the targets)."""
     wheels = [w for pkg in lock.packages for w in pkg.files] + [w for _, w in lock.bootstrap.values()]
+    wheels += [w for _, w in lock.uv.values()]  # the fast installer's wheels
     wheels += [w for b in lock.builds.values() for w in (*b.builder, *(x for ws in b.targets.values() for x in ws))]
     return [FileSpec(url=w.url, sha256=w.sha256, size=w.size, filename=w.filename) for w in wheels]

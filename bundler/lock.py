@@ -111,6 +111,8 @@ def _target_entry(name: str, marker: str, target: Any, lock_dir: Path | None) ->
     if target.bootstrap is not None:  # the pip the installer runs; not part of the installed set
         entry["bootstrap"] = {"name": target.bootstrap.name, "version": target.bootstrap.version,
                               "wheel": _wheel_dict(_wheel(target.bootstrap, lock_dir))}
+    if getattr(target, "uv", None) is not None:  # the fast installer install.sh prefers; not installed either
+        entry["uv"] = {"name": target.uv.name, "version": target.uv.version, "wheel": _wheel_dict(_wheel(target.uv, lock_dir))}
     return entry
 
 

@@ -72,6 +72,7 @@ class Lock:
     packages: tuple[LockedPackage, ...]
     requirements: tuple[str, ...]
     bootstrap: Mapping[str, tuple[str, LockedWheel]] = field(default_factory=dict)  # target -> (pip version, wheel)
+    uv: Mapping[str, tuple[str, LockedWheel]] = field(default_factory=dict)  # target -> (uv version, wheel), when any
     smoke: tuple[str, ...] = ()
     name: str | None = None
     exclude_newer: datetime | None = None
@@ -127,22 +128,10 @@ def from_pylock(pylock: Pylock, *, origin: str, base: Path) -> Lock:
     if len(set(names)) != len(names):
         raise BadInput(f"{t.where}.targets: a target name appears twice")
     packages = tuple(_package(pkg, f"lock {origin}: packages[{i}]", set(names), base) for i, pkg in enumerate(pylock.packages))
-    bootstrap: dict[str, tuple[str, LockedWheel]] = {}
-    for tt, prof in zip(targets, profiles):
-        if "bootstrap" in tt.data:
-            b = _Table(tt.get("bootstrap", Mapping), f"{tt.where}.bootstrap")
-            wheel = _Table(b.get("wheel", Mapping, required=True), f"{b.where}.wheel")
-            hashes = wheel.get("hashes", Mapping, required=True)
-            try:
-                pw = PackageWheel(name=wheel.get("name", str), url=wheel.get("url", str), path=wheel.get("path", str),
-                                  size=wheel.get("size", int), upload_time=wheel.get("upload-time", datetime),
-                                  hashes=dict(hashes))
-            except TypeError as e:
-                raise BadInput(f"{wheel.where}: {e}") from None
-            bootstrap[prof.name] = (version(b.get("version", str, required=True), f"{b.where}.version"),
-                                    _wheel(pw, wheel.where, "pip", base))
+    bootstrap = {prof.name: _tool_wheel(tt, "bootstrap", "pip", base) for tt, prof in zip(targets, profiles) if "bootstrap" in tt.data}
+    uv = {prof.name: _tool_wheel(tt, "uv", "uv", base) for tt, prof in zip(targets, profiles) if "uv" in tt.data}
     requirements = tuple(_requirement(r, f"{t.where}.requirements[{i}]") for i, r in enumerate(t.list("requirements", str)))
-    return Lock(profiles=tuple(profiles), packages=packages, requirements=requirements, bootstrap=bootstrap,
+    return Lock(profiles=tuple(profiles), packages=packages, requirements=requirements, bootstrap=bootstrap, uv=uv,
                 smoke=tuple(t.list("smoke", str)), name=t.get("name", str),
                 exclude_newer=t.get("exclude-newer", datetime), builds=_builds(t, set(names), base))
 
@@ -177,6 +166,19 @@ def _builds(t: _Table, targets: set[str], base: Path) -> dict[str, LockedBuild]:
                                              for j, f in enumerate(b.list("builder", Mapping))),
                                targets=per_target)
     return out
+
+
+def _tool_wheel(tt: _Table, key: str, project: str, base: Path) -> tuple[str, LockedWheel]:
+    """A target's installer wheel (``bootstrap`` pip, ``uv``): its version and the hashed wheel."""
+    b = _Table(tt.get(key, Mapping), f"{tt.where}.{key}")
+    wheel = _Table(b.get("wheel", Mapping, required=True), f"{b.where}.wheel")
+    hashes = wheel.get("hashes", Mapping, required=True)
+    try:
+        pw = PackageWheel(name=wheel.get("name", str), url=wheel.get("url", str), path=wheel.get("path", str),
+                          size=wheel.get("size", int), upload_time=wheel.get("upload-time", datetime), hashes=dict(hashes))
+    except TypeError as e:
+        raise BadInput(f"{wheel.where}: {e}") from None
+    return version(b.get("version", str, required=True), f"{b.where}.version"), _wheel(pw, wheel.where, project, base)
 
 
 def _package(pkg: Package, where: str, targets: set[str], base: Path) -> LockedPackage:

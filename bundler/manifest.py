@@ -77,15 +77,16 @@ class BundledTarget:
     profile: Profile
     pip: str | None  # path of the bootstrap pip wheel
     packages: tuple[BundledPackage, ...]
+    uv: str | None = None  # path of the uv wheel install.sh prefers, when the lock has one for this target
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "profile": self.profile.to_dict(), "requirements": "requirements.txt", "pip": self.pip,
-                "packages": [p.to_dict() for p in self.packages]}
+                "packages": [p.to_dict() for p in self.packages], **({"uv": self.uv} if self.uv else {})}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> BundledTarget:
         return cls(name=d["name"], profile=Profile.from_dict(d["profile"], origin="bundle.json"), pip=d.get("pip"),
-                   packages=tuple(BundledPackage.from_dict(p) for p in d.get("packages", ())))
+                   packages=tuple(BundledPackage.from_dict(p) for p in d.get("packages", ())), uv=d.get("uv"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -204,6 +205,8 @@ def check_complete(target: BundledTarget, roots: Sequence[str]) -> None:
                             f"{prof.markers['python_full_version']}")
     if target.pip is not None and not set(filename_tags(target.pip.rsplit("/", 1)[-1])) & tags:
         problems.append(f"the bootstrap {target.pip} does not run on {prof.name}")
+    if target.uv is not None and not set(filename_tags(target.uv.rsplit("/", 1)[-1])) & tags:
+        problems.append(f"the installer {target.uv} does not run on {prof.name}")
     todo: list[tuple[Requirement, str]] = [(r, "the requirements") for r in (_req(t, "requirements") for t in roots)
                                            if _applies(r, env, ())]
     seen: set[tuple[str, str]] = set()

@@ -30,6 +30,7 @@ class TargetPlan:
     profile: Profile
     pins: tuple[Pin, ...]
     bootstrap: Pin | None = None  # the pip wheel the installer runs on the target (None: none found)
+    uv: Pin | None = None  # the uv wheel the installer prefers when there is one; not installed either
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

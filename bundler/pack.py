@@ -85,6 +85,8 @@ def bundled_lock(lock_bytes: bytes, filenames: set[str]) -> bytes:
     for i, target in enumerate(data.get("tool", {}).get("wheelhouse", {}).get("targets", [])):
         if "bootstrap" in target:
             _relocate(target["bootstrap"]["wheel"], filenames, f"tool.wheelhouse.targets[{i}].bootstrap.wheel")
+        if "uv" in target:
+            _relocate(target["uv"]["wheel"], filenames, f"tool.wheelhouse.targets[{i}].uv.wheel")
     try:
         Pylock.from_dict(data).validate()
     except PylockValidationError as e:  # a bug here, not in the input: the lock read validated
@@ -212,6 +214,8 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | N
                                hint="re-lock with an index that offers pip (PyPI does)")
         version, w = lock.bootstrap[prof.name]
         add(w, "pip", version)
+    for version, w in lock.uv.values():
+        add(w, "uv", version)
     missing = [fn for fn, (w, _, _) in wheels.items() if not store.path(w.sha256).is_file()]
     if missing:
         raise BundlerError(f"{len(missing)} of {len(wheels)} files of the lock are not in the cache {store.root}: "
@@ -238,7 +242,9 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | N
         pkgs = tuple(BundledPackage(name=p.name, version=p.version, wheel=f"wheels/{w.filename}",
                                     requires_dist=checked[w.filename][0][0], requires_python=checked[w.filename][0][1])
                      for p, w in lock.for_target(prof.name))
-        target = BundledTarget(name=prof.name, profile=prof, pip=f"wheels/{lock.bootstrap[prof.name][1].filename}", packages=pkgs)
+        uv = lock.uv.get(prof.name)
+        target = BundledTarget(name=prof.name, profile=prof, pip=f"wheels/{lock.bootstrap[prof.name][1].filename}", packages=pkgs,
+                               uv=f"wheels/{uv[1].filename}" if uv else None)
         check_complete(target, lock.requirements)
         targets.append(target)
 
@@ -280,7 +286,8 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | N
 
 
 def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None,
-         threads: int | None = None, since: Path | None = None, sign_key: Path | None = None) -> PackResult:
+         threads: int | None = None, since: Path | None = None, sign_key: Path | None = None,
+         progress: Any = None) -> PackResult:
     """Check everything, then write the bundle for ``lock_path`` to ``output``; see the module docstring."""
     fmt = format_of(output, fmt)
     if level is None:
@@ -289,7 +296,8 @@ def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = N
         raise BadInput(f"--level {level} is out of range for {fmt} (zstd 1-22, gzip 0-9)")
     manifest, members, mtime = plan_bundle(lock_path, store, output, since, sign_key=sign_key)
     try:
-        sha, size = write_reproducible(manifest.top, members, output, fmt=fmt, level=level, mtime=mtime, threads=threads)
+        sha, size = write_reproducible(manifest.top, members, output, fmt=fmt, level=level, mtime=mtime, threads=threads,
+                                       progress=progress)
     except SourceChanged as e:  # the blob changed in the cache since plan_bundle looked at it
         assert e.member.source is not None
         e.member.source.unlink(missing_ok=True)  # a damaged blob in the content-addressed store

@@ -380,19 +380,27 @@ def resolve_target(repo: ProjectIndex, store: MetadataStore, profile: Profile, i
 
 
 BOOTSTRAP = "pip"
+FAST_INSTALLER = "uv"
+
+
+def _tool_pin(repo: ProjectIndex, store: MetadataStore, target: TargetPlan, inputs: Inputs, project: str) -> Pin | None:
+    """The locked ``project`` if the closure has it, else its newest wheel for the target under the
+    same constraints and policy; None when no index offers one that runs there."""
+    pin = next((p for p in target.pins if p.name == project), None)
+    if pin is None:
+        own = Inputs(requirements=(Requirement(project),), constraints=inputs.constraints, policy=inputs.policy)
+        try:
+            pin = next((p for p in resolve_target(repo, store, target.profile, own, {}).pins if p.name == project), None)
+        except BundlerError:
+            pin = None
+    return pin
 
 
 def with_bootstrap(repo: ProjectIndex, store: MetadataStore, target: TargetPlan, inputs: Inputs) -> TargetPlan:
-    """Add the pip wheel the target's installer will run: the locked pip if there is one, else the
-    newest pip for the target's Python under the same constraints and policy; None when no index has one."""
-    pin = next((p for p in target.pins if p.name == BOOTSTRAP), None)
-    if pin is None:
-        own = Inputs(requirements=(Requirement(BOOTSTRAP),), constraints=inputs.constraints, policy=inputs.policy)
-        try:
-            pin = next(iter(resolve_target(repo, store, target.profile, own, {}).pins), None)
-        except BundlerError:
-            pin = None
-    return TargetPlan(profile=target.profile, pins=target.pins, bootstrap=pin)
+    """Add the installers the target runs: the pip wheel (always needed) and, when an index has one
+    for the target, the uv wheel install.sh prefers (see ``_tool_pin``)."""
+    return TargetPlan(profile=target.profile, pins=target.pins, bootstrap=_tool_pin(repo, store, target, inputs, BOOTSTRAP),
+                      uv=_tool_pin(repo, store, target, inputs, FAST_INSTALLER))
 
 
 def plan(repo: ProjectIndex, profiles: Sequence[Profile], inputs: Inputs, indexes: Sequence[IndexConfig], *,

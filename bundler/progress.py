@@ -111,3 +111,47 @@ class FetchProgress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class PackProgress:
+    """``progress(done, total)`` for pack: a byte bar on a terminal, a line every few seconds when
+    piped (a big bundle at a high --level takes a while), nothing with ``-q``."""
+
+    def __init__(self, quiet: bool, interval: float = 5.0, *, tty: bool | None = None) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        self.bar: Any = None
+        self.interval = interval
+        self.t0 = self.last = time.monotonic()
+        self.started = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if not self.started:
+            self.started = True
+            self.t0 = self.last = time.monotonic()
+            if self.tty:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total or None, unit="B", unit_scale=True, desc="packing", file=sys.stderr,
+                                leave=False, dynamic_ncols=True)
+            else:
+                err(f"packing {human(total)}")
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+        elif time.monotonic() - self.last >= self.interval:
+            self.last = time.monotonic()
+            rate = done / max(self.last - self.t0, 1e-9)
+            err(f"  packed {human(done)} of {human(total)} at {human(rate)}/s")
+
+    def __enter__(self) -> PackProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -11,10 +11,12 @@
    byte-compiled first, as ``pip install`` does, so that no run pays for compiling them. Context rows
    split the time: pack() in-process (no interpreter start-up), and ``python -c "import zstandard"``,
    the least any Python packer pays before its first byte.
-3. Install, best of 2, a fresh venv each time: ``sh install.sh --python PY --venv V`` (machine
-   check, sha256 of every file, venv, pip from the bundled wheel, pip check) against
-   ``PY -m venv V && V/bin/pip install --no-index --find-links wheels -r requirements.txt``.
-   Goal: no slower.
+3. Install, best of 2, a fresh venv each time, with and without bytecode: ``sh install.sh --python PY
+   --venv V [--no-compile]`` (machine check, sha256 of every file, venv, the bundled uv or pip,
+   bytecode on every core, pip check; all timed) against a fresh venv upgraded to the *current* pip
+   from PyPI (not timed) running ``pip install --no-index --find-links wheels --require-hashes -r
+   requirements.txt [--no-compile]`` (timed). Both must leave the same installed set (the
+   distributions and versions besides pip, compared after the runs). Goal: <= 0.5x with bytecode.
 
 Everything runs with PIP_CONFIG_FILE=/dev/null and an explicit ``-i https://pypi.org/simple``.
 
@@ -24,6 +26,7 @@ Everything runs with PIP_CONFIG_FILE=/dev/null and an explicit ``-i https://pypi
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -148,23 +151,13 @@ def _run(args: argparse.Namespace, work: Path) -> int:
 
     # -- install ----------------------------------------------------------------------------------
     python = args.python or pyenv_python(VERSION)
-    t_inst = t_pip = None
+    installs: dict[str, tuple[float, float]] = {}  # "bytecode"/"no bytecode" -> (install.sh, pip)
     if args.skip_install:
         pass
     elif python is None:
         print(f"no Python for the install timing: give --python (the lock's target; default pyenv's {VERSION})")
     else:
-        venv = work / "venv"
-
-        def fresh() -> None:
-            shutil.rmtree(venv, ignore_errors=True)
-
-        t_inst = best_of(args.install_runs, fresh, lambda: check(
-            ["sh", str(bundle / "install.sh"), "--python", str(python), "--venv", str(venv)]))
-        t_pip = best_of(args.install_runs, fresh, lambda: check(
-            f"'{python}' -m venv '{venv}' && '{venv}/bin/pip' install -q --no-index --find-links wheels "
-            f"-r requirements.txt", cwd=bundle, shell=True))
-        fresh()
+        installs = _installs(args, work, bundle, Path(python))
 
     # -- table ----------------------------------------------------------------------------------
     print()
@@ -183,13 +176,55 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     print(f"{floor:<44} {t_floor:>7.2f}s")
     if t_sum is not None:
         print(f"{'  context: sha256sum -c && tar|zstd':<44} {t_sum:>7.2f}s")
-    if t_inst is not None and t_pip is not None:
-        print(f"{'sh install.sh --python PY --venv V':<44} {t_inst:>7.2f}s")
-        print(f"{'venv + pip install --no-index --find-links':<44} {t_pip:>7.2f}s")
+    for what, (t_inst, t_pip) in installs.items():
+        flag = " --no-compile" if what == "no bytecode" else ""
+        print(f"{'sh install.sh --venv V' + flag:<44} {t_inst:>7.2f}s")
+        print(f"{'current pip install -r requirements.txt' + flag:<44} {t_pip:>7.2f}s")
         ratio = t_inst / t_pip
-        print(f"{'  ratio install.sh / pip (goal <= 1.0x)':<44} {ratio:>7.2f}x  {verdict(ratio, 1.0):>10}")
-        print(f"(install runs with {python})")
+        goal = "  ratio install.sh / pip" + (" (goal <= 0.5x)" if what == "bytecode" else "")
+        print(f"{goal:<44} {ratio:>7.2f}x  {verdict(ratio, 0.5) if what == 'bytecode' else '':>10}")
+    if installs:
+        print(f"(install runs with {python}; the same installed set each time)")
     return 0
+
+
+def _dists(venv: Path) -> dict[str, str]:
+    """The distributions in a venv besides pip (install.sh keeps the bundle's pip, the baseline the current one)."""
+    code = "import importlib.metadata as m, json; print(json.dumps({d.metadata['Name'].lower(): d.version for d in m.distributions()}))"
+    out = subprocess.run([str(venv / "bin" / "python"), "-I", "-c", code], capture_output=True, text=True, check=True).stdout
+    return {k: v for k, v in json.loads(out).items() if k != "pip"}
+
+
+def _installs(args: argparse.Namespace, work: Path, bundle: Path, python: Path) -> dict[str, tuple[float, float]]:
+    """install.sh against a fresh venv with the current pip, with and without bytecode."""
+    venv = work / "venv"
+    pipdir = work / "current-pip"  # the current pip from PyPI, downloaded once
+    check([str(python), "-m", "pip", "download", "-q", "--only-binary", ":all:", "--no-deps", "-d", str(pipdir),
+           "--index-url", PYPI, "pip"])
+
+    def fresh() -> None:
+        shutil.rmtree(venv, ignore_errors=True)
+
+    def fresh_with_current_pip() -> None:
+        fresh()
+        check([str(python), "-m", "venv", str(venv)])
+        check([str(venv / "bin" / "pip"), "install", "-q", "--upgrade", "--no-index", "--find-links", str(pipdir), "pip"])
+
+    out: dict[str, tuple[float, float]] = {}
+    sets = []
+    for what, flags in (("bytecode", []), ("no bytecode", ["--no-compile"])):
+        t_inst = best_of(args.install_runs, fresh, lambda: check(
+            ["sh", str(bundle / "install.sh"), "--python", str(python), "--venv", str(venv), *flags]))
+        sets.append(_dists(venv))
+        t_pip = best_of(args.install_runs, fresh_with_current_pip, lambda: check(
+            [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-index", "--find-links", "wheels",
+             "--require-hashes", "-r", "requirements.txt", *flags], cwd=bundle))
+        sets.append(_dists(venv))
+        out[what] = (t_inst, t_pip)
+    fresh()
+    if any(s != sets[0] for s in sets):
+        sys.exit(f"the installs left different sets: {sets}")
+    return out
 
 
 def _pack_in_process(lock: Path, cache: Path, output: Path, level: int) -> None:

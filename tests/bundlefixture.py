@@ -83,6 +83,47 @@ def pip_wheel_from_installed(dest_dir: Path, site_packages: Path | None = None) 
     return wheel
 
 
+def host_uv_platform() -> str:
+    """The platform tag part uv's own wheel would carry on this host (``manylinux_2_17_x86_64.manylinux2014_x86_64``
+    on glibc x86_64, as uv publishes it), else this interpreter's most specific platform."""
+    from packaging.tags import sys_tags
+
+    platforms = [t.platform for t in sys_tags() if t.platform != "any"]
+    for plat in platforms:
+        if plat.startswith("manylinux_2_17_"):
+            return f"{plat}.manylinux2014_{plat[len('manylinux_2_17_'):]}"
+    return platforms[0]
+
+
+def uv_wheel_from_installed(dest_dir: Path, uv_bin: str | None = None) -> Path:
+    """A valid ``uv-<ver>-py3-none-<host platform>.whl`` around the installed uv binary, laid out as
+    uv publishes it (the binary under ``uv-<ver>.data/scripts/uv``), with a sha256 RECORD."""
+    if uv_bin is None:
+        import uv
+
+        uv_bin = uv.find_uv_bin()
+    out = subprocess.run([uv_bin, "--version"], capture_output=True, text=True, check=True).stdout
+    version = out.split()[1]
+    tag = f"py3-none-{host_uv_platform()}"
+    info = f"uv-{version}.dist-info"
+    meta = f"Metadata-Version: 2.4\nName: uv\nVersion: {version}\nRequires-Python: >=3.8\n"
+    wheel_txt = f"Wheel-Version: 1.0\nGenerator: wheelhouse-tests\nRoot-Is-Purelib: false\nTag: {tag}\n"
+    entries = [(f"uv-{version}.data/scripts/uv", Path(uv_bin).read_bytes(), 0o755),
+               ("uv/__init__.py", b"", 0o644), (f"{info}/METADATA", meta.encode(), 0o644),
+               (f"{info}/WHEEL", wheel_txt.encode(), 0o644)]
+    record = "".join(f"{name},{_record_hash(data)},{len(data)}\n" for name, data, _ in entries) + f"{info}/RECORD,,\n"
+    entries.append((f"{info}/RECORD", record.encode(), 0o644))
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    wheel = dest_dir / f"uv-{version}-{tag}.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for arcname, data, mode in entries:
+            zi = zipfile.ZipInfo(arcname, date_time=_ZIP_EPOCH)
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.external_attr = (0o100000 | mode) << 16
+            zf.writestr(zi, data, compresslevel=1)
+    return wheel
+
+
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -137,6 +178,7 @@ def write_bundle(
     smoke: Sequence[str] = (),
     name: str = "default",
     pip_in_requirements: bool = False,
+    uv_wheel: Path | None = None,
 ) -> dict[str, Any]:
     """Lay out an unpacked bundle at ``bundle`` and return its manifest.
 
@@ -153,6 +195,7 @@ def write_bundle(
     wheels_dir = bundle / "wheels"
     wheels_dir.mkdir()
     copied = [Path(shutil.copy2(w, wheels_dir / w.name)) for w in [*wheels, pip_wheel]]
+    uv_copy = Path(shutil.copy2(uv_wheel, wheels_dir / uv_wheel.name)) if uv_wheel is not None else None
     *package_wheels, pip_copy = copied
     locked = package_wheels + ([pip_copy] if pip_in_requirements else [])
 
@@ -171,7 +214,7 @@ def write_bundle(
     simple = bundle / "simple"
     simple.mkdir()
     projects: dict[str, list[Path]] = {}
-    for wheel in copied:
+    for wheel in copied + ([uv_copy] if uv_copy is not None else []):
         projects.setdefault(_normalize(_wheel_name_version(wheel.name)[0]), []).append(wheel)
     root_links = "".join(f'<a href="{p}/">{p}</a>\n' for p in sorted(projects))
     (simple / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{root_links}</body></html>\n")
@@ -199,6 +242,7 @@ def write_bundle(
                 profile=profile if isinstance(profile, Profile) else Profile.from_dict(profile, origin=target_name),
                 pip=f"wheels/{pip_copy.name}",
                 packages=tuple(packages),
+                uv=f"wheels/{uv_copy.name}" if uv_copy is not None else None,
             )
             for target_name, profile in targets
         ),

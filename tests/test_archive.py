@@ -308,3 +308,28 @@ def test_the_temporary_name_carries_the_writers_pid(tmp_path: Path) -> None:
     mine = out.parent / f".kit.tar.{os.getpid()}.zz.tmp"  # this process is alive: kept
     mine.write_bytes(b"x")
     assert remove_stale_temporaries(out.parent, ".kit.tar.") == [] and mine.exists()
+
+
+def test_progress_hears_every_byte_of_content(tmp_path: Path, members: list[Member]) -> None:
+    calls: list[tuple[int, int]] = []
+    plain = write_reproducible("top", members, tmp_path / "a.tar", fmt="tar", level=0, mtime=MTIME)
+    told = write_reproducible("top", members, tmp_path / "b.tar", fmt="tar", level=0, mtime=MTIME,
+                              progress=lambda done, total: calls.append((done, total)))
+    assert told == plain  # reporting changes nothing in the bytes
+    total = sum(m.size for m in members)
+    assert calls and calls[-1] == (total, total)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_pack_progress_prints_lines_when_piped(capsys: pytest.CaptureFixture[str]) -> None:
+    from bundler.progress import PackProgress
+
+    piped = PackProgress(False, interval=0.0, tty=False)
+    piped(10, 2000)
+    piped(2000, 2000)
+    piped.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "packing 2.0 KB" and lines[-1].startswith("  packed 2.0 KB of 2.0 KB at ")
+    quiet = PackProgress(True, interval=0.0, tty=False)
+    quiet(10, 2000)
+    assert capsys.readouterr().err == ""

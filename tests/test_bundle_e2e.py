@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from bundlefixture import offline_prefix, pip_wheel_from_installed, pyenv_python
+from bundlefixture import offline_prefix, pip_wheel_from_installed, pyenv_python, uv_wheel_from_installed
 from indexserver import IndexServer
 from wheelgen import make_wheel
 
@@ -123,6 +123,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
             server.add_file("main", make_wheel(wheels, "fastmath", "1.0", tag=f"{py}-{py}-manylinux_2_17_x86_64",
                                                files={"fastmath/__init__.py": f"BUILT_FOR = '{py}'\n"}))
         server.add_file("main", pip_wheel_from_installed(root / "pip"))
+        server.add_file("main", uv_wheel_from_installed(root / "uv"))  # the host target installs with it
         cache = root / "cache"
         url = server.index_url("main")
 
@@ -226,6 +227,7 @@ def test_bundles_verify_and_inspect(built: Built) -> None:
         (target,) = m["targets"]
         assert {p["name"]: p["version"] for p in target["packages"]} == LOCKED
         assert target["pip"].startswith("wheels/pip-")
+        assert target["uv"].startswith("wheels/uv-")  # the lock carried the index's uv wheel beside pip
 
 
 # ---------------------------------------------------------------------------------------------

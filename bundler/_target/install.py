@@ -4,6 +4,7 @@
 Run it through ``install.sh`` in the unpacked bundle directory (or directly with Python 3.8+)::
 
     sh install.sh [--venv DIR] [--python PATH] [--with OLD_BUNDLE_DIR] [--trust ALLOWED_SIGNERS] [--check-only] [--dry-run]
+                  [--installer pip|uv] [--no-compile] [--exact]
     sh install.sh --publish URL | --publish-dir DIR      (upload the wheels to a site index; no venv)
 
 In order, and stopping at the first failure (exit status 1, one reason on stderr):
@@ -23,10 +24,20 @@ In order, and stopping at the first failure (exit status 1, one reason on stderr
 3. make a venv (``python -m venv --without-pip``), by default ``<bundle-dir>.venv`` next to the
    bundle directory; a venv that already exists is reused (same Python version) only when named
    with ``--venv``: one found at the default place was not chosen by anyone and is refused;
-4. install with the bundled pip, run straight from its wheel:
+4. install with the bundled uv when the bundle has a uv wheel that runs here (its sha256 checked
+   again as the binary is taken out of the wheel into a temporary folder):
+   ``uv pip install --offline --no-index --find-links wheels --require-hashes --no-build -r requirements.txt``,
+   else with the bundled pip, run straight from its wheel:
    ``pip install --no-index --find-links wheels --require-hashes --only-binary :all: -r requirements.txt``
-   in an environment scrubbed of pip settings and proxies, then install that pip into the venv;
-5. run ``pip check`` and the bundle's smoke commands.
+   (``--installer pip|uv`` chooses), in an environment scrubbed of pip and uv settings and proxies,
+   then install that pip into the venv. Both leave the same files (RECORD apart from INSTALLER,
+   REQUESTED and uv's uv_cache.json): neither byte-compiles, and then ``compileall`` compiles
+   site-packages on every core (``--no-compile`` skips it). A venv made here holds exactly the
+   locked set plus pip (kept so the venv can be managed as people expect). In a reused venv,
+   packages outside the lock are listed in a warning; ``--exact`` uninstalls them first (as
+   ``pip-sync``/``uv pip sync`` do, pip itself kept), and the install moves the rest to the
+   locked versions;
+5. run ``pip check`` (``uv pip check`` with uv) and the bundle's smoke commands.
 
 A delta bundle (``wheelhouse pack --since``) carries only the files its base bundle lacks; its
 ``bundle.json`` lists the full set and names the rest in ``base.files``. ``--with OLD_BUNDLE_DIR``
@@ -83,6 +94,7 @@ import subprocess
 import tempfile
 import traceback
 import unicodedata
+import zipfile
 
 # The builder imports these (bundler/manifest.py, bundler/bundle.py): they are defined only here.
 BUNDLE_FORMAT = "wheelhouse-bundle"
@@ -337,6 +349,8 @@ def check_manifest(data):
         if not isinstance(packages, list):
             raise InstallError("%s.packages must be a list" % where)
         refs = [("requirements", target.get("requirements")), ("pip", target.get("pip"))]
+        if target.get("uv") is not None:  # the fast installer, when the lock had one for this target
+            refs.append(("uv", target.get("uv")))
         for j, package in enumerate(packages):
             at = "%s.packages[%d]" % (where, j)
             if not isinstance(package, dict) or not isinstance(package.get("name"), str):
@@ -1055,11 +1069,11 @@ _VENV_PROBE = "import sys; print('%s %d.%d' % (sys.implementation.cache_tag, sys
 
 
 def child_env(environ):
-    """The environment for pip and the smoke tests: no pip settings, no proxies, no user site."""
+    """The environment for pip, uv and the smoke tests: no pip or uv settings, no proxies, no user site."""
     env = {}
     for key, value in environ.items():
         upper = key.upper()
-        if upper.startswith("PIP_") or upper in _PROXY_VARS or upper in _PYTHON_VARS:
+        if upper.startswith(("PIP_", "UV_")) or upper in _PROXY_VARS or upper in _PYTHON_VARS:
             continue
         env[key] = value
     env["PIP_CONFIG_FILE"] = os.devnull
@@ -1067,36 +1081,146 @@ def child_env(environ):
     return env
 
 
-Plan = collections.namedtuple("Plan", "make_venv install install_pip check smoke")
+Plan = collections.namedtuple("Plan", "make_venv install install_pip check smoke compile installer uninstall")
+
+# Byte-compiles the venv's site-packages on every core (compileall with workers=0), as pip would one
+# file at a time. Files that do not compile (templates, code for other Pythons) are skipped, as pip
+# skips them, so only a crash of the compiler itself fails the step.
+_COMPILE = (
+    "import compileall, sysconfig\n"
+    "for d in sorted({sysconfig.get_path('purelib'), sysconfig.get_path('platlib')}):\n"
+    "    compileall.compile_dir(d, quiet=2, workers=0)\n"
+)
+# The distributions in the venv's site-packages, as [name, version] pairs.
+_LIST_DISTS = (
+    "import importlib.metadata as m, json, sysconfig\n"
+    "dirs = sorted({sysconfig.get_path('purelib'), sysconfig.get_path('platlib')})\n"
+    "print(json.dumps(sorted([d.metadata['Name'], d.version] for d in m.distributions(path=dirs) if d.metadata['Name'])))\n"
+)
+# uv without its config files, cache or network: every file comes from the bundle, and the copy
+# link mode because the cache is a temporary directory.
+_UV_OFFLINE = ["--offline", "--no-index", "--no-config", "--no-cache", "--link-mode", "copy"]
 
 
-def plan_commands(bundle_dir, target, venv, smoke, reuse, with_dir=None, from_base=()):
-    """The exact argv lists to run, as a Plan. With ``with_dir`` (a delta's base bundle), pip also
-    finds wheels there, and the bootstrap pip comes from there when it is one of ``from_base``."""
+def plan_commands(bundle_dir, target, venv, smoke, reuse, with_dir=None, from_base=(), installer="pip", uv=None,
+                  compile=True, extras=()):
+    """The exact argv lists to run, as a Plan. With ``with_dir`` (a delta's base bundle), the
+    installer also finds wheels there, and the bootstrap pip comes from there when it is one of
+    ``from_base``. ``installer`` "uv" runs the uv binary at ``uv`` (extracted from the bundle's
+    verified uv wheel); "pip" runs the bundled pip straight from its wheel. Both install without
+    byte-compiling (pip through PIP_COMPILE=0 in its environment), so both leave the same files,
+    and ``compile`` compiles afterwards on every core. ``extras`` (distributions outside the lock, for --exact) are uninstalled first."""
     py = venv_python(venv)
     pip_home = with_dir if with_dir and target["pip"] in from_base else bundle_dir
     pip_wheel = os.path.join(pip_home, *target["pip"].split("/"))
     pip = [py, os.path.join(pip_wheel, "pip")]
     quiet = ["--no-cache-dir", "--disable-pip-version-check", "--no-input"]
     requirements = os.path.join(bundle_dir, *target["requirements"].split("/"))
-    install = pip + [
-        "install", "--no-index", "--find-links", os.path.join(bundle_dir, "wheels"), "--require-hashes",
-        "--only-binary", ":all:",
-    ] + (["--find-links", os.path.join(with_dir, "wheels")] if with_dir else []) + quiet + ["-r", requirements]
+    links = ["--find-links", os.path.join(bundle_dir, "wheels")] + (["--find-links", os.path.join(with_dir, "wheels")] if with_dir else [])
     names = {re.sub(r"[-_.]+", "-", p["name"]).lower() for p in target["packages"]}
-    install_pip = None
-    if "pip" not in names:
-        # A file: URL, percent-encoded: pip reads a bare path argument as a requirement line, so
-        # a ';' in the bundle's path would start an environment marker there.
-        pip_url = pathlib.Path(os.path.abspath(pip_wheel)).as_uri()
-        install_pip = pip + ["install", "--no-index", "--no-deps", "--only-binary", ":all:"] + quiet + [pip_url]
+    # pip by name and version from the folder holding its (verified) wheel, not by path: an install
+    # from a path or URL leaves a direct_url.json, and pip and uv write different ones.
+    pip_pin = ["--find-links", os.path.dirname(pip_wheel), "pip==" + target["pip"].rsplit("/", 1)[-1].split("-")[1]]
+    if installer == "uv":
+        # uv takes a plain --find-links path up to a ';' or ' #' (a requirements-file comment); a
+        # file: URL, percent-encoded, is read whole.
+        links = [a if a == "--find-links" else pathlib.Path(a).as_uri() for a in links]
+        pip_pin = ["--find-links", pathlib.Path(pip_pin[1]).as_uri(), pip_pin[2]]
+        install = [uv, "pip", "install"] + _UV_OFFLINE + links + ["--require-hashes", "--no-build", "--python", py, "-r", requirements]
+        install_pip = None if "pip" in names else [uv, "pip", "install"] + _UV_OFFLINE + ["--no-deps", "--no-build", "--python", py] + pip_pin
+        check = [uv, "pip", "check", "--offline", "--no-config", "--no-cache", "--python", py]
+        uninstall = [uv, "pip", "uninstall", "--offline", "--no-config", "--no-cache", "--python", py] + list(extras)
+    else:
+        install = pip + ["install", "--no-index"] + links + ["--require-hashes", "--only-binary", ":all:"] + quiet + ["-r", requirements]
+        install_pip = None if "pip" in names else pip + ["install", "--no-index", "--no-deps", "--only-binary", ":all:"] + quiet + pip_pin
+        check = pip + ["check", "--disable-pip-version-check"]
+        uninstall = pip + ["uninstall", "--yes", "--disable-pip-version-check"] + list(extras)
     return Plan(
         make_venv=None if reuse else [sys.executable, "-m", "venv", "--without-pip", venv],
         install=install,
         install_pip=install_pip,
-        check=pip + ["check", "--disable-pip-version-check"],
+        check=check,
         smoke=[[py, "-c", cmd] for cmd in smoke],
+        compile=[py, "-I", "-c", _COMPILE] if compile else None,
+        installer=installer,
+        uninstall=uninstall if extras else None,
     )
+
+
+# ---------------------------------------------------------------------------------------
+# The fast installer (uv), and exactly the locked set
+
+
+_UV_SCRIPT = re.compile(r"^[^/]+\.data/scripts/(uv|uv\.exe)$")
+_MAX_UV = 512 << 20  # the uv binary is some 40 MB; anything far larger is not one
+
+
+def choose_installer(requested, target, machine, capture):
+    """"uv" when the bundle has a uv wheel for ``target`` that runs here (or ``requested`` says so),
+    else "pip"; InstallError when ``--installer uv`` cannot be honoured."""
+    uv_rel = target.get("uv")
+    if requested == "pip":
+        return "pip"
+    problem = wheel_problem(uv_rel.rsplit("/", 1)[-1], machine, capture) if uv_rel else "the bundle has no uv wheel for this target"
+    if problem is None:
+        return "uv"
+    if requested == "uv":
+        raise InstallError("--installer uv: %s" % printable(problem), hint="run install.sh --installer pip, which every bundle supports")
+    return "pip"
+
+
+def extract_uv(wheel_path, sha256, dest_dir):
+    """Read the uv wheel once, check its sha256 against bundle.json's, and write the uv binary it
+    holds (``*.data/scripts/uv``) into ``dest_dir``; returns the binary's path. The bytes checked
+    are the bytes extracted, so nothing swapped in after verification runs."""
+    try:
+        with open(wheel_path, "rb") as f:
+            data = f.read(_MAX_UV + 1)
+    except OSError as e:
+        raise InstallError("cannot read %s: %s" % (printable(wheel_path), e.strerror or e), hint=VERIFY_HINT)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise InstallError("%s has sha256 %s, bundle.json says %s" % (printable(wheel_path), actual, sha256), hint=VERIFY_HINT)
+    want = "uv.exe" if os.name == "nt" else "uv"
+    import io
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            members = [i for i in zf.infolist() if _UV_SCRIPT.match(i.filename) and i.filename.endswith("/" + want)]
+            if len(members) != 1 or members[0].file_size > _MAX_UV:
+                raise InstallError("%s holds no single %s binary under *.data/scripts/" % (printable(wheel_path), want),
+                                   hint="run install.sh --installer pip")
+            binary = zf.read(members[0])
+    except (zipfile.BadZipFile, zipfile.LargeZipFile) as e:
+        raise InstallError("%s is not a readable wheel: %s" % (printable(wheel_path), e), hint="run install.sh --installer pip")
+    path = os.path.join(dest_dir, want)
+    with open(path, "wb") as f:
+        f.write(binary)
+    os.chmod(path, 0o755)
+    return path
+
+
+def canonical(name):
+    """A project name as PEP 503 compares it."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_distributions(venv, env):
+    """``{canonical name: (name, version)}`` of what the venv's site-packages hold."""
+    try:
+        out = subprocess.check_output([venv_python(venv), "-I", "-c", _LIST_DISTS], env=env, stdin=subprocess.DEVNULL,
+                                      universal_newlines=True)
+        pairs = json.loads(out)
+    except (OSError, subprocess.CalledProcessError, ValueError) as e:
+        raise InstallError("cannot list the packages in the venv %s: %s" % (printable(venv), getattr(e, "strerror", None) or e))
+    return dict((canonical(n), (n, v)) for n, v in pairs)
+
+
+def outside_lock(installed, target):
+    """The installed distributions the lock does not name, sorted; pip is kept (install.sh puts it
+    in every venv it makes, as ``python -m venv`` does), as pip-sync keeps it."""
+    locked = set(canonical(p["name"]) for p in target["packages"]) | {"pip"}
+    return sorted(nv for key, nv in installed.items() if key not in locked)
 
 
 def quote(argv):
@@ -1153,6 +1277,14 @@ def main_parser():
     parser.add_argument("--trust", metavar="ALLOWED_SIGNERS",
                         help="check bundle.json's signature (bundle.json.sig) against this OpenSSH allowed_signers file "
                         "before anything else; refuse an unsigned bundle, a bad signature or an unlisted signer")
+    parser.add_argument("--installer", choices=("pip", "uv"),
+                        help="install with the bundled uv (the default when the bundle has a uv wheel for this machine) or "
+                        "the bundled pip; both leave the same files")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="do not byte-compile the installed packages (by default they are compiled on every core)")
+    parser.add_argument("--exact", action="store_true",
+                        help="in a reused venv, uninstall the packages the lock does not name (as pip-sync and uv pip sync "
+                        "do; pip itself stays)")
     parser.add_argument("--with", dest="with_dir", metavar="OLD_BUNDLE_DIR",
                         help="for a delta bundle: the unpacked bundle it was made from, which holds the files it lacks")
     mode = parser.add_mutually_exclusive_group()
@@ -1271,29 +1403,63 @@ def install(args, bundle_dir, environ):
         return 0
 
     reuse = existing_venv(venv) is not None
-    plan = plan_commands(bundle_dir, target, venv, manifest.get("smoke", []), reuse, with_dir, base_files(manifest))
+    installer = choose_installer(args.installer, target, machine, capture)
+    uv_rel = target.get("uv")
+    tmp = None
+    try:
+        if installer == "uv" and not args.dry_run:
+            tmp = tempfile.mkdtemp(prefix="wheelhouse-uv-")
+            uv = extract_uv(_paths[uv_rel], manifest["files"][uv_rel]["sha256"], tmp)
+        else:
+            uv = os.path.join("$UV_FROM_WHEEL", "uv")  # shown by --dry-run only: the binary is extracted at install time
+        return _install_with(args, bundle_dir, venv, manifest, target, name, reuse, with_dir, installer, uv, environ)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _install_with(args, bundle_dir, venv, manifest, target, name, reuse, with_dir, installer, uv, environ):
+    """Steps 3-5 with the chosen installer; see the module docstring."""
+    env = child_env(environ)
+    # pip compiles one file at a time; the compile step below does it on every core, for both
+    # installers, so that pip and uv leave the same files.
+    env["PIP_COMPILE"] = "0"  # --compile off (PIP_NO_COMPILE=1 would turn the store_false option on)
+    extras = []
+    if reuse and not args.dry_run:  # a dry run runs nothing, the venv's python included
+        probe_venv(venv, env)
+        extras = outside_lock(installed_distributions(venv, env), target)
+    plan = plan_commands(bundle_dir, target, venv, manifest.get("smoke", []), reuse, with_dir, base_files(manifest),
+                         installer=installer, uv=uv, compile=not args.no_compile,
+                         extras=[n for n, _ in extras] if args.exact else ())
+    if extras and not args.exact:
+        print("%s: warning: the venv %s holds %d package(s) the lock does not name: %s (install.sh --exact removes them)"
+              % (PROG, printable(venv), len(extras), printable(", ".join("%s %s" % nv for nv in extras))), file=sys.stderr)
+    what = "uv" if installer == "uv" else "pip"
     if args.dry_run:
-        _say("dry run: would run these commands (with PIP_* and proxy variables removed, PIP_CONFIG_FILE=%s, PYTHONNOUSERSITE=1):" % os.devnull)
+        _say("dry run: would run these commands (with PIP_*, UV_* and proxy variables removed, PIP_CONFIG_FILE=%s, "
+             "PIP_COMPILE=0, PYTHONNOUSERSITE=1%s):" % (os.devnull, "; $UV_FROM_WHEEL is the bundled uv wheel, verified and unpacked"
+                                         if installer == "uv" else ""))
         if reuse:
             _say("  # reuse the existing venv %s" % venv)
-        steps = [plan.make_venv, plan.install, plan.install_pip, plan.check] + plan.smoke
+        steps = [plan.make_venv, plan.uninstall, plan.install, plan.install_pip, plan.compile, plan.check] + plan.smoke
         for argv in steps:
             if argv:
                 _say("  " + quote(argv))
         return 0
 
-    env = child_env(environ)
     fresh = not os.path.exists(venv)
     emptied = not reuse and not fresh  # an empty directory given as --venv
     try:
         if reuse:
-            probe_venv(venv, env)
             _say("reusing the venv %s" % venv)
         else:
             _say("creating the venv %s" % venv)
             run(plan.make_venv, env, "creating the venv %s" % venv, hint="see the error above; --venv DIR puts the venv elsewhere")
-        _say("installing %d packages with the bundled pip (no index, hashes required)" % len(target["packages"]))
-        run(plan.install, env, "pip install")
+        if plan.uninstall:
+            _say("removing %d package(s) the lock does not name (--exact): %s" % (len(extras), ", ".join("%s %s" % nv for nv in extras)))
+            run(plan.uninstall, env, "%s uninstall" % what)
+        _say("installing %d packages with the bundled %s (no index, hashes required)" % (len(target["packages"]), what))
+        run(plan.install, env, "%s install" % what)
         if plan.install_pip:
             run(plan.install_pip, env, "installing pip into the venv")
     except BaseException:
@@ -1305,11 +1471,14 @@ def install(args, bundle_dir, environ):
         raise
 
     kept = "; the venv at %s is left for inspection" % printable(venv)
+    if plan.compile:
+        _say("byte-compiling the installed packages (all cores; --no-compile skips this)")
+        run(plan.compile, env, "byte-compiling the venv%s" % kept)
     code = call(plan.check, env)
     if code != 0:
         raise InstallError(
-            "pip check failed (exit status %d)%s" % (code, kept),
-            hint="the installed packages have missing or conflicting dependencies (see pip's output above)",
+            "%s check failed (exit status %d)%s" % ("uv pip" if installer == "uv" else "pip", code, kept),
+            hint="the installed packages have missing or conflicting dependencies (see the output above)",
         )
     for argv in plan.smoke:
         _say("smoke test: %s" % printable(argv[-1]))
@@ -1318,9 +1487,12 @@ def install(args, bundle_dir, environ):
             raise InstallError("smoke test failed (exit status %d): %s%s" % (code, printable(argv[-1]), kept))
 
     activate = os.path.join(venv, "Scripts", "activate") if os.name == "nt" else os.path.join(venv, "bin", "activate")
+    done = ["%d packages" % len(target["packages"]), "%s check passed" % ("uv pip" if installer == "uv" else "pip")]
+    if plan.smoke:
+        done.append("%d smoke test(s) passed" % len(plan.smoke))
     _say("")
     _say("installed bundle %r (target %r) into %s" % (name, target["name"], printable(venv)))
-    _say("  %d packages, pip check passed, %d smoke test(s) passed" % (len(target["packages"]), len(plan.smoke)))
+    _say("  " + ", ".join(done))
     _say("  activate with:  . %s" % shlex.quote(activate))
     _say("  or run:         %s" % shlex.quote(venv_python(venv)))
     return 0

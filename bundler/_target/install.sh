@@ -2,6 +2,7 @@
 # Install this wheelhouse bundle offline into a virtual environment.
 #
 #   sh install.sh [--venv DIR] [--python PATH] [--trust ALLOWED_SIGNERS] [--check-only] [--dry-run]
+#                 [--installer pip|uv] [--no-compile] [--exact]
 #
 # Finds a Python 3.8+ (--python PATH, else python3, else python) and runs install.py, which
 # sits next to this script, with the remaining arguments. Works from any directory. The venv is
