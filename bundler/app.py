@@ -213,16 +213,19 @@ def fetch(specs: Sequence[FileSpec], store: BlobStore, options: FetchOptions, *,
 
 
 def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None,
-         since: Path | None = None, sign_key: Path | None = None, progress: Any = None) -> PackResult:
+         since: Path | None = None, sign_key: Path | None = None, progress: Any = None,
+         bytecode: Sequence[Path] | None = ()) -> PackResult:
     """Write the bundle of ``lock_path`` to ``output`` (a delta over ``since`` when given; signed
     with the SSH key ``sign_key`` when given), refusing to write over the lock or the old bundle,
-    and ``NAME.sha256`` beside it; ``progress(done, total)`` hears the bytes archived."""
+    and ``NAME.sha256`` beside it; ``progress(done, total)`` hears the bytes archived. ``bytecode``:
+    interpreters to compile the targets' bytecode with besides those found (None: no bytecode)."""
     from bundler.fsutil import atomic_write
     from bundler.pack import pack as write_bundle
 
     sums = checksum_path(output)
     refuse_overwriting([output, sums], [lock_path, *([since] if since else [])])
-    result = write_bundle(lock_path, store, output, fmt=fmt, level=level, since=since, sign_key=sign_key, progress=progress)
+    result = write_bundle(lock_path, store, output, fmt=fmt, level=level, since=since, sign_key=sign_key, progress=progress,
+                          bytecode=bytecode)
     try:  # `sha256sum -c NAME.sha256` beside the bundle, as sites check downloads
         atomic_write(sums, f"{result.sha256}  {output.name}\n".encode())
     except OSError as e:

@@ -208,7 +208,7 @@ def read_base(path: Path) -> OldBundle:
         raise BadInput(f"--since {path}: no readable bundle.json" + (f": {reading.problems[0]}" if reading.problems else ""))
     top = path.name if path.is_dir() else reading.top
     return OldBundle(name=top or m.top, lock_sha256=m.lock_sha256,
-                     wheels={p: sha for p, (_, sha) in m.carried().items() if p.startswith("wheels/")})
+                     wheels={p: sha for p, (_, sha) in m.carried().items() if p.startswith(("wheels/", "bytecode/"))})
 
 
 def _check_base(m: Manifest, with_bundle: Path | None, reading: BundleReading) -> None:

@@ -6,6 +6,8 @@ Layout under the cache directory (the planner's pages and metadata live beside i
     partial/<sha256>.part          bytes of an unfinished download
     partial/<sha256>.json          its state: redacted URL, expected size and sha256, ETag, Last-Modified
     locks/<sha256>.lock            an advisory lock held while one process works on that file
+    derived/<aa>/<key>             the sha256 of a blob made from other blobs (bytecode compiled from
+                                   a wheel): ``key`` is a sha256 over everything the result depends on
 
 A blob is re-hashed every time it is used, so a file damaged on disk (or edited by hand) is found
 before it reaches a bundle; the damaged copy is removed and fetched again.
@@ -103,6 +105,33 @@ class BlobStore:
                 self._make_parent(final)
                 remove_odd(final)
                 atomic_write(final, data)
+        return final
+
+    def derived(self, key: str) -> Path | None:
+        """The blob recorded under ``key`` by ``put_derived`` (verified), or None when there is none."""
+        index = self.root / "derived" / key[:2] / key
+        self.path(key)  # validates the key's shape
+        try:
+            sha256 = read_regular(index, 128).decode("ascii").strip()
+            size = None
+            if " " in sha256:
+                sha256, size_text = sha256.split(" ", 1)
+                size = int(size_text)
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+        if not _SHA256.fullmatch(sha256):
+            return None
+        return self.verified(sha256, size)
+
+    def put_derived(self, key: str, data: bytes) -> Path:
+        """Store ``data`` as a blob and record it under ``key`` (a sha256 over its inputs)."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        final = self.put_bytes(sha256, data)
+        index = self.root / "derived" / key[:2] / key
+        self.path(key)
+        self._make_parent(index)
+        remove_odd(index)
+        atomic_write(index, f"{sha256} {len(data)}\n".encode())
         return final
 
     def publish(self, source: Path, sha256: str) -> Path:

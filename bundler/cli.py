@@ -155,7 +155,7 @@ def _pack(args: argparse.Namespace, lock_path: Path, output: Path) -> Any:
     key = Path(args.sign_key) if args.sign_key else None
     with PackProgress(args.quiet) as progress:  # a bar on a terminal, a line every few seconds when piped
         result = app.pack(lock_path, _store(args), output, fmt=args.format, level=args.level, since=since, sign_key=key,
-                          progress=progress)
+                          progress=progress, bytecode=None if args.no_bytecode else [Path(p) for p in args.bytecode_python])
     print(f"{result.sha256}  {output.name}")  # even with -q: what the site checks after carrying the bundle over
     if not args.quiet:
         m = result.manifest

@@ -78,15 +78,23 @@ class BundledTarget:
     pip: str | None  # path of the bootstrap pip wheel
     packages: tuple[BundledPackage, ...]
     uv: str | None = None  # path of the uv wheel install.sh prefers, when the lock has one for this target
+    # Bytecode compiled on the builder (bundler.bytecode): the magic number, and wheel path -> archive path.
+    bytecode_magic: str | None = None
+    bytecode: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "profile": self.profile.to_dict(), "requirements": "requirements.txt", "pip": self.pip,
-                "packages": [p.to_dict() for p in self.packages], **({"uv": self.uv} if self.uv else {})}
+        d = {"name": self.name, "profile": self.profile.to_dict(), "requirements": "requirements.txt", "pip": self.pip,
+             "packages": [p.to_dict() for p in self.packages], **({"uv": self.uv} if self.uv else {})}
+        if self.bytecode_magic:
+            d["bytecode"] = {"magic": self.bytecode_magic, "files": dict(sorted(self.bytecode.items()))}
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> BundledTarget:
+        bc = d.get("bytecode") or {}
         return cls(name=d["name"], profile=Profile.from_dict(d["profile"], origin="bundle.json"), pip=d.get("pip"),
-                   packages=tuple(BundledPackage.from_dict(p) for p in d.get("packages", ())), uv=d.get("uv"))
+                   packages=tuple(BundledPackage.from_dict(p) for p in d.get("packages", ())), uv=d.get("uv"),
+                   bytecode_magic=bc.get("magic"), bytecode=dict(bc.get("files") or {}))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -99,6 +99,10 @@ def _add_pack_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--level", type=int, metavar="N", help="compression level (default: zstd 1, gzip 6; wheels are compressed already)")
     p.add_argument("--sign-key", metavar="KEY", help="sign bundle.json with this OpenSSH private key (ssh-keygen -Y sign, "
                    "namespace wheelhouse); the site checks it with install.sh --trust ALLOWED_SIGNERS")
+    p.add_argument("--bytecode-python", action="append", default=[], metavar="PY",
+                   help="a CPython of a target's version to pre-compile its bytecode with (default: python3.X on PATH, "
+                   "pyenv or uv-managed ones); the target then only writes .pyc files; repeatable")
+    p.add_argument("--no-bytecode", action="store_true", help="ship no bytecode: the target compiles it at install time")
 
 
 def _with_parents(add_parser: Any, *parents: argparse.ArgumentParser) -> Any:

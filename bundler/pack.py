@@ -19,6 +19,7 @@ proof holds for every target; the archive is written under a temporary name and 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import os
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from collections.abc import Sequence
 from urllib.parse import quote, unquote, urlsplit
 
 import tomli_w
@@ -185,12 +187,42 @@ def _simple_index(wheels: dict[str, tuple[str, str]], requires_python: dict[str,
     return pages
 
 
+def _bytecode(targets: list[BundledTarget], blobs: dict[str, tuple[Path, str]], store: BlobStore,
+              pythons: Sequence[Path]) -> tuple[list[BundledTarget], dict[str, Path]]:
+    """``targets`` with the bytecode compiled on this machine for each CPython target whose version
+    it has an interpreter of, and the bundle files that holds (path -> blob); see bundler.bytecode.
+    ``blobs`` maps each wheel's bundle path to its blob and sha256."""
+    from bundler import bytecode
+
+    files: dict[str, Path] = {}
+    found: dict[str, bytecode.Interpreter | None] = {}
+    out = []
+    for target in targets:
+        version = target.profile.markers.get("python_version", "")
+        if target.profile.markers.get("implementation_name") == "cpython" and version not in found:
+            found[version] = bytecode.find_interpreter(version, pythons)
+            if found[version] is None:
+                bytecode.say(f"note: no CPython {version} on this machine, so the target compiles its bytecode at install "
+                             "time; --bytecode-python PY names one (--no-bytecode silences this)")
+        interp = found.get(version) if target.profile.markers.get("implementation_name") == "cpython" else None
+        if interp is None:
+            out.append(target)
+            continue
+        wheels = [*([target.pip] if target.pip else []), *(p.wheel for p in target.packages)]
+        compiled = bytecode.compile_wheels([blobs[rel] for rel in wheels], interp, store)
+        mapping = {rel: bytecode.bundle_path(interp.magic, rel.rsplit("/", 1)[-1]) for rel in wheels}
+        files.update({mapping[rel]: compiled[blobs[rel][1]] for rel in wheels})
+        out.append(dataclasses.replace(target, bytecode_magic=interp.magic, bytecode=mapping))
+    return out, files
+
+
 def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | None = None, *,
-                sign_key: Path | None = None) -> tuple[Manifest, list[Member], int]:
+                sign_key: Path | None = None, bytecode: Sequence[Path] | None = None) -> tuple[Manifest, list[Member], int]:
     """Everything that goes into the bundle, checked: wheels present and hashing right, metadata
     read from them, completeness proven for every target. Raises before anything is written.
     With ``since``, a delta over that bundle or lock (see the module docstring); with ``sign_key``,
-    ``bundle.json.sig``, an SSH signature over bundle.json (``bundler.signing``)."""
+    ``bundle.json.sig``, an SSH signature over bundle.json (``bundler.signing``). ``bytecode`` (None:
+    none) lists interpreters to compile the targets' bytecode with, besides those found here."""
     from bundler.bundle import read_base
 
     old = read_base(since) if since is not None else None
@@ -247,9 +279,20 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | N
                                uv=f"wheels/{uv[1].filename}" if uv else None)
         check_complete(target, lock.requirements)
         targets.append(target)
+    compiled: dict[str, Path] = {}
+    if bytecode is not None:
+        targets, compiled = _bytecode(targets, {f"wheels/{fn}": (store.path(w.sha256), w.sha256) for fn, (w, _, _) in wheels.items()},
+                                      store, bytecode)
+        if old is not None:  # a base that lacks the bytecode of a wheel it provides (a lock): the target compiles it
+            def kept(rel: str, archive: str) -> bool:
+                return old.wheels.get(rel) != wheels[rel[len("wheels/"):]][0].sha256 or old.wheels.get(archive) == compiled[archive].name
+            targets = [dataclasses.replace(t, bytecode={r: a for r, a in t.bytecode.items() if kept(r, a)}) for t in targets]
+            compiled = {a: compiled[a] for t in targets for a in t.bytecode.values()}
 
     members = [Member(path=f"wheels/{fn}", size=checked[fn][1], sha256=w.sha256, source=store.path(w.sha256))
                for fn, (w, _, _) in wheels.items()]
+    for path, blob in sorted(compiled.items()):
+        members.append(Member(path=path, size=blob.stat().st_size, sha256=blob.name, source=blob))
     generated = {"pylock.toml": bundled_lock(lock_bytes, set(wheels)), "requirements.txt": render_requirements(lock).encode()}
     generated.update(_simple_index({fn: (project, w.sha256) for fn, (w, project, _) in wheels.items()},
                                    {fn: checked[fn][0][1] for fn in wheels}))
@@ -287,14 +330,14 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | N
 
 def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None,
          threads: int | None = None, since: Path | None = None, sign_key: Path | None = None,
-         progress: Any = None) -> PackResult:
+         progress: Any = None, bytecode: Sequence[Path] | None = ()) -> PackResult:
     """Check everything, then write the bundle for ``lock_path`` to ``output``; see the module docstring."""
     fmt = format_of(output, fmt)
     if level is None:
         level = DEFAULT_LEVELS[fmt]
     elif fmt == "tar.zst" and not 1 <= level <= 22 or fmt == "tar.gz" and not 0 <= level <= 9:
         raise BadInput(f"--level {level} is out of range for {fmt} (zstd 1-22, gzip 0-9)")
-    manifest, members, mtime = plan_bundle(lock_path, store, output, since, sign_key=sign_key)
+    manifest, members, mtime = plan_bundle(lock_path, store, output, since, sign_key=sign_key, bytecode=bytecode)
     try:
         sha, size = write_reproducible(manifest.top, members, output, fmt=fmt, level=level, mtime=mtime, threads=threads,
                                        progress=progress)

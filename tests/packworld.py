@@ -200,7 +200,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for fmt in FORMATS:
             out = root / "packed" / fmt / f"{NAME}.{fmt}"
             out.parent.mkdir(parents=True)
-            r = cli("pack", lock, "--cache-dir", cache, "-o", out, "-q")
+            # no pre-compiled bytecode: the layout tests list every member; tests/test_bytecode.py has it
+            r = cli("pack", lock, "--cache-dir", cache, "-o", out, "-q", "--no-bytecode")
             assert r.rc == 0, r.err
             packed[fmt] = out
         yield World(root, server, recipe, lock, req_lock, cache, files, packed)

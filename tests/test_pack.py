@@ -174,7 +174,7 @@ def test_system_tar_lists_the_same_members(world: World) -> None:
                                         ("offline kit.tar", "offline-kit"), ("bundle", "bundle"),
                                         ("L" * 120 + ".tar", "L" * 120)])  # names past tar's 100 bytes
 def test_top_directory_is_the_output_stem_without_a_recipe_name(world: World, tmp_path: Path, output: str, top: str) -> None:
-    r = cli("pack", world.req_lock, "--cache-dir", world.cache, "-o", tmp_path / output, "-q")
+    r = cli("pack", world.req_lock, "--cache-dir", world.cache, "-o", tmp_path / output, "-q", "--no-bytecode")
     assert r.rc == 0, r.err
     names = member_names(tar_entries(raw_tar(tmp_path / output)))
     top = top_of(top, world.req_lock)  # the stem, then the lock's identity
@@ -186,7 +186,7 @@ def test_top_directory_is_the_output_stem_without_a_recipe_name(world: World, tm
 def test_output_file_mode_follows_the_umask(world: World, tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
-        r = cli("pack", world.lock, "--cache-dir", world.cache, "-o", tmp_path / "b.tar.zst", "-q")
+        r = cli("pack", world.lock, "--cache-dir", world.cache, "-o", tmp_path / "b.tar.zst", "-q", "--no-bytecode")
     finally:
         os.umask(old)
     assert r.rc == 0, r.err
@@ -315,7 +315,7 @@ def test_same_lock_other_cache_other_time_same_bytes(world: World, tmp_path: Pat
     old = os.umask(0o077)
     try:
         for fmt in FORMATS:
-            r = cli("pack", world.lock, "--cache-dir", other, "-o", f"b/{NAME}.{fmt}", "-q")
+            r = cli("pack", world.lock, "--cache-dir", other, "-o", f"b/{NAME}.{fmt}", "-q", "--no-bytecode")
             assert r.rc == 0, r.err
     finally:
         os.umask(old)
@@ -329,7 +329,7 @@ def test_same_lock_other_cache_other_time_same_bytes(world: World, tmp_path: Pat
 
 
 def test_pack_function_reports_the_archive_it_wrote(world: World, tmp_path: Path) -> None:
-    result = pack(world.lock, BlobStore(world.cache), tmp_path / f"{NAME}.tar.zst")
+    result = pack(world.lock, BlobStore(world.cache), tmp_path / f"{NAME}.tar.zst", bytecode=None)
     data = (tmp_path / f"{NAME}.tar.zst").read_bytes()
     assert (result.sha256, result.size) == (sha256(data), len(data))
     assert data == world.packed["tar.zst"].read_bytes()
@@ -345,7 +345,7 @@ def test_zstd_frames_carry_checksums_and_do_not_depend_on_threads(world: World, 
     for threads in (1, 2, 4):
         out = tmp_path / str(threads) / f"{NAME}.tar.zst"
         out.parent.mkdir()
-        pack(world.lock, BlobStore(world.cache), out, threads=threads)
+        pack(world.lock, BlobStore(world.cache), out, threads=threads, bytecode=None)
         outs[threads] = out.read_bytes()
     assert outs[1] == outs[2] == outs[4] == data
     if shutil.which("zstd"):
@@ -366,7 +366,7 @@ def test_multithreaded_zstd_output_is_the_same_for_any_worker_count_on_many_jobs
     for threads in (1, 2, 3):
         out = tmp_path / str(threads) / f"{NAME}.tar.zst"
         out.parent.mkdir()
-        pack(lock, BlobStore(cache), out, threads=threads)
+        pack(lock, BlobStore(cache), out, threads=threads, bytecode=None)
         outs.append(out.read_bytes())
     assert outs[0] == outs[1] == outs[2]
     assert all(f["checksum"] for f in zstd_frames(outs[0]))
@@ -374,7 +374,7 @@ def test_multithreaded_zstd_output_is_the_same_for_any_worker_count_on_many_jobs
 
 def test_level_changes_the_bytes_not_the_content(world: World, tmp_path: Path) -> None:
     out = tmp_path / f"{NAME}.tar.zst"
-    assert cli("pack", world.lock, "--cache-dir", world.cache, "-o", out, "--level", "19", "-q").rc == 0
+    assert cli("pack", world.lock, "--cache-dir", world.cache, "-o", out, "--level", "19", "-q", "--no-bytecode").rc == 0
     assert out.read_bytes() != world.packed["tar.zst"].read_bytes()
     assert raw_tar(out) == world.packed["tar"].read_bytes()
 
@@ -382,7 +382,7 @@ def test_level_changes_the_bytes_not_the_content(world: World, tmp_path: Path) -
 def test_source_date_epoch_sets_every_mtime(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     out = tmp_path / f"{NAME}.tar.gz"
-    assert cli("pack", world.lock, "--cache-dir", world.cache, "-o", out, "-q").rc == 0
+    assert cli("pack", world.lock, "--cache-dir", world.cache, "-o", out, "-q", "--no-bytecode").rc == 0
     entries = tar_entries(raw_tar(out))
     assert {m.mtime for m, _ in entries} == {1700000000}
     assert int.from_bytes(out.read_bytes()[4:8], "little") == 1700000000
@@ -393,14 +393,14 @@ def test_source_date_epoch_sets_every_mtime(world: World, tmp_path: Path, monkey
 
 def test_bad_source_date_epoch_is_refused(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
-    r = cli("pack", world.lock, "--cache-dir", world.cache, "-o", tmp_path / "b.tar", "-q")
+    r = cli("pack", world.lock, "--cache-dir", world.cache, "-o", tmp_path / "b.tar", "-q", "--no-bytecode")
     assert r.rc == 1 and "SOURCE_DATE_EPOCH" in r.err and "yesterday" in r.err
     assert listing(tmp_path) == []
 
 
 def test_exclude_newer_of_the_lock_is_the_mtime(world: World, tmp_path: Path) -> None:
     out = tmp_path / "x.tar"
-    assert cli("pack", world.req_lock, "--cache-dir", world.cache, "-o", out, "-q").rc == 0
+    assert cli("pack", world.req_lock, "--cache-dir", world.cache, "-o", out, "-q", "--no-bytecode").rc == 0
     stamp = int(datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc).timestamp())
     assert {m.mtime for m, _ in tar_entries(out.read_bytes())} == {stamp}
 
@@ -574,7 +574,7 @@ def test_build_from_a_recipe_equals_lock_fetch_pack(world: World, tmp_path: Path
     lock = tmp_path / "kept" / "pylock.toml"
     lock.parent.mkdir()
     r = cli("build", world.recipe, "--index-url", world.server.index_url("main"), "--cache-dir", cache, "-o", out,
-            "--lock-output", lock)
+            "--lock-output", lock, "--no-bytecode")
     assert r.rc == 0, r.err
     assert f"tar -xf anything.tar.zst && sh {top_of(NAME, lock)}/install.sh" in r.err
     assert listing(out.parent) == ["anything.tar.zst", "anything.tar.zst.sha256"]
@@ -583,7 +583,7 @@ def test_build_from_a_recipe_equals_lock_fetch_pack(world: World, tmp_path: Path
     # the kept lock packs to the same bytes; the lock is the one the world made, modulo the loopback port
     again = tmp_path / "again" / "anything.tar.zst"
     again.parent.mkdir()
-    assert cli("pack", lock, "--cache-dir", cache, "-o", again, "-q").rc == 0
+    assert cli("pack", lock, "--cache-dir", cache, "-o", again, "-q", "--no-bytecode").rc == 0
     assert again.read_bytes() == out.read_bytes()
     assert lock.read_bytes() == world.lock.read_bytes()
     assert out.read_bytes() == world.packed["tar.zst"].read_bytes()

@@ -90,6 +90,7 @@ import pathlib
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 import traceback
@@ -332,7 +333,7 @@ def check_manifest(data):
                 or not isinstance(base.get("lock-sha256"), str) or not _is_str_list(base.get("files"))):
             raise InstallError("%s: 'base' needs a 'name', a 'lock-sha256' and a list of 'files'" % MANIFEST)
         for rel in base["files"]:
-            if rel not in files or not rel.startswith("wheels/"):
+            if rel not in files or not rel.startswith(("wheels/", "bytecode/")):
                 raise InstallError("%s: base.files: %s is not one of the bundle's wheels" % (MANIFEST, _show(rel)))
 
     targets = data.get("targets")
@@ -372,6 +373,7 @@ def check_manifest(data):
         for field, rel in refs[1:]:
             if not _WHEEL_BASENAME.match(rel.rsplit("/", 1)[-1]):
                 raise InstallError("%s.%s is not a wheel: %s" % (where, field, _show(rel)))
+        _check_bytecode(target.get("bytecode"), files, set(rel for _, rel in refs[1:]), where + ".bytecode")
     for key in ("name", "tool", "lock-sha256", "created"):
         if not isinstance(data.get(key), str):
             raise InstallError("%s: %r must be a string" % (MANIFEST, key))
@@ -379,6 +381,20 @@ def check_manifest(data):
         if not _is_str_list(data.get(key, [])):
             raise InstallError("%s: %r must be a list of strings" % (MANIFEST, key))
     return data
+
+
+def _check_bytecode(bytecode, files, wheels, where):
+    """A target's optional pre-compiled bytecode: {"magic": 8 hex digits, "files": {wheel: archive}},
+    every wheel one of the target's and every archive one of the bundle's files under bytecode/."""
+    if bytecode is None:
+        return
+    if (not isinstance(bytecode, dict) or not isinstance(bytecode.get("magic"), str)
+            or not re.match(r"^[0-9a-f]{8}$", bytecode["magic"]) or not isinstance(bytecode.get("files"), dict)):
+        raise InstallError("%s needs a 'magic' (8 hex digits) and a 'files' object" % where)
+    for wheel, archive in bytecode["files"].items():
+        if wheel not in wheels or not isinstance(archive, str) or archive not in files or not archive.startswith("bytecode/"):
+            raise InstallError("%s.files: %s -> %s is not a wheel of the target and a bytecode file of the bundle"
+                               % (where, _show(wheel), _show(archive)))
 
 
 def _check_profile(profile, where):
@@ -1083,33 +1099,113 @@ def child_env(environ):
 
 Plan = collections.namedtuple("Plan", "make_venv install install_pip check smoke compile installer uninstall")
 
-# Byte-compiles the venv's site-packages on every core (compileall with workers=0), as pip would one
-# file at a time. Files that do not compile (templates, code for other Pythons) are skipped, as pip
-# skips them, so only a crash of the compiler itself fails the step.
-_COMPILE = (
-    "import compileall, sysconfig\n"
-    "for d in sorted({sysconfig.get_path('purelib'), sysconfig.get_path('platlib')}):\n"
-    "    compileall.compile_dir(d, quiet=2, workers=0)\n"
-)
+# Run by the venv's python: writes the .pyc files of the bundle's pre-compiled bytecode, then
+# byte-compiles the rest of site-packages on every core (see byte_compile).
+_COMPILE = "import sys; sys.path.insert(0, sys.argv[1]); import install; install.byte_compile(sys.argv[2], sys.argv[3:])"
+
+
+def byte_compile(magic, archives):
+    """Byte-compile the running interpreter's site-packages, as pip would one file at a time.
+
+    First, when ``magic`` is this interpreter's bytecode magic number, the pre-compiled bodies in
+    ``archives`` (bundler.bytecode: entry = path relative to site-packages, bytes = the marshalled
+    module) become .pyc files with the header ``compileall`` writes, from the installed source's
+    own mtime and size. Then ``compileall`` on every core compiles whatever is not up to date,
+    skipping (as pip does) files that do not compile, so only a crash of the compiler fails it.
+    """
+    import compileall
+    import importlib.util
+    import sysconfig
+
+    dirs = sorted(set([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]))
+    if archives and importlib.util.MAGIC_NUMBER.hex() == magic:
+        for archive in archives:
+            write_pycs(archive, dirs)
+    for d in dirs:
+        compileall.compile_dir(d, quiet=2, workers=0)
+
+
+def write_pycs(archive, dirs):
+    """Write the .pyc of every module in the bytecode ``archive`` whose source is installed in one of
+    ``dirs``; entries that are not plain relative ``.py`` paths are ignored."""
+    import importlib.util
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            name = info.filename
+            if not name.endswith(".py") or not _is_safe_relpath(name) or "\\" in name:
+                continue
+            for d in dirs:
+                source = os.path.join(d, *name.split("/"))
+                try:
+                    st = os.lstat(source)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    header = importlib.util.MAGIC_NUMBER + struct.pack("<III", 0, int(st.st_mtime) & 0xFFFFFFFF,
+                                                                       st.st_size & 0xFFFFFFFF)
+                    _write_pyc(importlib.util.cache_from_source(source), header + zf.read(info), st.st_mode & 0o666)
+                break
+
+
+def _write_pyc(path, data, mode):
+    """Write ``path`` atomically (as py_compile does), never through an existing link."""
+    folder = os.path.dirname(path)
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        if os.path.islink(folder) or not os.path.isdir(folder):
+            return
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode | 0o600 if mode else 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 # The distributions in the venv's site-packages, as [name, version] pairs.
 _LIST_DISTS = (
     "import importlib.metadata as m, json, sysconfig\n"
     "dirs = sorted({sysconfig.get_path('purelib'), sysconfig.get_path('platlib')})\n"
     "print(json.dumps(sorted([d.metadata['Name'], d.version] for d in m.distributions(path=dirs) if d.metadata['Name'])))\n"
 )
-# uv without its config files, cache or network: every file comes from the bundle, and the copy
-# link mode because the cache is a temporary directory.
-_UV_OFFLINE = ["--offline", "--no-index", "--no-config", "--no-cache", "--link-mode", "copy"]
+# uv without its config files, user cache or network: every file comes from the bundle. Its cache is
+# a folder inside the venv (UV_CACHE_NAME), so the unpacked files are hard-linked into site-packages
+# on the same filesystem instead of copied; the folder is removed right after the install.
+UV_CACHE_NAME = ".wheelhouse-uv-cache"
+
+
+def _uv_offline(venv):
+    return ["--offline", "--no-index", "--no-config", "--cache-dir", os.path.join(venv, UV_CACHE_NAME), "--link-mode", "hardlink"]
+
+
+def shipped_bytecode(bundle_dir, with_dir, manifest, target):
+    """(magic, [archive path]) of the bytecode the builder compiled for ``target``, or None."""
+    bc = target.get("bytecode")
+    if not bc:
+        return None
+    base = set(base_files(manifest))
+    return bc["magic"], [os.path.join(with_dir if rel in base and with_dir else bundle_dir, *rel.split("/"))
+                         for _, rel in sorted(bc["files"].items())]
 
 
 def plan_commands(bundle_dir, target, venv, smoke, reuse, with_dir=None, from_base=(), installer="pip", uv=None,
-                  compile=True, extras=()):
+                  compile=True, extras=(), bytecode=None):
     """The exact argv lists to run, as a Plan. With ``with_dir`` (a delta's base bundle), the
     installer also finds wheels there, and the bootstrap pip comes from there when it is one of
     ``from_base``. ``installer`` "uv" runs the uv binary at ``uv`` (extracted from the bundle's
     verified uv wheel); "pip" runs the bundled pip straight from its wheel. Both install without
     byte-compiling (pip through PIP_COMPILE=0 in its environment), so both leave the same files,
-    and ``compile`` compiles afterwards on every core. ``extras`` (distributions outside the lock, for --exact) are uninstalled first."""
+    and ``compile`` compiles afterwards on every core, writing first the .pyc files of ``bytecode``
+    ((magic, [archive paths]), compiled by the builder) when that magic is the target's.
+    ``extras`` (distributions outside the lock, for --exact) are uninstalled first."""
     py = venv_python(venv)
     pip_home = with_dir if with_dir and target["pip"] in from_base else bundle_dir
     pip_wheel = os.path.join(pip_home, *target["pip"].split("/"))
@@ -1126,8 +1222,8 @@ def plan_commands(bundle_dir, target, venv, smoke, reuse, with_dir=None, from_ba
         # file: URL, percent-encoded, is read whole.
         links = [a if a == "--find-links" else pathlib.Path(a).as_uri() for a in links]
         pip_pin = ["--find-links", pathlib.Path(pip_pin[1]).as_uri(), pip_pin[2]]
-        install = [uv, "pip", "install"] + _UV_OFFLINE + links + ["--require-hashes", "--no-build", "--python", py, "-r", requirements]
-        install_pip = None if "pip" in names else [uv, "pip", "install"] + _UV_OFFLINE + ["--no-deps", "--no-build", "--python", py] + pip_pin
+        install = [uv, "pip", "install"] + _uv_offline(venv) + links + ["--require-hashes", "--no-build", "--python", py, "-r", requirements]
+        install_pip = None if "pip" in names else [uv, "pip", "install"] + _uv_offline(venv) + ["--no-deps", "--no-build", "--python", py] + pip_pin
         check = [uv, "pip", "check", "--offline", "--no-config", "--no-cache", "--python", py]
         uninstall = [uv, "pip", "uninstall", "--offline", "--no-config", "--no-cache", "--python", py] + list(extras)
     else:
@@ -1141,7 +1237,8 @@ def plan_commands(bundle_dir, target, venv, smoke, reuse, with_dir=None, from_ba
         install_pip=install_pip,
         check=check,
         smoke=[[py, "-c", cmd] for cmd in smoke],
-        compile=[py, "-I", "-c", _COMPILE] if compile else None,
+        compile=[py, "-I", "-B", "-c", _COMPILE, bundle_dir, bytecode[0] if bytecode else "-"]
+        + (list(bytecode[1]) if bytecode else []) if compile else None,
         installer=installer,
         uninstall=uninstall if extras else None,
     )
@@ -1430,7 +1527,7 @@ def _install_with(args, bundle_dir, venv, manifest, target, name, reuse, with_di
         extras = outside_lock(installed_distributions(venv, env), target)
     plan = plan_commands(bundle_dir, target, venv, manifest.get("smoke", []), reuse, with_dir, base_files(manifest),
                          installer=installer, uv=uv, compile=not args.no_compile,
-                         extras=[n for n, _ in extras] if args.exact else ())
+                         extras=[n for n, _ in extras] if args.exact else (), bytecode=shipped_bytecode(bundle_dir, with_dir, manifest, target))
     if extras and not args.exact:
         print("%s: warning: the venv %s holds %d package(s) the lock does not name: %s (install.sh --exact removes them)"
               % (PROG, printable(venv), len(extras), printable(", ".join("%s %s" % nv for nv in extras))), file=sys.stderr)
@@ -1459,9 +1556,12 @@ def _install_with(args, bundle_dir, venv, manifest, target, name, reuse, with_di
             _say("removing %d package(s) the lock does not name (--exact): %s" % (len(extras), ", ".join("%s %s" % nv for nv in extras)))
             run(plan.uninstall, env, "%s uninstall" % what)
         _say("installing %d packages with the bundled %s (no index, hashes required)" % (len(target["packages"]), what))
-        run(plan.install, env, "%s install" % what)
-        if plan.install_pip:
-            run(plan.install_pip, env, "installing pip into the venv")
+        try:
+            run(plan.install, env, "%s install" % what)
+            if plan.install_pip:
+                run(plan.install_pip, env, "installing pip into the venv")
+        finally:
+            shutil.rmtree(os.path.join(venv, UV_CACHE_NAME), ignore_errors=True)
     except BaseException:
         # A venv made by this run that does not hold the full set is worse than none.
         if not reuse:
