@@ -8,7 +8,9 @@ first download at lock time, and fetch verifies the server's bytes against those
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -24,7 +26,7 @@ import pytest
 
 from bundler.cli import main
 from bundler.errors import IndexUnavailable
-from bundler.findlinks import read_record
+from bundler.findlinks import FileRecord, download, read_record, write_record
 from bundler.httpcache import PlannerCache
 from bundler.index import IndexConfig
 from bundler.lock import requirements_path
@@ -32,7 +34,7 @@ from bundler.locktool import read_lock
 from bundler.repository import Repository
 from bundlefixture import offline_prefix, pip_wheel_from_installed
 from hermetic import hermetic
-from indexserver import IndexServer
+from indexserver import IndexServer, Request, Response
 from sdistgen import make_sdist
 from wheelgen import make_wheel
 
@@ -397,3 +399,41 @@ def test_an_sdist_on_a_listing_without_hashes_is_hashed_before_it_is_read(
     assert pkg["sdist"]["hashes"] == {"sha256": sha256(sdist)} and pkg["sdist"]["url"] == listing.url + sdist.name
     assert "2 files hashed on download" in capsys.readouterr().err  # the sdist and helper's wheel
     assert [p for _, p, _ in listing.file_requests()].count("/" + sdist.name) == 1  # read once, for hash and metadata
+
+
+def test_download_retries_a_busy_server_and_refuses_an_encoded_body(tmp_path: Path, index_server: IndexServer) -> None:
+    index_server.add_index("main")
+    info = index_server.add_wheel("main", "pkg", "1.0")
+    answers = [Response(503, {"Content-Type": "text/plain"}, b"busy"), None,
+               Response(200, {"Content-Encoding": "gzip"}, gzip.compress(info.path.read_bytes()))]
+
+    def hook(req: Request) -> Response | None:
+        return answers.pop(0) if req.path.endswith(".whl") and answers else None
+
+    index_server.set_fault(hook)
+    client = _client()
+    try:
+        got = download(client, info.url, {}, tmp_path / "partial", what="find-links x", sleep=lambda _: None)
+        assert (got.status, got.sha256, got.size) == (200, info.sha256, info.size)
+        assert got.path is not None and got.path.read_bytes() == info.path.read_bytes()
+        with pytest.raises(IndexUnavailable, match="gzip-encoded"):
+            download(client, info.url, {}, tmp_path / "partial", what="find-links x")
+    finally:
+        client.close()
+    assert [p.name for p in (tmp_path / "partial").iterdir()] == [got.path.name]  # the refused body left nothing
+
+
+@pytest.mark.parametrize("damage", ["other-url", "bad-digest", "negative-size", "torn"])
+def test_a_damaged_hash_record_is_a_miss(tmp_path: Path, damage: str) -> None:
+    url = "http://127.0.0.1:9/pkg-1.0-py3-none-any.whl"
+    write_record(tmp_path, FileRecord(url=url, sha256="a" * 64, size=3, last_modified="x", stored=1.0))
+    assert read_record(tmp_path, url) == FileRecord(url=url, sha256="a" * 64, size=3, last_modified="x", stored=1.0)
+    (path,) = (tmp_path / "hashed").rglob("*.json")
+    data = json.loads(path.read_text())
+    if damage == "torn":
+        path.write_text(path.read_text()[:20])
+    else:
+        data.update({"other-url": {"url": url + "x"}, "bad-digest": {"sha256": "A" * 64},
+                     "negative-size": {"size": -1}}[damage])
+        path.write_text(json.dumps(data))
+    assert read_record(tmp_path, url) is None
