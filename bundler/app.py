@@ -49,6 +49,7 @@ class LockResult:
     requests: int  # HTTP requests the planner sent
     elapsed: float
     warnings: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # for the user, less pressing than warnings (find-links files hashed on download)
 
 
 def refuse_overwriting(outputs: Sequence[Path], inputs: Sequence[Path]) -> None:
@@ -174,6 +175,7 @@ def lock(job: Job, output: Path, net: Network, *, progress: Callable[[Any], None
         repo.close()
         if scratch is not None:
             scratch.cleanup()
+    notes = repo.notes()
     warnings: list[str] = []
     for t in result.targets:
         check_variants(t.pins)  # one torch build per environment: never +cpu next to +cu121
@@ -182,7 +184,7 @@ def lock(job: Job, output: Path, net: Network, *, progress: Callable[[Any], None
     lock_path, req_path = write_lock(result, output, exclude_newer=job.inputs.policy.exclude_newer,
                                      title=recipe.name if recipe and recipe.name else None, smoke=recipe.smoke if recipe else ())
     return LockResult(plan=result, lock_path=lock_path, requirements_path=req_path, requests=repo.requests,
-                      elapsed=time.monotonic() - started, warnings=tuple(warnings))
+                      elapsed=time.monotonic() - started, warnings=tuple(warnings), notes=tuple(notes))
 
 
 def plan_files(result: Plan) -> list[FileSpec]:

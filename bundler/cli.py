@@ -88,8 +88,8 @@ def _lock(args: argparse.Namespace, output: Path, *, temporary: bool = False, ou
     finally:
         progress.close()
     if not args.quiet:
-        for warning in result.warnings:
-            _err(f"warning: {warning}")
+        for line in [*(f"warning: {w}" for w in result.warnings), *(f"note: {n}" for n in result.notes)]:
+            _err(line)
         for t in result.plan.targets:
             _err(f"{t.profile.name}: {len(t.pins)} packages ({t.profile.describe()})")
             if t.bootstrap is None:

@@ -161,7 +161,8 @@ def _hint_for(reasons: Sequence[str], profile: Profile) -> str:
     if "requires-python" in reasons and "tags" not in reasons:
         return f"pick a version that supports Python {profile.markers['python_version']}, or a target with another Python"
     if reasons == ["no-hash"]:
-        return "this index publishes no sha256 for these files; use one that does, or put the wheels in a --find-links folder (hashed when read)"
+        return ("this index publishes no sha256 for these files; use one that does, or serve the wheels as a --find-links folder "
+                "or page (their files are hashed when read)")
     if "too-new" in reasons:
         return "move --exclude-newer later, or pin an older version"
     return "choose a version that has wheels for this target (see the table), or a target that matches an available wheel"
@@ -199,7 +200,7 @@ def explain_impossible(error: ResolutionImpossible, repo: ProjectIndex) -> Bundl
             return no_file_error(name, index, links, profile, policy)
         pinned = hashes.get(name)
         if pinned is not None and not versions_for_target(name, links, profile, policy=policy, hashes=pinned):
-            offered = compress([f"{c.link.filename} (sha256 {c.link.sha256})" for c in usable], 3)
+            offered = compress([f"{c.link.filename} (sha256 {c.link.sha256 or 'not published by its page'})" for c in usable], 3)
             return ResolutionImpossible(
                 f"no file of {name} on index {index.name} matches the --hash pins given for it "
                 f"({compress(sorted(pinned), 3)}); the files usable on target {profile.name} are {offered}",

@@ -1,6 +1,7 @@
 """On-disk caches for the planner: index pages with HTTP revalidation, core metadata by file hash.
 
-The cache directory and the content-addressed store of whole files belong to ``bundler.cache``.
+The cache directory and the content-addressed store of whole files belong to ``bundler.cache``; the
+sha256 records of files a find-links page gives no hash for, to ``bundler.findlinks``.
 
 Layout under the cache directory::
 

@@ -105,6 +105,9 @@ class ProjectIndex(Protocol):
     def direct_link(self, url: str) -> Link:
         """The file a ``name @ URL`` requirement names, hashed (reading it once when the URL gives no hash)."""
 
+    def hashed(self, link: Link) -> Link:
+        """``link`` with its sha256: as given, or for a find-links page that gives none, from the file read once."""
+
     def prefetch_projects(self, projects: Sequence[str]) -> None:
         """Start fetching project pages that will be needed soon (no-op allowed)."""
 

@@ -12,10 +12,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
+from bundler.errors import BadInput, IndexUnavailable
 from bundler.fsutil import open_regular
 from bundler.fsutil import sha256_file as hash_regular
+from bundler.index import IndexConfig, Link
 
-__all__ = ["flat_files", "hash_regular", "local_path", "open_regular"]
+__all__ = ["flat_files", "folder_links", "hash_regular", "local_path", "open_regular"]
 
 
 def local_path(url: str) -> Path | None:
@@ -44,3 +46,18 @@ def flat_files(folder: Path) -> list[Path]:
             continue
         out.append(path)
     return out
+
+
+def folder_links(index: IndexConfig, folder: Path) -> list[Link]:
+    """The files of the find-links folder ``folder`` that ``index`` names, each hashed as it is read."""
+    if not folder.is_dir():
+        raise BadInput(f"find-links location {folder} is not a directory")
+    links = []
+    for entry in flat_files(folder):
+        try:
+            sha, size = hash_regular(entry)
+        except OSError as e:
+            raise IndexUnavailable(f"find-links {index.name}: cannot read {entry}: {e.strerror or e}") from None
+        links.append(Link(filename=entry.name, url=entry.resolve().as_uri(), index=index.name, index_url=index.url,
+                          sha256=sha, size=size, flat=True))
+    return links

@@ -90,7 +90,7 @@ class MetadataStore:
             hit = self._parsed.get(link.url)
         if hit is not None:
             return hit
-        return self.parse(link, self.repo.metadata(link) if link.is_wheel else sdist_metadata(self.sources, link))
+        return self.parse(link, self.repo.metadata(link) if link.is_wheel else sdist_metadata(self.sources, self.repo.hashed(link)))
 
     def parse(self, link: Link, data: bytes) -> CoreMetadata:
         """Parse (once) and remember the metadata ``data`` of ``link``."""
@@ -233,12 +233,22 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             result: list[WheelChoice] = []
         else:
             index, links = found
+            if hashes is not None:  # a find-links page without hashes: the files to compare are read first
+                links = self._hash_unhashed(name, links, pinned)
             ready = self.speculator.choices(self.profile, name, index.name) if self.speculator and cache_key else None
             result = ready if ready is not None else versions_for_target(
                 name, links, self.profile, policy=self.policy, pinned_versions=pinned, hashes=hashes, ranks=self.ranks)
         if cache_key is not None:
             self._choices[cache_key] = result
         return result
+
+    def _hash_unhashed(self, name: str, links: list[Link], pinned: frozenset[Version]) -> list[Link]:
+        """``links`` with the sha256 of the files that may be chosen (the best of each version, of the
+        ``==`` pinned versions when there are any) learned by reading them, so --hash pins can be checked."""
+        unhashed = {c.link.url for c in versions_for_target(name, links, self.profile, policy=self.policy,
+                                                             pinned_versions=pinned, ranks=self.ranks)
+                    if c.link.sha256 is None and (not pinned or c.version in pinned)}
+        return [self.repo.hashed(k) if k.url in unhashed else k for k in links]
 
     def find_matches(self, identifier: str, requirements: Mapping[str, Iterator[Req]],
                      incompatibilities: Mapping[str, Iterator[Candidate]]) -> list[Candidate]:
@@ -374,7 +384,7 @@ def resolve_target(repo: ProjectIndex, store: MetadataStore, profile: Profile, i
     except ResolutionTooDeep:
         raise ResolutionImpossible(f"resolution for {profile.name} did not converge after {max_rounds} rounds",
                                    hint="add constraints (-c) that pin the packages being backtracked over") from None
-    pins = [Pin(name=cand.name, version=str(cand.version), link=cand.link)
+    pins = [Pin(name=cand.name, version=str(cand.version), link=repo.hashed(cand.link))  # a find-links file: hashed by now
             for _, cand in sorted(result.mapping.items()) if cand.name != PYTHON and not cand.extras and cand.link is not None]
     return TargetPlan(profile=profile, pins=tuple(pins))
 

@@ -13,26 +13,26 @@ Offline, every cached page is reused whatever its age and nothing is ever reques
 
 from __future__ import annotations
 
-import hashlib
-import io
 import re
 import threading
 import time
 from collections import deque
 from dataclasses import replace
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence, TypeVar
 from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
 from bundler.cache import BlobStore
 from bundler.errors import BadInput, HashMismatch, IndexUnavailable
+from bundler.findlinks import MAX_FILE, Download, UnhashedFiles, download
 from bundler.fsutil import read_regular
 from bundler.httpcache import MAX_PAGE, CachedPage, PlannerCache, links_key, max_age_of, offline_miss
 from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadata_key, parse_html_page, parse_page,
                            project_of_filename, project_url, redact_url, split_hash, supplying_indexes)
-from bundler.localfiles import flat_files, hash_regular, local_path, open_regular
+from bundler.localfiles import folder_links, hash_regular, local_path, open_regular
 from bundler.remote_metadata import remote_metadata
 from bundler.wheelmeta import BadMetadata, metadata_from_zip
 from bundler.workers import DaemonPool
@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # httpx (and bundler.http) are imported on the first request:
     import httpx
 
 NOT_FOUND = "x-wheelhouse/not-found"  # content type of a cached 404
+_T = TypeVar("_T")
 
 
 class _Closed(Exception):
@@ -53,25 +54,28 @@ _PASSWORD = re.compile(rb"<input\b[^>]{0,500}?type\s*=\s*[\"']?password", re.IGN
 _FORM = re.compile(rb"<form\b", re.IGNORECASE)
 
 
-def _not_a_simple_page(body: bytes, ctype: str, asked: str, final: str, has_files: bool) -> str | None:
-    """Why a 200 answer is not a simple-API page, or None when it is one.
+def _check_page(index: IndexConfig, body: bytes, ctype: str, asked: str, final: str, has_files: bool) -> None:
+    """Refuse a 200 answer that is not a simple-API page: taking it for "no such project" would let
+    the next index supply a look-alike.
 
     Only a 404/410 means "no such project": anything else that answers must be a real page (PEP 691
     JSON is checked by its parser). An HTML page with a password field is a login page; one without
     any file is accepted as "present, no files" only if it looks like PEP 503: no form, and not
     reached by a redirect to another path (``/login?next=...``).
     """
-    if "json" in ctype.lower():
-        return None
+    if "json" in ctype.lower() or (has_files and not _PASSWORD.search(body)):
+        return
     if _PASSWORD.search(body):
-        return "a login page (it has a password field)"
-    if has_files:
-        return None
-    if _FORM.search(body):
-        return "a page with a form and no files"
-    if urlsplit(final).path.rstrip("/") != urlsplit(asked).path.rstrip("/"):
-        return "a page without files at another path (redirected)"
-    return None
+        why = "a login page (it has a password field)"
+    elif _FORM.search(body):
+        why = "a page with a form and no files"
+    elif urlsplit(final).path.rstrip("/") != urlsplit(asked).path.rstrip("/"):
+        why = "a page without files at another path (redirected)"
+    else:
+        return
+    raise IndexUnavailable(f"index {index.name} answered {redact_url(asked)} with {why}, ended at {redact_url(final)}",
+                           hint="the index needs credentials or is misconfigured; nothing is taken from "
+                                "another index in its place")
 
 
 class Repository:
@@ -86,6 +90,7 @@ class Repository:
         jobs: int = 16,
         page_ttl: float = 600.0,
         offline: bool = False,
+        max_file: int = MAX_FILE,
     ) -> None:
         if not indexes:
             raise BadInput("no index to resolve from")
@@ -109,6 +114,8 @@ class Repository:
         self.requests = 0  # HTTP requests sent, for the summary line
         self._closed = threading.Event()
         self._local = threading.local()  # per thread: listener calls waiting to run (see _deliver)
+        self.max_file = max_file  # the largest file read whole to be hashed (a find-links page without hashes)
+        self._unhashed = UnhashedFiles(cache.root, self._download, ttl=self.page_ttl, offline=offline)
 
     def listen(self, on_page: Callable[[str, IndexConfig, list[Link]], None], on_metadata: Callable[[Link, bytes], None]) -> None:
         """Call ``on_page``/``on_metadata`` (from any thread) as pages and metadata arrive, for speculation."""
@@ -155,9 +162,19 @@ class Repository:
 
     def _send(self, url: str, headers: Mapping[str, str], what: str = "", hint: str | None = None) -> httpx.Response:
         """GET ``url``; a transport failure is ``IndexUnavailable(what + why, hint)``."""
+        from bundler.http import request_with_retries
+
+        return self._guarded(url, what, hint, lambda client: request_with_retries(client, "GET", url, headers=dict(headers)))
+
+    def _download(self, url: str, headers: Mapping[str, str], folder: Path, what: str) -> Download:
+        """GET ``url`` whole into a file in ``folder``, hashed as it streams (``findlinks.download``)."""
+        return self._guarded(url, f"{what}: ", None, lambda c: download(c, url, headers, folder, what=what, limit=self.max_file))
+
+    def _guarded(self, url: str, what: str, hint: str | None, call: Callable[[httpx.Client], _T]) -> _T:
+        """``call(client)``, a request to ``url``: none offline or once closed, each counted, failures explained."""
         import httpx
 
-        from bundler.http import describe_http_error, request_with_retries
+        from bundler.http import describe_http_error
 
         if self._closed.is_set():
             raise _Closed()
@@ -165,11 +182,22 @@ class Repository:
             raise offline_miss(f"{what}{redact_url(url)}")
         self.requests += 1
         try:
-            return request_with_retries(self._http(), "GET", url, headers=dict(headers))
+            return call(self._http())
         except httpx.InvalidURL as e:  # not an HTTPError: a link such as https://host:99999/x.whl
             raise IndexUnavailable(describe_http_error(e, url)) from None
         except httpx.HTTPError as e:
             raise IndexUnavailable(what + describe_http_error(e, url), hint=hint) from None
+
+    def hashed(self, link: Link) -> Link:
+        """``link`` with its sha256: as its page gave it, or for a find-links page that gives none,
+        from the whole file read once (``bundler.findlinks``). Simple-API indexes must give one."""
+        if link.sha256 is None and not link.flat:
+            raise IndexUnavailable(f"index {link.index} gives no sha256 for {link.filename}")
+        return link if link.sha256 is not None else self._unhashed.hashed(link)
+
+    def notes(self) -> list[str]:
+        """Which find-links pages gave no hashes, and how many of their files were hashed here."""
+        return self._unhashed.notes()
 
     # -- index semantics ---------------------------------------------------------------------
 
@@ -248,22 +276,13 @@ class Repository:
     def _load_flat(self, index: IndexConfig) -> dict[str, list[Link]]:
         local = local_path(index.url)
         if local is not None:
-            if not local.is_dir():
-                raise BadInput(f"find-links location {local} is not a directory")
-            links = []
-            for entry in flat_files(local):
-                try:
-                    sha, size = hash_regular(entry)
-                except OSError as e:
-                    raise IndexUnavailable(f"find-links {index.name}: cannot read {entry}: {e.strerror or e}") from None
-                links.append(Link(filename=entry.name, url=entry.resolve().as_uri(), index=index.name,
-                                  index_url=index.url, sha256=sha, size=size, flat=True))
+            links = folder_links(index, local)
         else:
             body, ctype, url = self._get_page(index, index.url, self.cache.get_page(index.url))
             if body is None:
                 raise IndexUnavailable(f"find-links page {redact_url(index.url)} was not found (404)")
             links = [replace(link, flat=True) for link in parse_html_page(body, url, index)]
-            self._check_page(index, body, ctype, index.url, url, bool(links))
+            _check_page(index, body, ctype, index.url, url, bool(links))
         grouped: dict[str, list[Link]] = {}
         for link in links:
             grouped.setdefault(project_of_filename(link.filename), []).append(link)
@@ -287,7 +306,7 @@ class Repository:
         if body is None:
             return None
         links = self._parse(index, url, body, ctype, final_url)
-        self._check_page(index, body, ctype, url, final_url, bool(links))
+        _check_page(index, body, ctype, url, final_url, bool(links))
         if links:
             self._deliver(self._page_listeners, project, index, links)
         return links
@@ -303,16 +322,6 @@ class Repository:
             if key:
                 self.cache.put_links(url, key, links)
         return links
-
-    @staticmethod
-    def _check_page(index: IndexConfig, body: bytes, ctype: str, asked: str, final: str, has_files: bool) -> None:
-        """Refuse a 200 answer that is not a simple-API page (``_not_a_simple_page``): taking it for
-        "no such project" would let the next index supply a look-alike."""
-        why = _not_a_simple_page(body, ctype, asked, final, has_files)
-        if why is not None:
-            raise IndexUnavailable(f"index {index.name} answered {redact_url(asked)} with {why}, ended at {redact_url(final)}",
-                                   hint="the index needs credentials or is misconfigured; nothing is taken from "
-                                        "another index in its place")
 
     def _get_page(self, index: IndexConfig, url: str, cached: CachedPage | None) -> tuple[bytes | None, str, str]:
         """The page at ``url`` (``cached`` is what the cache holds for it), revalidated unless it is
@@ -368,31 +377,14 @@ class Repository:
                 raise HashMismatch(f"{filename} ({base})", sha, actual)
             return Link(filename=filename, url=local.resolve().as_uri(), index="direct", index_url="", sha256=actual,
                         size=size, flat=True)
-        if sha:
-            return Link(filename=filename, url=base, index="direct", index_url="", sha256=sha, flat=True)
-        r = self._send(base, {"Accept-Encoding": "identity"})
-        if r.status_code != 200:
-            raise IndexUnavailable(f"direct reference {redact_url(base)} answered HTTP {r.status_code}")
-        try:
-            meta = metadata_from_zip(io.BytesIO(r.content), project_of_filename(filename))
-        except BadMetadata as e:
-            raise IndexUnavailable(f"direct reference {redact_url(base)}: {e}") from None
-        actual = hashlib.sha256(r.content).hexdigest()
-        link = Link(filename=filename, url=base, index="direct", index_url="", sha256=actual, size=len(r.content), flat=True)
-        if self.cache.root is not None:
-            BlobStore(self.cache.root).put_bytes(actual, r.content)
-            self.cache.put_metadata(metadata_key(link), meta)
-        done: Future[bytes] = Future()
-        done.set_result(meta)
-        with self._lock:
-            self._meta[link.url] = done
-        return link
+        # without a sha256: read once, like a file of a find-links page that gives none (``bundler.findlinks``)
+        return self.hashed(Link(filename=filename, url=base, index="direct", index_url="", sha256=sha, flat=True))
 
     # -- metadata ----------------------------------------------------------------------------
 
     def prefetch_metadata(self, links: Sequence[Link]) -> None:
-        for link in links:
-            if link.is_wheel:  # an sdist's metadata comes from the planner's builder, not from here
+        for link in links:  # an sdist's metadata comes from the planner's builder; a file with no
+            if link.is_wheel and link.sha256 is not None:  # hash is read whole, so only when needed
                 self._meta_future(link)
 
     def metadata(self, link: Link) -> bytes:
@@ -424,8 +416,12 @@ class Repository:
             # them on remote pages, and this keeps it so whatever builds a Link.
             raise IndexUnavailable(f"index {link.index} ({redact_url(link.index_url)}) links to the local file "
                                    f"{redact_url(link.url)}; a remote index may link only http(s) files")
+        link = self.hashed(link)  # a find-links page without hashes: the file is read whole once, here
+        known = self._unhashed.metadata(link) or self.cache.get_metadata(metadata_key(link))
         try:
-            if local is not None:
+            if known is not None:
+                data = known
+            elif local is not None:
                 with open_regular(local) as f:
                     data = metadata_from_zip(f, project_of_filename(link.filename))
             elif self.offline:  # a wheel kept whole by a fetch (or by a metadata read) may serve

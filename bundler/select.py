@@ -147,6 +147,13 @@ def requires_python_ok(spec: str | None, python_full_version: str) -> bool:
         return True  # pip and uv ignore unparsable values instead of failing the whole project
 
 
+def unhashed_index_file(link: Link) -> bool:
+    """True for a file a simple-API index gives no sha256 for. Every locked file is installed with
+    --require-hashes, so an index must give one; a find-links page may not (the planner then hashes
+    the file on its first download, ``bundler.findlinks``), and local files are hashed when read."""
+    return link.sha256 is None and not link.flat
+
+
 def _check(link: Link, info: tuple[str, Version, frozenset[str]] | None, profile: Profile,
            ranks: dict[str, int], policy: Policy, pinned: bool, hashes: frozenset[str] | None) -> Rejection | int:
     """Return the tag rank of a usable wheel, or the Rejection that rules it out."""
@@ -172,9 +179,7 @@ def _check(link: Link, info: tuple[str, Version, frozenset[str]] | None, profile
         # As uv does: a file whose index gives no upload time cannot be shown to be old enough.
         return Rejection(filename=link.filename, version=version, reason="too-new",
                          detail="the index gives no upload time, so --exclude-newer cannot admit it")
-    if link.sha256 is None:
-        # Every locked file is installed with --require-hashes: an index that gives no sha256
-        # cannot supply it (find-links folders and direct URLs are hashed when read).
+    if unhashed_index_file(link):
         return Rejection(filename=link.filename, version=version, reason="no-hash", detail="the index gives no sha256 for it")
     if hashes is not None and link.sha256 not in hashes:
         return Rejection(filename=link.filename, version=version, reason="hash", detail="sha256 not among the pinned --hash values")
@@ -244,7 +249,7 @@ def _usable_tags(links: Sequence[Link], ranks: dict[str, int]) -> Callable[[str]
 def _rejected_whatever_the_version(link: Link, python: str, policy: Policy, pinned: frozenset[Version],
                                    hashes: frozenset[str] | None) -> bool:
     """True when ``_check`` rejects ``link`` for a reason that does not depend on its version."""
-    if link.sha256 is None or (hashes is not None and link.sha256 not in hashes):
+    if unhashed_index_file(link) or (hashes is not None and link.sha256 not in hashes):
         return True
     if link.is_yanked and not pinned:
         return True
@@ -354,7 +359,7 @@ def check_sdist(link: Link, version: Version, profile: Profile, policy: Policy, 
     if policy.exclude_newer and (link.upload_time is None and not link.flat and link.index not in policy.undated_ok
                                  or link.upload_time and link.upload_time >= policy.exclude_newer):
         return Rejection(filename=link.filename, version=v, reason="too-new", detail="not shown to be older than --exclude-newer")
-    if link.sha256 is None:
+    if unhashed_index_file(link):
         return Rejection(filename=link.filename, version=v, reason="no-hash", detail="the index gives no sha256 for it")
     if hashes is not None and link.sha256 not in hashes:
         return Rejection(filename=link.filename, version=v, reason="hash", detail="sha256 not among the pinned --hash values")

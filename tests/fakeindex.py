@@ -65,6 +65,9 @@ class FakeIndex:
     def direct_link(self, url: str) -> Link:
         raise BadInput(f"the fake index serves no direct references ({url})")
 
+    def hashed(self, link: Link) -> Link:
+        return link  # every file here has a sha256
+
     def prefetch_projects(self, projects: Sequence[str]) -> None:
         pass  # everything is already here
 

@@ -395,6 +395,18 @@ def test_no_hash_file_is_never_selected() -> None:
     assert [(r.filename, r.reason) for r in explain_links("p", links, LINUX)] == [("p-2.0-py3-none-any.whl", "no-hash")]
 
 
+def test_a_find_links_file_without_a_hash_is_a_candidate_hashed_later() -> None:
+    """A find-links page may give no sha256: the planner hashes the file on download (bundler.findlinks)."""
+    links = [link("p-2.0-py3-none-any.whl", sha256=None, flat=True), link("p-1.0-py3-none-any.whl", sha256=None),
+             link("p-1.0.tar.gz", sha256=None, flat=True)]
+    assert chosen(versions_for_target("p", links, LINUX)) == [("2.0", "p-2.0-py3-none-any.whl")]
+    sdists = Policy(only_binary=frozenset())
+    assert chosen(versions_for_target("p", links, LINUX, policy=sdists)) == [("2.0", "p-2.0-py3-none-any.whl"),
+                                                                             ("1.0", "p-1.0.tar.gz")]
+    # --hash pins cannot be checked before the file is read: the planner hashes it first
+    assert versions_for_target("p", links, LINUX, hashes=frozenset({"0" * 64})) == []
+
+
 def test_rejection_distance_orders_near_misses() -> None:
     links = [
         link("p-1.0-cp311-cp311-manylinux_2_34_x86_64.whl"),  # only the glibc is too old
