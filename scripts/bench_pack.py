@@ -13,7 +13,8 @@
    the least any Python packer pays before its first byte.
 3. Install, best of 2, a fresh venv each time, with and without bytecode: ``sh install.sh --python PY
    --venv V [--no-compile]`` (machine check, sha256 of every file, venv, the bundled uv or pip,
-   bytecode on every core, pip check; all timed) against a fresh venv upgraded to the *current* pip
+   the .pyc files from the bytecode pack compiled with this machine's CPython of the target's
+   version, compileall of the rest on every core, pip check; all timed) against a fresh venv upgraded to the *current* pip
    from PyPI (not timed) running ``pip install --no-index --find-links wheels --require-hashes -r
    requirements.txt [--no-compile]`` (timed). Both must leave the same installed set (the
    distributions and versions besides pip, compared after the runs). Goal: <= 0.5x with bytecode.

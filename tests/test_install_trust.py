@@ -10,6 +10,7 @@ non-ASCII installs. Everything printed from bundle.json is escaped. ``load_manif
 from __future__ import annotations
 
 import json
+import shlex
 import string
 from pathlib import Path
 
@@ -109,11 +110,13 @@ def test_installs_under_an_awkward_path(tmp_path, pip_wheel, where):
     assert venv_run(venv, "import alpha, pip; print(alpha.__version__)") == "1.0\n"
 
 
-def test_dry_run_shows_the_bootstrap_pip_as_an_encoded_file_url(tmp_path, pip_wheel):
+def test_dry_run_pins_the_bootstrap_pip_by_version_from_the_quoted_bundle_folder(tmp_path, pip_wheel):
+    # pip by name and version from the folder of its verified wheel (no direct_url.json), each path
+    # one shell-quoted argument, never a requirements-file line where ';' or ' #' would cut it
     bundle = make_bundle(tmp_path, pip_wheel, where="a;b#c%d/b")
     dry = run_install(bundle, "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "a%3Bb%23c%25d/b/wheels/pip-" in dry.stdout
+    assert "--find-links %s pip==" % shlex.quote(str(bundle / "wheels")) in dry.stdout
 
 
 # ---------------------------------------------------------------------------------------

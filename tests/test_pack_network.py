@@ -66,7 +66,7 @@ def test_requests_and_numpy_for_pyenv_312_install_offline(tmp_path: Path) -> Non
     assert run([*WHEELHOUSE, "verify", out], timeout=300).returncode == 0
     (tmp_path / "x").mkdir()
     subprocess.run(["tar", "-xf", str(out), "-C", str(tmp_path / "x")], check=True)
-    bundle = tmp_path / "x" / "sci"
+    (bundle,) = (tmp_path / "x").iterdir()  # sci-<lock sha256 prefix>
     venv = tmp_path / "venv"
     r = run([*OFFLINE, "sh", bundle / "install.sh", "--python", PY312, "--venv", venv], timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
