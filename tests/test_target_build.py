@@ -11,6 +11,7 @@ headers are there; with no compiler the install stops before it makes anything.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -199,3 +200,51 @@ def test_pack_fails_when_the_target_has_no_build_environment(tmp_path: Path, mon
             "platlib-1.0-py3-none-linux_x86_64.whl, a wheel for its own platform only), but the lock has no build "
             "environment for x86_64-manylinux_2_28-cp312") in r.stderr
     assert not (tmp_path / "b.tar.gz").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# the target-side pieces, as functions
+
+
+def _target(pip: str = "pip-26.0-py3-none-any.whl", **sdist: object) -> dict[str, object]:
+    build = [{"name": "setuptools", "version": "80.0", "wheel": "wheels/setuptools-80.0-py3-none-any.whl"},
+             {"name": "Cython", "version": "3.0", "wheel": "wheels/cython-3.0-py3-none-any.whl"}]
+    one = {"name": "cext", "version": "1.0", "sdist": "wheels/cext-1.0.tar.gz", "build-packages": build, **sdist}
+    two = {"name": "other", "version": "2.0", "sdist": "wheels/other-2.0.tar.gz",
+           "build-packages": [{"name": "setuptools", "version": "70.0", "wheel": "wheels/setuptools-70.0-py3-none-any.whl"}]}
+    return {"name": "t", "pip": f"wheels/{pip}", "packages": [{"name": "app", "version": "1.0", "wheel": "wheels/app-1.0-py3-none-any.whl"}],
+            "requirements": "requirements.txt", "sdists": [one, two]}
+
+
+def test_pip_builds_exactly_the_target_sdists_with_their_locked_build_requirements(tmp_path: Path) -> None:
+    from bundler._target import install as inst
+
+    target = _target()
+    # setuptools is locked at two versions (one per sdist): left to each build; Cython is pinned.
+    assert inst.build_constraints(target) == "cython==3.0\n"
+    assert inst.build_constraints(_target(pip="pip-25.2-py3-none-any.whl")) is None  # no --build-constraint before 25.3
+    plan = inst.plan_commands(str(tmp_path), target, str(tmp_path / "venv"), [], False, build_constraint="/b/c.txt")
+    install = plan.install
+    i = install.index("--only-binary")
+    assert install[i:i + 6] == ["--only-binary", ":all:", "--no-binary", "cext,other", "--build-constraint", "/b/c.txt"]
+    assert "--require-hashes" in install and "--no-index" in install
+    plain = inst.plan_commands(str(tmp_path), {**target, "sdists": []}, str(tmp_path / "venv"), [], False)
+    assert "--no-binary" not in plain.install
+    with pytest.raises(inst.InstallError, match="--installer uv: this bundle builds cext, other from source here"):
+        inst.choose_installer("uv", {**target, "uv": "wheels/uv-0.5-py3-none-any.whl"}, None, None)
+    assert inst.choose_installer(None, {**target, "uv": "wheels/uv-0.5-py3-none-any.whl"}, None, None) == "pip"
+
+
+def test_the_compiler_is_found_as_a_build_would_find_it(tmp_path: Path) -> None:
+    from bundler._target import install as inst
+
+    (tmp_path / "bin").mkdir()
+    assert inst.find_compiler({"PATH": str(tmp_path / "bin")}) == (None, "no cc, gcc or clang on PATH, and CC is not set")
+    gcc = tmp_path / "bin" / "gcc"
+    gcc.write_text("#!/bin/sh\n")
+    gcc.chmod(0o755)
+    assert inst.find_compiler({"PATH": str(tmp_path / "bin")}) == (str(gcc), "gcc")
+    assert inst.find_compiler({"PATH": str(tmp_path / "bin"), "CC": "gcc -O2"}) == (str(gcc), "CC=gcc -O2")
+    assert inst.find_compiler({"PATH": str(tmp_path / "bin"), "CC": "clang"})[0] is None
+    header, include = inst.python_headers()
+    assert include and (header is None or header == os.path.join(include, "Python.h"))
