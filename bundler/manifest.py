@@ -119,6 +119,11 @@ class BundledTarget:
                 "packages": [p.to_dict() for p in self.packages], **({"uv": self.uv} if self.uv else {}),
                 **({"sdists": [s.to_dict() for s in self.sdists]} if self.sdists else {})}
 
+    def sdists_as_packages(self) -> tuple[BundledPackage, ...]:
+        """The sdists this target builds, as packages whose ``wheel`` is the sdist's path."""
+        return tuple(BundledPackage(name=s.name, version=s.version, wheel=s.sdist, requires_dist=s.requires_dist,
+                                    requires_python=s.requires_python) for s in self.sdists)
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> BundledTarget:
         return cls(name=d["name"], profile=Profile.from_dict(d["profile"], origin="bundle.json"), pip=d.get("pip"),
@@ -236,9 +241,7 @@ def check_complete(target: BundledTarget, roots: Sequence[str]) -> None:
         problems.append(f"the bootstrap {target.pip} does not run on {prof.name}")
     if target.uv is not None and not set(filename_tags(target.uv.rsplit("/", 1)[-1])) & tags:
         problems.append(f"the installer {target.uv} does not run on {prof.name}")
-    built = tuple(BundledPackage(name=s.name, version=s.version, wheel=s.sdist, requires_dist=s.requires_dist,
-                                 requires_python=s.requires_python) for s in target.sdists)
-    problems += _closure(prof, target.packages, built, roots, "the requirements")
+    problems += _closure(prof, target.packages, target.sdists_as_packages(), roots, "the requirements")
     for s in target.sdists:
         problems += _closure(prof, s.build_packages, (), s.build_requires, f"the build requirements of {s.sdist.rsplit('/', 1)[-1]}")
     if problems:

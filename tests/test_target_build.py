@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import pytest
 from bundlefixture import offline_prefix, pip_wheel_from_installed, pyenv_python
 from indexserver import IndexServer
 from sdistgen import make_c_extension_sdist, make_sdist, real_wheel
+from wheelgen import make_wheel
 from test_bundle_e2e import WHEELHOUSE, clean_env, run, untar
 
 pytestmark = [
@@ -61,10 +63,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(root=root, server=server)
 
 
-def _build(world: World, out: Path, cache: Path, *, env: dict[str, str] | None = None, reqs: tuple[str, ...] = ("usescext",)
+def _build(world: World, out: Path, cache: Path, *, env: dict[str, str] | None = None, lock: Path | None = None
            ) -> subprocess.CompletedProcess[str]:
-    return run([*WHEELHOUSE, "build", *reqs, "--index-url", world.server.index_url("main"), *TARGET, "--cache-dir", cache,
-                "-o", out], env=env)
+    return run([*WHEELHOUSE, "build", "usescext", "--index-url", world.server.index_url("main"), *TARGET, "--cache-dir", cache,
+                "-o", out, *(["--lock-output", lock] if lock else [])], env=env)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +75,7 @@ def bundle(world: World) -> Path:
         pytest.skip("no setuptools wheel on this machine")
     out = world.root / "out" / "cext.tar.gz"
     out.parent.mkdir()
-    r = _build(world, out, world.root / "cache")
+    r = _build(world, out, world.root / "cache", lock=world.root / "out" / "pylock.toml")
     assert r.returncode == 0, r.stderr
     assert "note: cext-1.0.tar.gz: it builds cext-1.0-cp311-cp311-linux_x86_64.whl here, for this platform only" in r.stderr
     return untar(out, world.root / "unpacked")
@@ -102,6 +104,29 @@ def test_the_bundle_carries_the_sdist_and_its_target_build_requirements(bundle: 
     assert "builds" not in manifest  # nothing pure was built here
     r = run([*WHEELHOUSE, "verify", bundle])
     assert r.returncode == 0, r.stderr
+    r = run([*WHEELHOUSE, "inspect", bundle])
+    assert re.search(r"cext\s+1\.0 \(sdist, built there\)", r.stdout), r.stdout
+
+
+@needs_target
+def test_a_delta_builds_with_the_base_bundles_verified_files_only(world: World, bundle: Path, tmp_path: Path) -> None:
+    out = world.root / "out"
+    r = run([*WHEELHOUSE, "pack", out / "pylock.toml", "--since", out / "cext.tar.gz", "--cache-dir", world.root / "cache",
+             "-o", tmp_path / "delta.tar.gz"])
+    assert r.returncode == 0, r.stderr
+    delta = untar(tmp_path / "delta.tar.gz", tmp_path / "d")
+    assert not (delta / "wheels").exists()  # everything comes from the base bundle
+    old = tmp_path / "old" / bundle.name
+    shutil.copytree(bundle, old)
+    # A stray, newer "setuptools" in the old bundle's folder: unlisted, so no build may ever take it.
+    make_wheel(old / "wheels", "setuptools", "999.0")
+    venv = tmp_path / "venv"
+    dry = _offline_install(delta, "--with", old, "--venv", venv, "--dry-run")
+    assert "--find-links '$BUILD_TMP/base-wheels'" in dry.stdout and "--build-constraint '$BUILD_TMP/build-constraints.txt'" in dry.stdout
+    r = _offline_install(delta, "--with", old, "--venv", venv)
+    assert r.returncode == 0, r.stdout + r.stderr
+    check = subprocess.run([venv / "bin" / "python", "-c", "import cext; print(cext.answer())"], capture_output=True, text=True)
+    assert check.stdout.strip() == "42", check.stderr
 
 
 @needs_target
