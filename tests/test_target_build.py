@@ -273,3 +273,33 @@ def test_the_compiler_is_found_as_a_build_would_find_it(tmp_path: Path) -> None:
     assert inst.find_compiler({"PATH": str(tmp_path / "bin"), "CC": "clang"})[0] is None
     header, include = inst.python_headers()
     assert include and (header is None or header == os.path.join(include, "Python.h"))
+
+
+def test_lock_fetch_pack_carries_the_target_build_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hermetic import hermetic
+
+    from bundler.fetch import lock_files
+    from bundler.lock import read_lock
+
+    hermetic(monkeypatch, tmp_path)
+    with IndexServer(tmp_path / "index") as server:
+        server.add_index("main")
+        server.add_file("main", pip_wheel_from_installed(tmp_path / "pip"))
+        here = f"cp{sys.version_info.major}{sys.version_info.minor}"
+        for tag in {here, "cp312"}:  # one build requirement wheel per CPython: the builder's and the target's differ
+            server.add_wheel("main", "buildhelper", "1.0", tag=f"{tag}-{tag}-manylinux_2_17_x86_64")
+        server.add_file("main", make_sdist(tmp_path / "src", "platlib", "1.0", platform=True, build_requires=["buildhelper"]))
+        lock = tmp_path / "pylock.toml"
+        r = run([*WHEELHOUSE, "lock", "platlib", "--index-url", server.index_url("main"), *TARGET, "--cache-dir", tmp_path / "c1",
+                 "-o", lock])
+        assert r.returncode == 0, r.stderr
+        wanted = {f.filename for f in lock_files(read_lock(lock))}
+        assert "buildhelper-1.0-cp312-cp312-manylinux_2_17_x86_64.whl" in wanted
+        cache = tmp_path / "c2"  # a fresh cache: only 'wheelhouse fetch' fills it
+        r = run([*WHEELHOUSE, "fetch", lock, "--cache-dir", cache])
+        assert r.returncode == 0, r.stderr
+    r = run([*WHEELHOUSE, "pack", lock, "--cache-dir", cache, "-o", tmp_path / "b.tar.gz"])  # the index is gone
+    assert r.returncode == 0, r.stderr
+    bundle = untar(tmp_path / "b.tar.gz", tmp_path / "x")
+    assert (bundle / "wheels" / "buildhelper-1.0-cp312-cp312-manylinux_2_17_x86_64.whl").is_file()
+    assert (bundle / "wheels" / "platlib-1.0.tar.gz").is_file()

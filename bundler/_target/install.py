@@ -1023,7 +1023,7 @@ def describe_sdists(target):
     lines = []
     for sdist in target.get("sdists", []):
         reqs = ", ".join("%s %s" % (p["name"], p["version"]) for p in sdist.get("build-packages", [])) or "none"
-        why = (" (%s)" % sdist["reason"]) if sdist.get("reason") else ""
+        why = (" (%s)" % printable(sdist["reason"])) if sdist.get("reason") else ""  # free text: one line, escaped
         lines.append("  %s %s from %s%s; build requirements: %s" % (
             sdist["name"], sdist["version"], sdist["sdist"].rsplit("/", 1)[-1], why, reqs))
     return lines
