@@ -188,11 +188,13 @@ def lock(job: Job, output: Path, net: Network, *, progress: Callable[[Any], None
 
 
 def plan_files(result: Plan) -> list[FileSpec]:
-    """Every file a fresh plan names, bootstrap pip included, with the URLs the plan used (credentials
-    the indexes were given still in them: they go to the downloader only, never to disk)."""
+    """Every file a fresh plan names, bootstrap pip included, and the wheels that build its sdists (on
+    the builder and on each target, as ``fetch.lock_files`` reads them from a lock), with the URLs the
+    plan used (credentials the indexes were given still in them: they go to the downloader only, never to disk)."""
     from bundler.fetch import FileSpec
 
     pins = [p for t in result.targets for p in (*t.pins, *([t.bootstrap] if t.bootstrap else []), *([t.uv] if t.uv else []))]
+    pins += [p for b in result.builds for p in (*b.builder, *(x for env in b.targets.values() for x in env))]
     return [FileSpec(url=p.link.url, sha256=p.link.sha256 or "", size=p.link.size, filename=p.link.filename) for p in pins]
 
 

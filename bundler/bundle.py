@@ -5,7 +5,7 @@ back without an error. So a reader checks the exact member set and every size an
 ``bundle.json``, and every member must sit under the one top directory. ``archive.open_archive``
 refuses what is unsafe to unpack (absolute paths, ``..``, links, devices) and turns a damaged
 stream into ``BadBundle``. The completeness proof is run again from the dependency data each
-wheel's own METADATA gives. A delta bundle is checked with the bundle it was made from
+wheel's own METADATA gives (a sdist a target builds has none to read: its data is the lock's). A delta bundle is checked with the bundle it was made from
 (``verify(delta, with_bundle=old)``): its base files are read there, against the delta's manifest.
 
 ``read_base`` reads what an old bundle (an archive, its unpacked folder, or a lock) holds, for
@@ -262,7 +262,7 @@ def verify(path: Path, *, with_bundle: Path | None = None, trust: Path | None = 
             if sha != esha or size != esize:
                 reading.problems.append(f"{printable(p)}: expected sha256 {esha} ({esize} bytes), got {sha} ({size} bytes)")
         for t in m.targets:
-            for pkg in t.packages:
+            for pkg in (*t.packages, *(b for sd in t.sdists for b in sd.build_packages)):
                 real = reading.metadata.get(pkg.wheel)
                 if real is not None and (tuple(real[0]), real[1]) != (tuple(pkg.requires_dist), pkg.requires_python):
                     reading.problems.append(f"{printable(pkg.wheel)}: bundle.json's dependency data differs from the wheel's METADATA")

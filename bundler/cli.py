@@ -157,11 +157,12 @@ def _pack(args: argparse.Namespace, lock_path: Path, output: Path) -> Any:
         result = app.pack(lock_path, _store(args), output, fmt=args.format, level=args.level, since=since, sign_key=key,
                           progress=progress, bytecode=None if args.no_bytecode else [Path(p) for p in args.bytecode_python])
     print(f"{result.sha256}  {output.name}")  # even with -q: what the site checks after carrying the bundle over
+    for note in result.notes:  # sdists carried for the target to build: even with -q, it needs a compiler there
+        _err(f"note: {note}")
     if not args.quiet:
         m = result.manifest
         wheels = sorted(p for p in m.files if p.startswith("wheels/"))
-        for w in wheels if args.verbose else ():
-            _err(f"  {w}")
+        _err("\n".join(f"  {w}" for w in wheels)) if args.verbose and wheels else None
         _err(f"wrote {output} and {output.name}.sha256: {_human(result.size)}, {len(wheels)} wheels for "
              f"{', '.join(t.name for t in m.targets)}")
         _err(f"on the target: tar -xf {output.name} && sh {m.top}/install.sh" + (f" --with {m.base.name}" if m.base else ""))

@@ -65,7 +65,7 @@ def _from_bundle(manifest: bytes | None, sbom: bytes | None, where: Path) -> Sid
     m = Manifest.from_json(manifest, origin=f"{where}/bundle.json")
     side = Side(licenses=licenses_of(sbom) if sbom else {}, has_licenses=sbom is not None)
     for t in m.targets:
-        side.targets[t.name] = {p.name: (p.version, p.wheel.rsplit("/", 1)[-1]) for p in t.packages}
+        side.targets[t.name] = {p.name: (p.version, p.wheel.rsplit("/", 1)[-1]) for p in (*t.packages, *t.sdists_as_packages())}
     for rel, (size, sha) in m.files.items():
         if rel.startswith("wheels/"):
             side.files[sha] = size

@@ -7,12 +7,20 @@ the target-side ``bundler/_target/install.py``, which reads it on the target)::
      "smoke": [...], "requirements": [...root requirements...],
      "base": {"name", "lock-sha256", "files": ["wheels/...", ...]},    # a delta bundle only
      "targets": [{"name", "profile": {...}, "requirements": "requirements.txt", "pip": "wheels/pip-...whl",
-                  "packages": [{"name", "version", "wheel", "requires-dist": [...], "requires-python"}]}],
+                  "packages": [{"name", "version", "wheel", "requires-dist": [...], "requires-python"}],
+                  "sdists": [{"name", "version", "sdist": "wheels/x-1.0.tar.gz", "requires-dist", "requires-python",
+                              "reason", "build-requires": [...], "build-packages": [{...as packages...}]}]}],
      "files": {"<posix path>": {"size", "sha256"}, ...}}      # every file but bundle.json itself
+
+A target's ``sdists`` (omitted when empty) are the locked sdists install.sh builds there, offline:
+each with its dependencies (as the lock resolved them) and its build requirements, met by
+``build-packages``, wheels of the bundle resolved for that target.
 
 Completeness is pure: it takes each target's packages with the dependency data read from the
 wheels themselves and proves that every root requirement and every Requires-Dist that applies on the
-target (its markers, the extras asked for) is met inside the bundle by a wheel the target can use.
+target (its markers, the extras asked for) is met inside the bundle by a wheel the target can use,
+or by a sdist it builds; and for each such sdist, that its build requirements are met the same way
+by its build packages.
 
 ``lock-sha256`` is the identity of the bundle: the sha256 of the lock ``wheelhouse pack`` read (the
 build's lock), which also names the bundle's top folder (``NAME-<its first 8 hex digits>``). The
@@ -72,28 +80,62 @@ class BundledPackage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BundledSdist:
+    """A sdist a target builds at install time, with what building it needs from the bundle."""
+
+    name: str
+    version: str
+    sdist: str  # path inside the bundle, e.g. wheels/x-1.0.tar.gz
+    requires_dist: tuple[str, ...]
+    requires_python: str | None
+    build_requires: tuple[str, ...]
+    build_packages: tuple[BundledPackage, ...]  # the build requirements' closure, for the target
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "sdist": self.sdist, "requires-dist": list(self.requires_dist),
+                "requires-python": self.requires_python, "build-requires": list(self.build_requires),
+                "build-packages": [p.to_dict() for p in self.build_packages], "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BundledSdist:
+        return cls(name=d["name"], version=d["version"], sdist=d["sdist"], requires_dist=tuple(d.get("requires-dist", ())),
+                   requires_python=d.get("requires-python"), build_requires=tuple(d.get("build-requires", ())),
+                   build_packages=tuple(BundledPackage.from_dict(p) for p in d.get("build-packages", ())),
+                   reason=d.get("reason", ""))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BundledTarget:
     name: str
     profile: Profile
     pip: str | None  # path of the bootstrap pip wheel
     packages: tuple[BundledPackage, ...]
     uv: str | None = None  # path of the uv wheel install.sh prefers, when the lock has one for this target
+    sdists: tuple[BundledSdist, ...] = ()  # built on the target by install.sh
     # Bytecode compiled on the builder (bundler.bytecode): the magic number, and wheel path -> archive path.
     bytecode_magic: str | None = None
     bytecode: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = {"name": self.name, "profile": self.profile.to_dict(), "requirements": "requirements.txt", "pip": self.pip,
-             "packages": [p.to_dict() for p in self.packages], **({"uv": self.uv} if self.uv else {})}
+             "packages": [p.to_dict() for p in self.packages], **({"uv": self.uv} if self.uv else {}),
+             **({"sdists": [s.to_dict() for s in self.sdists]} if self.sdists else {})}
         if self.bytecode_magic:
             d["bytecode"] = {"magic": self.bytecode_magic, "files": dict(sorted(self.bytecode.items()))}
         return d
+
+    def sdists_as_packages(self) -> tuple[BundledPackage, ...]:
+        """The sdists this target builds, as packages whose ``wheel`` is the sdist's path."""
+        return tuple(BundledPackage(name=s.name, version=s.version, wheel=s.sdist, requires_dist=s.requires_dist,
+                                    requires_python=s.requires_python) for s in self.sdists)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> BundledTarget:
         bc = d.get("bytecode") or {}
         return cls(name=d["name"], profile=Profile.from_dict(d["profile"], origin="bundle.json"), pip=d.get("pip"),
                    packages=tuple(BundledPackage.from_dict(p) for p in d.get("packages", ())), uv=d.get("uv"),
+                   sdists=tuple(BundledSdist.from_dict(s) for s in d.get("sdists", ())),
                    bytecode_magic=bc.get("magic"), bytecode=dict(bc.get("files") or {}))
 
 
@@ -198,25 +240,45 @@ def _applies(req: Requirement, env: Mapping[str, str], extras: Sequence[str]) ->
 
 
 def check_complete(target: BundledTarget, roots: Sequence[str]) -> None:
-    """Prove ``target`` installs from the bundle alone; raise ``Incomplete`` naming what is missing."""
+    """Prove ``target`` installs from the bundle alone, the sdists it builds included, and that each
+    of those builds from the bundle alone; raise ``Incomplete`` naming what is missing."""
     prof = target.profile
-    env = dict(prof.markers)
     tags = set(prof.tags)
-    by_name = {canonicalize_name(p.name): p for p in target.packages}
     problems: list[str] = []
-    for p in target.packages:
-        wheel = p.wheel.rsplit("/", 1)[-1]
-        if not set(filename_tags(wheel)) & tags:
-            problems.append(f"{wheel} does not install on {prof.name} ({prof.describe()})")
-        if not requires_python_ok(p.requires_python, prof.markers["python_full_version"]):
-            problems.append(f"{p.name} {p.version} requires Python {p.requires_python}; {prof.name} runs "
-                            f"{prof.markers['python_full_version']}")
     if target.pip is not None and not set(filename_tags(target.pip.rsplit("/", 1)[-1])) & tags:
         problems.append(f"the bootstrap {target.pip} does not run on {prof.name}")
     if target.uv is not None and not set(filename_tags(target.uv.rsplit("/", 1)[-1])) & tags:
         problems.append(f"the installer {target.uv} does not run on {prof.name}")
-    todo: list[tuple[Requirement, str]] = [(r, "the requirements") for r in (_req(t, "requirements") for t in roots)
-                                           if _applies(r, env, ())]
+    problems += _closure(prof, target.packages, target.sdists_as_packages(), roots, "the requirements")
+    for s in target.sdists:
+        problems += _closure(prof, s.build_packages, (), s.build_requires, f"the build requirements of {s.sdist.rsplit('/', 1)[-1]}")
+    if problems:
+        problems = [printable(p) for p in problems]  # names and requirements come from bundle.json
+        shown = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
+        raise Incomplete(f"the bundle is incomplete for target {printable(prof.name)}:\n  {shown}",
+                         hint="re-lock so the lock and the wheels agree; nothing was written")
+
+
+def _closure(prof: Profile, wheels: Sequence[BundledPackage], sdists: Sequence[BundledPackage], roots: Sequence[str],
+             asked_by: str) -> list[str]:
+    """What keeps ``roots`` from being met on ``prof`` by ``wheels`` (tags checked) and ``sdists`` (built there)."""
+    env = dict(prof.markers)
+    tags = set(prof.tags)
+    problems: list[str] = []
+    by_name: dict[str, BundledPackage] = {}
+    for p in (*wheels, *sdists):
+        if canonicalize_name(p.name) in by_name:
+            problems.append(f"{p.name} appears twice for {prof.name} ({by_name[canonicalize_name(p.name)].wheel} and {p.wheel})")
+        by_name[canonicalize_name(p.name)] = p
+    for p in wheels:
+        wheel = p.wheel.rsplit("/", 1)[-1]
+        if not set(filename_tags(wheel)) & tags:
+            problems.append(f"{wheel} does not install on {prof.name} ({prof.describe()})")
+    for p in (*wheels, *sdists):
+        if not requires_python_ok(p.requires_python, prof.markers["python_full_version"]):
+            problems.append(f"{p.name} {p.version} requires Python {p.requires_python}; {prof.name} runs "
+                            f"{prof.markers['python_full_version']}")
+    todo: list[tuple[Requirement, str]] = [(r, asked_by) for r in (_req(t, asked_by) for t in roots) if _applies(r, env, ())]
     seen: set[tuple[str, str]] = set()
     while todo:
         req, needed_by = todo.pop()
@@ -242,9 +304,4 @@ def check_complete(target: BundledTarget, roots: Sequence[str]) -> None:
                 if not holds or (extra and dep.marker is None):
                     continue
                 todo.append((dep, f"{pkg.name} {pkg.version}" + (f"[{extra}]" if extra else "")))
-    if problems:
-        problems = [printable(p) for p in problems]  # names and requirements come from bundle.json
-        shown = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
-        raise Incomplete(f"the bundle is incomplete for target {printable(prof.name)}:\n  {shown}",
-                         hint="re-lock so the lock and the wheels agree; nothing was written")
-
+    return problems

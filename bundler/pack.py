@@ -13,8 +13,13 @@ describe the full set, but only the wheels the old bundle lacks are carried; ``b
 them reproducibly to the byte, with every mtime fixed here (``SOURCE_DATE_EPOCH``, else the lock's
 exclude-newer, else its newest upload time) and modes 0644/0755.
 
+The lock's sdists are built here first (``bundler.packsdist``): a pure wheel replaces its sdist; a
+sdist that builds only for this platform, or not at all here, is carried in ``wheels/`` with its
+build requirements resolved for each target that installs it, and that target's entry in
+``bundle.json`` lists it under ``sdists`` for install.sh to build there.
+
 Nothing is written unless every wheel is in the cache with the right sha256 and the completeness
-proof holds for every target; the archive is written under a temporary name and renamed.
+proof holds for every target (the build requirements of the sdists it builds included); the archive is written under a temporary name and renamed.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from bundler.archive import FORMATS, Member, SourceChanged, write_reproducible
 from bundler.cache import BlobStore
 from bundler.errors import BadInput, BundlerError, HashMismatch
 from bundler.lock import Lock, LockedWheel, read_lock_source, render_requirements
-from bundler.manifest import Base, BundledPackage, BundledTarget, Manifest, check_complete, top_folder
+from bundler.manifest import Base, BundledPackage, BundledSdist, BundledTarget, Manifest, check_complete, top_folder
 from bundler.packsdist import with_built_wheels
 from bundler.sbom import SBOM, SbomEntry, sbom_json
 from bundler.signing import SIGNATURE, sign
@@ -62,12 +67,12 @@ class PackResult:
     sha256: str
     size: int
     manifest: Manifest  # manifest.top is the folder the archive unpacks to
+    notes: tuple[str, ...] = ()  # for the user: sdists carried for the target because they do not build here
 
 
 def _relocate(wheel: dict[str, Any], known: set[str], where: str) -> None:
-    """Point one PEP 751 wheel table at ``wheels/<file>``, the bundle's copy."""
-    source = wheel.get("url") or wheel.get("path") or ""
-    filename = wheel.get("name") or unquote(urlsplit(source).path if "url" in wheel else source).rsplit("/", 1)[-1]
+    """Point one PEP 751 wheel (or sdist) table at ``wheels/<file>``, the bundle's copy."""
+    filename = wheel.get("name") or _basename(wheel)
     if filename not in known:
         raise BundlerError(f"{where}: {filename!r} is not one of the bundle's wheels")
     wheel.pop("url", None)
@@ -76,14 +81,22 @@ def _relocate(wheel: dict[str, Any], known: set[str], where: str) -> None:
     wheel["path"] = f"wheels/{filename}"
 
 
+def _basename(entry: dict[str, Any]) -> str:
+    source = entry.get("url") or entry.get("path") or ""
+    return unquote(urlsplit(source).path if "url" in entry else source).rsplit("/", 1)[-1]
+
+
 def bundled_lock(lock_bytes: bytes, filenames: set[str]) -> bytes:
-    """The lock as the bundle ships it: every wheel (the bootstrap pip's too) a ``path`` entry into
-    ``wheels/``, relative to the lock as PEP 751 says; nothing else changes, and the same lock
+    """The lock as the bundle ships it: every wheel (the bootstrap pip's too) and every sdist the bundle
+    carries a ``path`` entry into ``wheels/``, relative to the lock as PEP 751 says; nothing else changes, and the same lock
     always gives the same bytes."""
     data = tomllib.loads(lock_bytes.decode("utf-8"))
     for i, pkg in enumerate(data.get("packages", [])):
         for j, wheel in enumerate(pkg.get("wheels", [])):
             _relocate(wheel, filenames, f"packages[{i}].wheels[{j}]")
+        sdist = pkg.get("sdist")
+        if sdist is not None and (sdist.get("name") or _basename(sdist)) in filenames:  # carried for a target to build
+            _relocate(sdist, filenames, f"packages[{i}].sdist")
     for i, target in enumerate(data.get("tool", {}).get("wheelhouse", {}).get("targets", [])):
         if "bootstrap" in target:
             _relocate(target["bootstrap"]["wheel"], filenames, f"tool.wheelhouse.targets[{i}].bootstrap.wheel")
@@ -156,7 +169,7 @@ def sbom_entries(lock: Lock, wheels: dict[str, tuple[LockedWheel, str, str]], li
     index: dict[str, str | None] = {}
     served: dict[str, set[str]] = {}
     for pkg in lock.packages:
-        for w in pkg.wheels:
+        for w in pkg.files:
             index.setdefault(w.filename, pkg.index)
         for target, fn in pkg.targets.items():
             served.setdefault(fn, set()).add(target)
@@ -217,7 +230,7 @@ def _bytecode(targets: list[BundledTarget], blobs: dict[str, tuple[Path, str]], 
 
 
 def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | None = None, *,
-                sign_key: Path | None = None, bytecode: Sequence[Path] | None = None) -> tuple[Manifest, list[Member], int]:
+                sign_key: Path | None = None, bytecode: Sequence[Path] | None = None) -> tuple[Manifest, list[Member], int, tuple[str, ...]]:
     """Everything that goes into the bundle, checked: wheels present and hashing right, metadata
     read from them, completeness proven for every target. Raises before anything is written.
     With ``since``, a delta over that bundle or lock (see the module docstring); with ``sign_key``,
@@ -227,7 +240,8 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | N
 
     old = read_base(since) if since is not None else None
     lock, lock_bytes = read_lock_source(lock_path)
-    lock, builds = with_built_wheels(lock, store)  # sdists built on this machine into pure wheels
+    sdists = with_built_wheels(lock, store)  # sdists built here into pure wheels, or carried for the target
+    lock, builds = sdists.lock, sdists.built
     name = bundle_name(lock, output)
     wheels: dict[str, tuple[LockedWheel, str, str]] = {}  # filename -> (wheel, project, version)
 
@@ -240,6 +254,13 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | N
     for pkg in lock.packages:
         for w in pkg.wheels:
             add(w, pkg.name, pkg.version)
+    sdist_meta: dict[str, tuple[tuple[str, ...], str | None, str | None]] = {}  # carried sdist -> its metadata
+    for on_target in sdists.on_target.values():
+        for b in on_target:
+            add(b.sdist, b.name, b.version)
+            sdist_meta[b.sdist.filename] = (b.requires_dist, b.requires_python, None)
+            for w in b.env:  # its build requirements, resolved for the target
+                add(w, w.filename.split("-")[0], w.filename.split("-")[1])
     for prof in lock.profiles:
         if prof.name not in lock.bootstrap:
             raise BundlerError(f"the lock has no bootstrap pip wheel for target {prof.name}; the installer needs one",
@@ -264,19 +285,26 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | N
             path.unlink(missing_ok=True)
             raise BundlerError(f"{fn} in the cache {store.root} has {size} bytes, not the {w.size} the lock names; "
                                "the damaged copy was removed", hint=f"run 'wheelhouse fetch {lock_path}' again")
-        return fn, _wheel_metadata(path, project, version, fn), size
+        return fn, sdist_meta.get(fn) or _wheel_metadata(path, project, version, fn), size
 
     # Serially: the central directory is found directly (wheelmeta), a fraction of a millisecond a wheel.
     checked = {fn: (meta, size) for fn, meta, size in map(check, sorted(wheels.items()))}
 
+    def bundled(filename: str, project: str, version: str) -> BundledPackage:
+        return BundledPackage(name=project, version=version, wheel=f"wheels/{filename}", requires_dist=checked[filename][0][0],
+                              requires_python=checked[filename][0][1])
+
     targets = []
     for prof in lock.profiles:
-        pkgs = tuple(BundledPackage(name=p.name, version=p.version, wheel=f"wheels/{w.filename}",
-                                    requires_dist=checked[w.filename][0][0], requires_python=checked[w.filename][0][1])
-                     for p, w in lock.for_target(prof.name))
+        here = {b.sdist.filename: b for b in sdists.on_target.get(prof.name, ())}
+        pkgs = tuple(bundled(w.filename, p.name, p.version) for p, w in lock.for_target(prof.name) if w.filename not in here)
+        built_here = tuple(BundledSdist(name=b.name, version=b.version, sdist=f"wheels/{b.sdist.filename}", requires_dist=b.requires_dist,
+                                        requires_python=b.requires_python, build_requires=b.requires, reason=b.reason,
+                                        build_packages=tuple(bundled(w.filename, *wheels[w.filename][1:]) for w in b.env))
+                           for b in here.values())
         uv = lock.uv.get(prof.name)
         target = BundledTarget(name=prof.name, profile=prof, pip=f"wheels/{lock.bootstrap[prof.name][1].filename}", packages=pkgs,
-                               uv=f"wheels/{uv[1].filename}" if uv else None)
+                               uv=f"wheels/{uv[1].filename}" if uv else None, sdists=built_here)
         check_complete(target, lock.requirements)
         targets.append(target)
     compiled: dict[str, Path] = {}
@@ -325,7 +353,7 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | N
     if sign_key is not None:  # beside bundle.json, which cannot list its own signature (Ed25519 is deterministic)
         sig = sign(data, sign_key)
         members.append(Member(path=SIGNATURE, size=len(sig), sha256=hashlib.sha256(sig).hexdigest(), data=sig))
-    return manifest, sorted(members, key=lambda m: m.path), mtime
+    return manifest, sorted(members, key=lambda m: m.path), mtime, sdists.notes
 
 
 def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = None, level: int | None = None,
@@ -337,7 +365,7 @@ def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = N
         level = DEFAULT_LEVELS[fmt]
     elif fmt == "tar.zst" and not 1 <= level <= 22 or fmt == "tar.gz" and not 0 <= level <= 9:
         raise BadInput(f"--level {level} is out of range for {fmt} (zstd 1-22, gzip 0-9)")
-    manifest, members, mtime = plan_bundle(lock_path, store, output, since, sign_key=sign_key, bytecode=bytecode)
+    manifest, members, mtime, notes = plan_bundle(lock_path, store, output, since, sign_key=sign_key, bytecode=bytecode)
     try:
         sha, size = write_reproducible(manifest.top, members, output, fmt=fmt, level=level, mtime=mtime, threads=threads,
                                        progress=progress)
@@ -346,4 +374,4 @@ def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = N
         e.member.source.unlink(missing_ok=True)  # a damaged blob in the content-addressed store
         raise HashMismatch(f"{e.member.path} in the cache {store.root}", e.expected, e.actual,
                            hint="the damaged copy was removed from the cache: run 'wheelhouse fetch LOCK' again") from None
-    return PackResult(path=output, sha256=sha, size=size, manifest=manifest)
+    return PackResult(path=output, sha256=sha, size=size, manifest=manifest, notes=notes)

@@ -61,6 +61,8 @@ def print_bundle(m: Manifest, *, as_json: bool = False) -> None:
     for t in m.targets:
         for p in t.packages:
             rows.setdefault((_one_line(p.name), _one_line(p.version)), {})[t.name] = m.files.get(p.wheel, (0, ""))[0]
+        for sd in t.sdists:  # built by install.sh on the target, from the carried sdist
+            rows.setdefault((_one_line(sd.name), _one_line(sd.version) + " (sdist, built there)"), {})[t.name] = m.files.get(sd.sdist, (0, ""))[0]
     if rows:
         width = max(len(n) for n, _ in rows)
         vwidth = max(len(v) for _, v in rows)

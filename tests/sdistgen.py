@@ -1,4 +1,5 @@
-"""Real sdists for tests: a tiny in-tree stdlib build backend (``backend-path``), or setuptools.
+"""Real sdists for tests: a tiny in-tree stdlib build backend (``backend-path``), or setuptools
+(a pure module, or a C extension that needs a compiler and the Python headers to build).
 
 ``make_sdist`` writes ``NAME-VERSION.tar.gz`` holding ``pyproject.toml``, a module, and a PKG-INFO
 that is PEP 643 static (Metadata-Version 2.2) or not (2.1, or Requires-Dist listed as Dynamic). The
@@ -91,7 +92,7 @@ def pkg_info(name: str, version: str, requires_dist: Iterable[str], *, metadata_
 
 
 def make_sdist(dest: Path, name: str, version: str, *, requires_dist: Iterable[str] = (), static: bool = True,
-               platform: bool = False, requires_python: str | None = None) -> Path:
+               platform: bool = False, requires_python: str | None = None, build_requires: Iterable[str] = ()) -> Path:
     """An sdist built by the in-tree stdlib backend. With ``static`` its PKG-INFO is PEP 643 static;
     otherwise it says Metadata-Version 2.1 and lists only the name (the hook must be asked)."""
     deps = list(requires_dist)
@@ -103,7 +104,8 @@ def make_sdist(dest: Path, name: str, version: str, *, requires_dist: Iterable[s
                     requires_python=requires_python)
     with tarfile.open(path, "w:gz") as tar:
         _add(tar, f"{root}/PKG-INFO", info.encode())
-        _add(tar, f"{root}/pyproject.toml", b'[build-system]\nrequires = []\nbuild-backend = "tinybackend"\nbackend-path = ["."]\n')
+        reqs = ", ".join(f'"{r}"' for r in build_requires)
+        _add(tar, f"{root}/pyproject.toml", f'[build-system]\nrequires = [{reqs}]\nbuild-backend = "tinybackend"\nbackend-path = ["."]\n'.encode())
         _add(tar, f"{root}/tinybackend.py", BACKEND.encode())
         _add(tar, f"{root}/deps.txt", "\n".join(deps).encode())
         _add(tar, f"{root}/{module}.py", f"NAME = {name!r}\nVERSION = {version!r}\n".encode())
@@ -128,3 +130,53 @@ def make_setuptools_sdist(dest: Path, name: str, version: str, *, requires: Iter
         _add(tar, f"{root}/setup.py", setup.encode())
         _add(tar, f"{root}/{module}.py", f"NAME = {name!r}\n".encode())
     return path
+
+
+C_SOURCE = """#include <Python.h>
+
+static PyObject *answer(PyObject *self, PyObject *args) { return PyLong_FromLong(42); }
+static PyMethodDef methods[] = {{"answer", answer, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "%s", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_%s(void) { return PyModule_Create(&module); }
+"""
+
+
+def make_c_extension_sdist(dest: Path, name: str, version: str, *, requires: Iterable[str] = ("setuptools>=61",)) -> Path:
+    """An sdist of one C extension module ``name`` (``name.answer()`` returns 42), built by setuptools
+    from a setup.py with ``ext_modules``; PKG-INFO is not static (Metadata-Version 2.1)."""
+    module = name.replace("-", "_")
+    root = f"{module}-{version}"
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / f"{root}.tar.gz"
+    reqs = ", ".join(f'"{r}"' for r in requires)
+    setup = (f"from setuptools import Extension, setup\nsetup(name={name!r}, version={version!r}, "
+             f"ext_modules=[Extension({module!r}, [{module + '.c'!r}])])\n")
+    with tarfile.open(path, "w:gz") as tar:
+        _add(tar, f"{root}/PKG-INFO", pkg_info(name, version, (), metadata_version="2.1").encode())
+        _add(tar, f"{root}/pyproject.toml", f'[build-system]\nrequires = [{reqs}]\nbuild-backend = "setuptools.build_meta"\n'.encode())
+        _add(tar, f"{root}/setup.py", setup.encode())
+        _add(tar, f"{root}/{module}.c", (C_SOURCE % (module, module)).encode())
+    return path
+
+
+def real_wheel(project: str) -> Path | None:
+    """The newest real ``project`` wheel (setuptools, wheel) already on this machine, never the network:
+    a local package mirror under /opt, Debian's python-wheels, CPython's own test data and ensurepip
+    in pyenv's Pythons. None when there is none."""
+    import glob
+    import os
+
+    from packaging.version import InvalidVersion, Version
+
+    root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    patterns = ["/opt/*/files/{p}-*-py3-none-any.whl", "/usr/share/python-wheels/{p}-*-py3-none-any.whl",
+                root + "/versions/*/lib/python3*/test/{p}-*-py3-none-any.whl",
+                root + "/versions/*/lib/python3*/test/wheeldata/{p}-*-py3-none-any.whl"]
+    found = []
+    for pattern in patterns:
+        for hit in glob.glob(pattern.format(p=project)):
+            try:
+                found.append((Version(Path(hit).name.split("-")[1]), Path(hit)))
+            except InvalidVersion:
+                continue
+    return max(found)[1] if found else None

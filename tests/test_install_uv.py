@@ -110,7 +110,7 @@ def test_pip_and_uv_leave_the_same_installed_set(tmp_path: Path, wheels: tuple[l
         assert list((_site(tmp_path / venv) / "alpha" / "sub" / "__pycache__").glob("mod.*.pyc"))
         r = subprocess.run([tmp_path / venv / "bin" / "delta-cli"], capture_output=True, text=True)
         assert r.stdout == "delta ran\n"
-    assert not list(tmp_path.glob("wheelhouse-uv-*"))
+    assert not list(tmp_path.glob("wheelhouse-install-*"))
 
 
 @needs_offline

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bundler.errors import BadInput, Incomplete
-from bundler.manifest import Base, BundledPackage, BundledTarget, Manifest, check_complete, printable, top_folder
+from bundler.manifest import Base, BundledPackage, BundledSdist, BundledTarget, Manifest, check_complete, printable, top_folder
 from bundler.profile import Profile, profile_for_platform
 
 CP311 = profile_for_platform("x86_64-manylinux_2_28", "3.11", name="cp311")
@@ -240,3 +240,76 @@ def test_incomplete_messages_escape_names_from_the_manifest() -> None:
     with pytest.raises(Incomplete) as e:
         check_complete(target(CP311, pkg("alpha", "1.0")), ["alpha>2; extra != '\x1b[2K'"])
     assert "\x1b" not in e.value.message and "\\x1b[2k" in e.value.message  # packaging lowers extras
+
+
+# ---------------------------------------------------------------------------------------------
+# sdists a target builds itself
+
+
+SETUPTOOLS = pkg("setuptools", "80.0")
+CEXT = BundledSdist(name="cext", version="1.0", sdist="wheels/cext-1.0.tar.gz", requires_dist=("gamma",), requires_python=">=3.8",
+                    build_requires=("setuptools>=61",), build_packages=(SETUPTOOLS,), reason="the builder could not build it")
+
+
+def with_sdist(*sdists: BundledSdist, packages: tuple[BundledPackage, ...] = (pkg("app", "1.0", "cext"), pkg("gamma", "0.3"))
+               ) -> Manifest:
+    from dataclasses import replace
+
+    t = replace(target(CP312, *packages), sdists=sdists)
+    files = {p.wheel: (10, "cd" * 32) for p in (*packages, SETUPTOOLS)}
+    files.update({PIP: (20, "cd" * 32), "requirements.txt": (5, "ef" * 32), "wheels/cext-1.0.tar.gz": (30, "ab" * 32)})
+    return Manifest(name="kit", tool="wheelhouse 0.1.0", lock_sha256="ab" * 32, created="2024-06-01T00:00:00Z", smoke=(),
+                    requirements=("app",), targets=(t,), files=files)
+
+
+def test_a_target_that_builds_a_sdist_round_trips_and_is_complete() -> None:
+    m = with_sdist(CEXT)
+    assert Manifest.from_json(m.to_json()) == m
+    doc = json.loads(m.to_json())
+    assert doc["targets"][0]["sdists"][0]["build-packages"][0]["wheel"] == SETUPTOOLS.wheel
+    assert "sdists" not in json.loads(manifest().to_json())["targets"][0]  # a target that builds nothing is as before
+    check_complete(m.targets[0], m.requirements)
+
+
+@pytest.mark.parametrize("change,needle", [
+    ({"sdist": "wheels/other-1.0.tar.gz"}, "not a source distribution of 'cext'"),
+    ({"sdist": "cext-1.0.tar.gz"}, "not a source distribution of 'cext'"),
+    ({"sdist": "wheels/../cext-1.0.tar.gz"}, "not a source distribution"),
+    ({"sdist": "wheels/cext-1.0-py3-none-any.whl"}, "not a source distribution"),
+    ({"name": "cext; rm -rf /"}, "not a project name"),
+    ({"name": "gamma", "sdist": "wheels/cext-1.0.tar.gz"}, "appears twice"),
+    ({"version": "1.0 --no-deps"}, "not a PEP 440 version"),
+    ({"build-requires": "setuptools"}, "'build-requires' must be a list of strings"),
+    ({"build-packages": [{"name": "setuptools", "version": "80.0", "wheel": "wheels/missing-1.0-py3-none-any.whl"}]},
+     "build-packages\\[0\\].wheel refers to"),
+    ({"build-packages": [{"name": "x", "version": "1", "wheel": "wheels/cext-1.0.tar.gz"}]}, "is not a wheel"),
+    ({"build-packages": "setuptools"}, "build-packages must be a list"),
+])
+def test_a_sdist_entry_the_installer_would_refuse_is_refused(change: dict[str, Any], needle: str) -> None:
+    doc = json.loads(with_sdist(CEXT).to_json())
+    doc["targets"][0]["sdists"][0].update(change)
+    with pytest.raises(BadInput, match=needle):
+        Manifest.from_json(json.dumps(doc).encode())
+
+
+def test_the_proof_covers_what_a_sdist_needs_and_its_build_requirements() -> None:
+    from dataclasses import replace
+
+    def problems(m: Manifest) -> str:
+        with pytest.raises(Incomplete) as info:
+            check_complete(m.targets[0], m.requirements)
+        return info.value.message
+
+    # the sdist's own dependency is missing
+    assert "gamma (needed by cext 1.0) is not in the bundle for cp312" in problems(with_sdist(CEXT, packages=(pkg("app", "1.0", "cext"),)))
+    # nothing builds it: no build package meets setuptools>=61
+    text = problems(with_sdist(replace(CEXT, build_packages=(pkg("setuptools", "40.0"),))))
+    assert "the build requirements of cext-1.0.tar.gz needs setuptools>=61, but the bundle has setuptools 40.0 for cp312" in text
+    text = problems(with_sdist(replace(CEXT, build_packages=())))
+    assert "setuptools>=61 (needed by the build requirements of cext-1.0.tar.gz) is not in the bundle for cp312" in text
+    # a build requirement's wheel that does not install on the target, and its own dependencies
+    text = problems(with_sdist(replace(CEXT, build_packages=(pkg("setuptools", "80.0", "helper", wheel="setuptools-80.0-cp311-cp311-win_amd64.whl"),))))
+    assert "setuptools-80.0-cp311-cp311-win_amd64.whl does not install on cp312" in text
+    assert "helper (needed by setuptools 80.0) is not in the bundle for cp312" in text
+    # the sdist's Requires-Python
+    assert "cext 1.0 requires Python <3.12" in problems(with_sdist(replace(CEXT, requires_python="<3.12")))

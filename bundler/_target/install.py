@@ -27,7 +27,7 @@ In order, and stopping at the first failure (exit status 1, one reason on stderr
 4. install with the bundled uv when the bundle has a uv wheel that runs here (its sha256 checked
    again as the binary is taken out of the wheel into a temporary folder):
    ``uv pip install --offline --no-index --find-links wheels --require-hashes --no-build -r requirements.txt``,
-   else with the bundled pip, run straight from its wheel:
+   else (and always for a target that builds sdists, below) with the bundled pip, run straight from its wheel:
    ``pip install --no-index --find-links wheels --require-hashes --only-binary :all: -r requirements.txt``
    (``--installer pip|uv`` chooses), in an environment scrubbed of pip and uv settings and proxies,
    then install that pip into the venv. Both leave the same files (RECORD apart from INSTALLER,
@@ -38,6 +38,21 @@ In order, and stopping at the first failure (exit status 1, one reason on stderr
    ``pip-sync``/``uv pip sync`` do, pip itself kept), and the install moves the rest to the
    locked versions;
 5. run ``pip check`` (``uv pip check`` with uv) and the bundle's smoke commands.
+
+Sdists built here: a target's ``sdists`` in bundle.json are packages whose wheel the builder could
+not make for this machine (it built one for its own platform only, or could not build at all).
+The bundle carries each sdist and its build requirements resolved for this target, all verified in
+step 2 with everything else. After step 2 (and under ``--check-only``) install.sh lists them and
+checks for a C compiler (``CC``, else cc, gcc or clang on PATH) and this Python's headers
+(``Python.h`` in ``sysconfig.get_paths()["include"]``), and stops before step 3 when either is
+missing. Such a target always installs with the bundled pip, never uv: one installer to build with
+keeps one behaviour to prove, and pip's handling is what the sites that build from source know.
+pip runs as in step 4 with ``--only-binary :all: --no-binary NAME,...``, so it builds exactly
+those sdists and nothing else, each in an isolated build environment that inherits ``--no-index``
+and the ``--find-links`` folders, so its build requirements come only from the bundle's verified
+wheels (pinned to the locked versions with ``--build-constraint`` when the bundled pip has it,
+25.3 and newer); ``--require-hashes`` admits only the locked sdist. pip's temporary folders and
+any cache (``TMPDIR``, ``PIP_CACHE_DIR``) lie in a temporary folder removed afterwards.
 
 A delta bundle (``wheelhouse pack --since``) carries only the files its base bundle lacks; its
 ``bundle.json`` lists the full set and names the rest in ``base.files``. ``--with OLD_BUNDLE_DIR``
@@ -275,6 +290,7 @@ def _is_str_list(value):
 _PROJECT_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?$")
 _TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,79}$")
 _WHEEL_BASENAME = re.compile(r"^[A-Za-z0-9._+!-]{1,250}\.whl$")
+_SDIST_BASENAME = re.compile(r"^([A-Za-z0-9._+!-]{1,250})\.(?:tar\.gz|zip)$")
 # PEP 440 (the regex the packaging library publishes as VERSION_PATTERN), anchored.
 _VERSION = re.compile(
     r"""^\s*v?(?:(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*"""
@@ -353,20 +369,9 @@ def check_manifest(data):
         if target.get("uv") is not None:  # the fast installer, when the lock had one for this target
             refs.append(("uv", target.get("uv")))
         for j, package in enumerate(packages):
-            at = "%s.packages[%d]" % (where, j)
-            if not isinstance(package, dict) or not isinstance(package.get("name"), str):
-                raise InstallError("%s needs a 'name'" % at)
-            if not _PROJECT_NAME.match(package["name"]):
-                raise InstallError("%s.name %s is not a project name" % (at, _show(package["name"])))
-            if not isinstance(package.get("version"), str):
-                raise InstallError("%s needs a 'version'" % at)
-            if len(package["version"]) > 200 or not _VERSION.match(package["version"]) or package["version"].strip() != package["version"]:
-                raise InstallError("%s.version %s is not a PEP 440 version" % (at, _show(package["version"])))
-            if not _is_str_list(package.get("requires-dist", [])):
-                raise InstallError("%s.requires-dist must be a list of strings" % at)
-            if not isinstance(package.get("requires-python", ""), (str, type(None))):
-                raise InstallError("%s.requires-python must be a string" % at)
+            _check_package(package, "%s.packages[%d]" % (where, j))
             refs.append(("packages[%d].wheel" % j, package.get("wheel")))
+        refs.extend(_check_sdists(target.get("sdists", []), where, files, packages))
         for field, rel in refs:
             if not isinstance(rel, str) or rel not in files:
                 raise InstallError("%s.%s refers to %s, which is not among the bundle's files" % (where, field, _show(rel)))
@@ -395,6 +400,56 @@ def _check_bytecode(bytecode, files, wheels, where):
         if wheel not in wheels or not isinstance(archive, str) or archive not in files or not archive.startswith("bytecode/"):
             raise InstallError("%s.files: %s -> %s is not a wheel of the target and a bytecode file of the bundle"
                                % (where, _show(wheel), _show(archive)))
+
+
+def _check_package(package, at):
+    """The fields of a package entry (``packages``, ``sdists``, ``build-packages``) but its file."""
+    if not isinstance(package, dict) or not isinstance(package.get("name"), str):
+        raise InstallError("%s needs a 'name'" % at)
+    if not _PROJECT_NAME.match(package["name"]):
+        raise InstallError("%s.name %s is not a project name" % (at, _show(package["name"])))
+    if not isinstance(package.get("version"), str):
+        raise InstallError("%s needs a 'version'" % at)
+    if len(package["version"]) > 200 or not _VERSION.match(package["version"]) or package["version"].strip() != package["version"]:
+        raise InstallError("%s.version %s is not a PEP 440 version" % (at, _show(package["version"])))
+    if not _is_str_list(package.get("requires-dist", [])):
+        raise InstallError("%s.requires-dist must be a list of strings" % at)
+    if not isinstance(package.get("requires-python", ""), (str, type(None))):
+        raise InstallError("%s.requires-python must be a string" % at)
+
+
+def _check_sdists(sdists, where, files, packages):
+    """Check a target's ``sdists`` (built here by pip); returns the (field, path) of every wheel they
+    name, for the caller's checks that each is one of the bundle's files and a wheel.
+
+    Each sdist is a file of ``files`` directly in ``wheels/`` (where pip finds it), an sdist file
+    name that starts with the project's name, for a project no wheel of the target installs."""
+    if not isinstance(sdists, list):
+        raise InstallError("%s.sdists must be a list" % where)
+    refs = []
+    installed = set(canonical(p["name"]) for p in packages)
+    for j, sdist in enumerate(sdists):
+        at = "%s.sdists[%d]" % (where, j)
+        _check_package(sdist, at)
+        name = canonical(sdist["name"])
+        if name in installed:
+            raise InstallError("%s: %s appears twice in the target (a wheel and a sdist to build)" % (at, _show(sdist["name"])))
+        installed.add(name)
+        rel = sdist.get("sdist")
+        base = rel[len("wheels/"):] if isinstance(rel, str) and rel.startswith("wheels/") else ""
+        stem = _SDIST_BASENAME.match(base)
+        if rel not in files or not stem or not canonical(stem.group(1)).startswith(name + "-"):
+            raise InstallError("%s.sdist %s is not a source distribution of %s among the bundle's wheels/"
+                               % (at, _show(rel), _show(sdist["name"])))
+        if not _is_str_list(sdist.get("build-requires", [])) or not isinstance(sdist.get("reason", ""), str):
+            raise InstallError("%s: 'build-requires' must be a list of strings and 'reason' a string" % at)
+        build = sdist.get("build-packages", [])
+        if not isinstance(build, list):
+            raise InstallError("%s.build-packages must be a list" % at)
+        for k, package in enumerate(build):
+            _check_package(package, "%s.build-packages[%d]" % (at, k))
+            refs.append(("sdists[%d].build-packages[%d].wheel" % (j, k), package.get("wheel")))
+    return refs
 
 
 def _check_profile(profile, where):
@@ -640,8 +695,11 @@ TargetCheck = collections.namedtuple("TargetCheck", "target info differences bad
 
 
 def target_wheels(target):
-    """The wheels a target installs: its packages and its bootstrap pip."""
+    """The wheels a target installs: its packages, the build requirements of the sdists it builds,
+    and its bootstrap pip."""
     wheels = [p["wheel"] for p in target["packages"]]
+    for sdist in target.get("sdists", []):
+        wheels.extend(p["wheel"] for p in sdist.get("build-packages", []) if p["wheel"] not in wheels)
     if target["pip"] not in wheels:
         wheels.append(target["pip"])
     return wheels
@@ -938,6 +996,127 @@ def verify_bundle(bundle_dir, manifest, with_dir, skip_dirs=()):
 
 
 # ---------------------------------------------------------------------------------------
+# Sdists built on this machine
+
+# pip learned --build-constraint (pins for isolated build environments only) in 25.3.
+_BUILD_CONSTRAINT_PIP = (25, 3)
+_BUILD_TOOLS_HINT = (
+    "install a C compiler and the Python development headers for this Python (Debian/Ubuntu: apt-get install gcc "
+    "python3-dev; Fedora/RHEL: dnf install gcc python3-devel), or name a compiler with CC=...; then run install.sh again"
+)
+
+
+def find_compiler(environ):
+    """(path, how it was found) of the C compiler a build would use: ``CC`` (its first word) when
+    set, else cc, gcc or clang on PATH; (None, what was looked for) when there is none."""
+    path = environ.get("PATH", os.defpath)
+    cc = environ.get("CC", "").strip()
+    if cc:
+        try:
+            first = shlex.split(cc)[0]
+        except (ValueError, IndexError):
+            first = cc
+        found = shutil.which(first, path=path)
+        return (found, "CC=%s" % cc) if found else (None, "CC=%s, which is not an executable on PATH" % cc)
+    for name in ("cc", "gcc", "clang"):
+        found = shutil.which(name, path=path)
+        if found:
+            return found, name
+    return None, "no cc, gcc or clang on PATH, and CC is not set"
+
+
+def python_headers():
+    """(path of this interpreter's Python.h or None, the folder it should be in)."""
+    import sysconfig
+
+    include = sysconfig.get_paths().get("include") or ""
+    header = os.path.join(include, "Python.h")
+    return (header if include and os.path.isfile(header) else None), include
+
+
+def describe_sdists(target):
+    """Lines naming each sdist this target builds and the wheels its build uses."""
+    lines = []
+    for sdist in target.get("sdists", []):
+        reqs = ", ".join("%s %s" % (p["name"], p["version"]) for p in sdist.get("build-packages", [])) or "none"
+        why = (" (%s)" % printable(sdist["reason"])) if sdist.get("reason") else ""  # free text: one line, escaped
+        lines.append("  %s %s from %s%s; build requirements: %s" % (
+            sdist["name"], sdist["version"], sdist["sdist"].rsplit("/", 1)[-1], why, reqs))
+    return lines
+
+
+def check_build_tools(target, environ):
+    """Say which sdists this machine builds and whether a C compiler and the Python headers are
+    here; InstallError (before anything is installed) when either is missing."""
+    sdists = target.get("sdists", [])
+    if not sdists:
+        return
+    _say("this machine builds %d package(s) from source, offline, from the bundle's files:" % len(sdists))
+    for line in describe_sdists(target):
+        _say(line)
+    if os.name == "nt":  # the build backend finds MSVC itself; there is no cc to look for
+        _say("  C compiler and Python headers: not checked on Windows")
+        return
+    compiler, how = find_compiler(environ)
+    header, include = python_headers()
+    _say("  C compiler: %s" % ("%s (%s)" % (compiler, how) if compiler else "missing: " + how))
+    _say("  Python headers: %s" % (header or "missing: no Python.h in %s" % (include or "this Python's include folder")))
+    missing = ([] if compiler else ["a C compiler (%s)" % how]) + (
+        [] if header else ["the Python headers (no Python.h in %s)" % (include or "this Python's include folder")])
+    if missing:
+        raise InstallError("cannot build %s here: %s; nothing was installed" % (
+            ", ".join("%s %s" % (s["name"], s["version"]) for s in sdists), " and ".join(missing)), hint=_BUILD_TOOLS_HINT)
+
+
+def build_constraints(target):
+    """``name==version`` lines pinning the build requirements of this target's sdists, for pip's
+    ``--build-constraint``; None when the bundled pip predates it. A name locked at two versions
+    (two sdists that need different ones) is left to each build's own requirements."""
+    pip_version = _version_tuple(target["pip"].rsplit("/", 1)[-1].split("-")[1])
+    if pip_version < _BUILD_CONSTRAINT_PIP:
+        return None
+    versions = {}
+    for sdist in target.get("sdists", []):
+        for p in sdist.get("build-packages", []):
+            versions.setdefault(canonical(p["name"]), set()).add(p["version"])
+    return "".join("%s==%s\n" % (name, next(iter(v))) for name, v in sorted(versions.items()) if len(v) == 1)
+
+
+def build_setup(target, paths, base, tmp):
+    """For a target that builds sdists: (keyword arguments for ``plan_commands``, variables for pip's
+    environment) that keep the build inside ``tmp`` (pip's temporary folders and any cache) and its
+    build requirements to the verified files. ``tmp`` None (a dry run) only names the paths."""
+    if not target.get("sdists"):
+        return {}, {}
+    where = tmp or "$BUILD_TMP"
+    kwargs = {}
+    pins = build_constraints(target)
+    if pins:
+        kwargs["build_constraint"] = os.path.join(where, "build-constraints.txt")
+        if tmp:
+            with open(kwargs["build_constraint"], "w") as f:
+                f.write(pins)
+    if base:
+        kwargs["base_links"] = os.path.join(where, "base-wheels")
+        if tmp:
+            link_base_files(paths, base, kwargs["base_links"])
+    env = {"TMPDIR": os.path.join(where, "tmp"), "PIP_CACHE_DIR": os.path.join(where, "cache")}
+    if tmp:
+        os.mkdir(env["TMPDIR"])
+    return kwargs, env
+
+
+def link_base_files(paths, base, dest):
+    """A folder of links to a delta's verified base files, for pip's --find-links when it builds:
+    an isolated build environment takes what it finds there without hash checks."""
+    os.mkdir(dest)
+    for rel in base:
+        if rel.startswith("wheels/"):
+            os.symlink(os.path.abspath(paths[rel]), os.path.join(dest, rel.rsplit("/", 1)[-1]))
+    return dest
+
+
+# ---------------------------------------------------------------------------------------
 # Signature (--trust): the same ssh-keygen commands as the builder's bundler/signing.py
 
 
@@ -1197,7 +1376,7 @@ def shipped_bytecode(bundle_dir, with_dir, manifest, target):
 
 
 def plan_commands(bundle_dir, target, venv, smoke, reuse, with_dir=None, from_base=(), installer="pip", uv=None,
-                  compile=True, extras=(), bytecode=None):
+                  compile=True, extras=(), bytecode=None, base_links=None, build_constraint=None):
     """The exact argv lists to run, as a Plan. With ``with_dir`` (a delta's base bundle), the
     installer also finds wheels there, and the bootstrap pip comes from there when it is one of
     ``from_base``. ``installer`` "uv" runs the uv binary at ``uv`` (extracted from the bundle's
@@ -1205,18 +1384,27 @@ def plan_commands(bundle_dir, target, venv, smoke, reuse, with_dir=None, from_ba
     byte-compiling (pip through PIP_COMPILE=0 in its environment), so both leave the same files,
     and ``compile`` compiles afterwards on every core, writing first the .pyc files of ``bytecode``
     ((magic, [archive paths]), compiled by the builder) when that magic is the target's.
-    ``extras`` (distributions outside the lock, for --exact) are uninstalled first."""
+    ``extras`` (distributions outside the lock, for --exact) are uninstalled first.
+
+    The target's ``sdists`` are built by pip (never uv): ``--only-binary :all: --no-binary NAME,...``
+    lets it build exactly those, in isolated build environments that inherit ``--no-index`` and the
+    ``--find-links`` folders, with ``build_constraint`` (a file of ``name==version`` pins) passed as
+    ``--build-constraint``. ``base_links`` replaces the delta's ``with_dir/wheels`` there: a folder
+    of links to the base files just verified, so a build requirement cannot come from an unchecked file."""
     py = venv_python(venv)
     pip_home = with_dir if with_dir and target["pip"] in from_base else bundle_dir
     pip_wheel = os.path.join(pip_home, *target["pip"].split("/"))
     pip = [py, os.path.join(pip_wheel, "pip")]
     quiet = ["--no-cache-dir", "--disable-pip-version-check", "--no-input"]
     requirements = os.path.join(bundle_dir, *target["requirements"].split("/"))
-    links = ["--find-links", os.path.join(bundle_dir, "wheels")] + (["--find-links", os.path.join(with_dir, "wheels")] if with_dir else [])
+    links = ["--find-links", os.path.join(bundle_dir, "wheels")] + (["--find-links", base_links or os.path.join(with_dir, "wheels")] if with_dir else [])
+    sdists = sorted(canonical(s["name"]) for s in target.get("sdists", []))
     names = {re.sub(r"[-_.]+", "-", p["name"]).lower() for p in target["packages"]}
     # pip by name and version from the folder holding its (verified) wheel, not by path: an install
     # from a path or URL leaves a direct_url.json, and pip and uv write different ones.
     pip_pin = ["--find-links", os.path.dirname(pip_wheel), "pip==" + target["pip"].rsplit("/", 1)[-1].split("-")[1]]
+    if installer == "uv" and sdists:
+        raise InstallError("internal: uv was chosen for a target that builds sdists")
     if installer == "uv":
         # uv takes a plain --find-links path up to a ';' or ' #' (a requirements-file comment); a
         # file: URL, percent-encoded, is read whole.
@@ -1227,7 +1415,8 @@ def plan_commands(bundle_dir, target, venv, smoke, reuse, with_dir=None, from_ba
         check = [uv, "pip", "check", "--offline", "--no-config", "--no-cache", "--python", py]
         uninstall = [uv, "pip", "uninstall", "--offline", "--no-config", "--no-cache", "--python", py] + list(extras)
     else:
-        install = pip + ["install", "--no-index"] + links + ["--require-hashes", "--only-binary", ":all:"] + quiet + ["-r", requirements]
+        build = (["--no-binary", ",".join(sdists)] if sdists else []) + (["--build-constraint", build_constraint] if build_constraint else [])
+        install = pip + ["install", "--no-index"] + links + ["--require-hashes", "--only-binary", ":all:"] + build + quiet + ["-r", requirements]
         install_pip = None if "pip" in names else pip + ["install", "--no-index", "--no-deps", "--only-binary", ":all:"] + quiet + pip_pin
         check = pip + ["check", "--disable-pip-version-check"]
         uninstall = pip + ["uninstall", "--yes", "--disable-pip-version-check"] + list(extras)
@@ -1254,9 +1443,16 @@ _MAX_UV = 512 << 20  # the uv binary is some 40 MB; anything far larger is not o
 
 def choose_installer(requested, target, machine, capture):
     """"uv" when the bundle has a uv wheel for ``target`` that runs here (or ``requested`` says so),
-    else "pip"; InstallError when ``--installer uv`` cannot be honoured."""
+    else "pip"; InstallError when ``--installer uv`` cannot be honoured. A target that builds sdists
+    installs with pip (see the module docstring)."""
     uv_rel = target.get("uv")
     if requested == "pip":
+        return "pip"
+    if target.get("sdists"):
+        if requested == "uv":
+            raise InstallError("--installer uv: this bundle builds %s from source here, which install.sh does with the bundled pip "
+                               "only" % printable(", ".join(s["name"] for s in target["sdists"])),
+                               hint="run install.sh without --installer, or with --installer pip")
         return "pip"
     problem = wheel_problem(uv_rel.rsplit("/", 1)[-1], machine, capture) if uv_rel else "the bundle has no uv wheel for this target"
     if problem is None:
@@ -1495,6 +1691,7 @@ def install(args, bundle_dir, environ):
         _say("note: this bundle carries all its files; --with %s is not needed" % printable(with_dir))
         with_dir = None
     _say("verified %d files (size and sha256)%s" % (count, " with the base bundle %s" % printable(with_dir) if with_dir else ""))
+    check_build_tools(target, environ)  # what builds here, and whether it can: before anything is made
     if args.check_only:
         _say("check passed: this bundle can be installed here")
         return 0
@@ -1502,21 +1699,26 @@ def install(args, bundle_dir, environ):
     reuse = existing_venv(venv) is not None
     installer = choose_installer(args.installer, target, machine, capture)
     uv_rel = target.get("uv")
+    if target.get("sdists") and uv_rel and not args.installer:
+        _say("note: the bundled pip installs this target, as it builds packages from source (uv is used for bundles that build nothing)")
     tmp = None
     try:
+        if not args.dry_run and (installer == "uv" or target.get("sdists")):
+            tmp = tempfile.mkdtemp(prefix="wheelhouse-install-")
         if installer == "uv" and not args.dry_run:
-            tmp = tempfile.mkdtemp(prefix="wheelhouse-uv-")
             uv = extract_uv(_paths[uv_rel], manifest["files"][uv_rel]["sha256"], tmp)
         else:
             uv = os.path.join("$UV_FROM_WHEEL", "uv")  # shown by --dry-run only: the binary is extracted at install time
-        return _install_with(args, bundle_dir, venv, manifest, target, name, reuse, with_dir, installer, uv, environ)
+        build = build_setup(target, _paths, base_files(manifest) if with_dir else (), tmp)
+        return _install_with(args, bundle_dir, venv, manifest, target, name, reuse, with_dir, installer, uv, environ, build)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _install_with(args, bundle_dir, venv, manifest, target, name, reuse, with_dir, installer, uv, environ):
-    """Steps 3-5 with the chosen installer; see the module docstring."""
+def _install_with(args, bundle_dir, venv, manifest, target, name, reuse, with_dir, installer, uv, environ, build=({}, {})):
+    """Steps 3-5 with the chosen installer; see the module docstring. ``build`` is ``build_setup``'s
+    answer for a target that builds sdists."""
     env = child_env(environ)
     # pip compiles one file at a time; the compile step below does it on every core, for both
     # installers, so that pip and uv leave the same files.
@@ -1527,15 +1729,17 @@ def _install_with(args, bundle_dir, venv, manifest, target, name, reuse, with_di
         extras = outside_lock(installed_distributions(venv, env), target)
     plan = plan_commands(bundle_dir, target, venv, manifest.get("smoke", []), reuse, with_dir, base_files(manifest),
                          installer=installer, uv=uv, compile=not args.no_compile,
-                         extras=[n for n, _ in extras] if args.exact else (), bytecode=shipped_bytecode(bundle_dir, with_dir, manifest, target))
+                         extras=[n for n, _ in extras] if args.exact else (), bytecode=shipped_bytecode(bundle_dir, with_dir, manifest, target),
+                         **build[0])
     if extras and not args.exact:
         print("%s: warning: the venv %s holds %d package(s) the lock does not name: %s (install.sh --exact removes them)"
               % (PROG, printable(venv), len(extras), printable(", ".join("%s %s" % nv for nv in extras))), file=sys.stderr)
     what = "uv" if installer == "uv" else "pip"
     if args.dry_run:
         _say("dry run: would run these commands (with PIP_*, UV_* and proxy variables removed, PIP_CONFIG_FILE=%s, "
-             "PIP_COMPILE=0, PYTHONNOUSERSITE=1%s):" % (os.devnull, "; $UV_FROM_WHEEL is the bundled uv wheel, verified and unpacked"
-                                         if installer == "uv" else ""))
+             "PIP_COMPILE=0, PYTHONNOUSERSITE=1%s%s):" % (os.devnull, "; $UV_FROM_WHEEL is the bundled uv wheel, verified and unpacked"
+                                         if installer == "uv" else "", "; TMPDIR and PIP_CACHE_DIR in $BUILD_TMP, a temporary "
+                                         "folder removed afterwards" if build[1] else ""))
         if reuse:
             _say("  # reuse the existing venv %s" % venv)
         steps = [plan.make_venv, plan.uninstall, plan.install, plan.install_pip, plan.compile, plan.check] + plan.smoke
@@ -1555,9 +1759,11 @@ def _install_with(args, bundle_dir, venv, manifest, target, name, reuse, with_di
         if plan.uninstall:
             _say("removing %d package(s) the lock does not name (--exact): %s" % (len(extras), ", ".join("%s %s" % nv for nv in extras)))
             run(plan.uninstall, env, "%s uninstall" % what)
-        _say("installing %d packages with the bundled %s (no index, hashes required)" % (len(target["packages"]), what))
+        built = len(target.get("sdists", []))
+        _say("installing %d packages with the bundled %s (no index, hashes required%s)" % (
+            len(target["packages"]) + built, what, "; %d built from source here" % built if built else ""))
         try:
-            run(plan.install, env, "%s install" % what)
+            run(plan.install, dict(env, **build[1]), "%s install" % what)  # a build's temporary files in ours
             if plan.install_pip:
                 run(plan.install_pip, env, "installing pip into the venv")
         finally:
@@ -1587,7 +1793,7 @@ def _install_with(args, bundle_dir, venv, manifest, target, name, reuse, with_di
             raise InstallError("smoke test failed (exit status %d): %s%s" % (code, printable(argv[-1]), kept))
 
     activate = os.path.join(venv, "Scripts", "activate") if os.name == "nt" else os.path.join(venv, "bin", "activate")
-    done = ["%d packages" % len(target["packages"]), "%s check passed" % ("uv pip" if installer == "uv" else "pip")]
+    done = ["%d packages" % (len(target["packages"]) + len(target.get("sdists", []))), "%s check passed" % ("uv pip" if installer == "uv" else "pip")]
     if plan.smoke:
         done.append("%d smoke test(s) passed" % len(plan.smoke))
     _say("")
