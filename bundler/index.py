@@ -88,7 +88,7 @@ class Link:
 
 class ProjectIndex(Protocol):
     """What the planner (and the messages about its failures) need from the indexes: pages and core
-    metadata. ``bundler.repository.Repository`` serves them over HTTP; ``tests/fakeindex.py`` from memory.
+    metadata. ``bundler.repository.Repository`` serves them over HTTP; ``tests/support/fakeindex.py`` from memory.
     """
 
     indexes: Sequence[IndexConfig]  # in priority order; ``supplying_indexes`` picks among them

@@ -3,7 +3,7 @@
 
 Everything runs on loopback, in one run (issue 3, acceptance item 4):
 
-1. Throughput. ``--files`` wheels of ``--size-mb`` each, served by ``tests/faultserver.py`` with every
+1. Throughput. ``--files`` wheels of ``--size-mb`` each, served by ``tests/support/faultserver.py`` with every
    connection throttled to ``--rate``, are fetched by ``wheelhouse fetch`` (fresh cache each time), by
    ``pip download --no-deps`` through a PEP 503 index (pip downloads one file after another) and by one
    ``curl`` per file, all started together. Goals: wheelhouse >= 0.9x parallel curl, above pip.
@@ -19,9 +19,9 @@ The wheels are real (a stored random payload, METADATA, WHEEL, RECORD) and locke
 PEP 658 metadata files, so neither the locker nor pip reads the big wheels for their metadata. The
 lock's bootstrap pip is not on this index; fetch does not need it.
 
-    python scripts/bench_fetch.py                 # full run: about 2 minutes, ~2 GB of temp files (peak ~4 GB)
-    python scripts/bench_fetch.py --quick         # small files, short windows: about 25 s
-    python scripts/bench_fetch.py --files 4 --size-mb 200 --rate 20M --caps 2M,8M --seconds 12 --big-mb 1000
+    python -m scripts.bench_fetch                 # full run: about 2 minutes, ~2 GB of temp files (peak ~4 GB)
+    python -m scripts.bench_fetch --quick         # small files, short windows: about 25 s
+    python -m scripts.bench_fetch --files 4 --size-mb 200 --rate 20M --caps 2M,8M --seconds 12 --big-mb 1000
 """
 
 from __future__ import annotations
@@ -46,20 +46,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from faultserver import FaultServer  # stdlib only, made to be imported by benchmarks
-from benchutil import human, tool
+from bundler.fetch import parse_rate  # the same --limit-rate grammar wheelhouse reads
+from scripts.benchutil import human, tool
+from tests.support.faultserver import FaultServer  # stdlib only, made to be imported by benchmarks
 
 PLATFORM, VERSION = "x86_64-manylinux_2_28", "3.11"
 MB = 1_000_000
 CHUNK = 1 << 20
-
-
-def parse_rate(text: str) -> float:
-    units = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9}
-    text = text.strip().upper()
-    unit = text[-1] if text[-1] in units else ""
-    return float(text[: len(text) - len(unit)]) * units[unit]
 
 
 # -- wheels --------------------------------------------------------------------------------------

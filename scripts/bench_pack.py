@@ -21,7 +21,7 @@
 
 Everything runs with PIP_CONFIG_FILE=/dev/null and an explicit ``-i https://pypi.org/simple``.
 
-    python scripts/bench_pack.py [--python PY] [--level N] [--work DIR] [--lock FILE --cache-dir DIR]
+    python -m scripts.bench_pack [--python PY] [--level N] [--work DIR] [--lock FILE --cache-dir DIR]
 """
 
 from __future__ import annotations
@@ -39,9 +39,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from benchutil import human  # noqa: E402
-from bundlefixture import pyenv_python  # noqa: E402  (stdlib only)
+from scripts.benchutil import human
+from tests.support.pythons import pyenv_python
 PYPI = "https://pypi.org/simple"
 EXCLUDE_NEWER = "2025-06-01T00:00:00Z"
 PLATFORM, VERSION = "x86_64-manylinux_2_28", "3.12"
@@ -101,7 +100,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, work: Path) -> int:
-    sys.path.insert(0, str(ROOT))
     from bundler.pack import DEFAULT_LEVELS
 
     if args.level is None:

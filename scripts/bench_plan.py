@@ -11,7 +11,7 @@ Goals (Structure issue), checked at the end (exit 1 when one is missed):
   - warm wheelhouse re-lock <= 1.0x uv's cold time, on every set;
   - cold wheelhouse lock <= 1.5x uv's cold time (geometric mean), and no set over 2.0x.
 
-    python scripts/bench_plan.py [--sets web,science,torch] [--repeat 1] [--pip-compile]
+    python -m scripts.bench_plan [--sets web,science,torch] [--repeat 1] [--pip-compile]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchutil import tool
+from scripts.benchutil import tool
 
 PYPI = "https://pypi.org/simple"
 EXCLUDE_NEWER = "2025-06-01T00:00:00Z"

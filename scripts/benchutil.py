@@ -1,4 +1,5 @@
-"""Small helpers the benchmark scripts share (stdlib only; ``scripts/`` is on sys.path when they run)."""
+"""Small helpers the benchmark scripts share (stdlib only). The scripts run from the repository root as
+``python -m scripts.NAME``, so they import ``scripts.benchutil``, ``tests.support`` and ``bundler`` as they are."""
 
 from __future__ import annotations
 

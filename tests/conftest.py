@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from faultserver import FaultServer
-from indexserver import IndexServer
+from support.faultserver import FaultServer
+from support.indexserver import IndexServer
 
 
 @pytest.fixture

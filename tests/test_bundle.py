@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from packworld import CP311, CP312, FORMATS, NAME, World, cli, flip, sha256, tar_entries, unpacked, world, write_archive
+from support.packworld import CP311, CP312, FORMATS, NAME, World, cli, flip, sha256, tar_entries, unpacked, world, write_archive
 
-from hermetic import hermetic
+from support.hermetic import hermetic
 
 __all__ = ["unpacked", "world"]  # module-scoped fixtures, built once for this module
 

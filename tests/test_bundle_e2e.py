@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from bundlefixture import offline_prefix, pip_wheel_from_installed, pyenv_python, uv_wheel_from_installed
-from indexserver import IndexServer
-from wheelgen import make_wheel
+from support.bundlefixture import offline_prefix, pip_wheel_from_installed, uv_wheel_from_installed
+from support.pythons import pyenv_python
+from support.indexserver import IndexServer
+from support.wheelgen import make_wheel
 
 pytestmark = [
     pytest.mark.slow,

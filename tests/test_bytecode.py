@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from siteworld import Site, linux_x86_64, needs_offline, run, site, untar, wheelhouse
+from support.siteworld import Site, linux_x86_64, needs_offline, run, site, untar, wheelhouse
 
 from bundler import bytecode
 from bundler._target import install

@@ -16,7 +16,7 @@ import pytest
 
 from bundler.cache import BlobStore, PartialState
 from bundler.fetch import FetchOptions, FileSpec, fetch_files
-from faultserver import FaultServer, Redirect
+from support.faultserver import FaultServer, Redirect
 
 FAST = FetchOptions(jobs=2, retries=1, timeout=2.0)
 

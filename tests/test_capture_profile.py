@@ -18,6 +18,8 @@ import pytest
 
 from bundler._target import capture_profile as cap
 from bundler.errors import BadInput
+from support.pythons import pyenv_python, pyenv_root
+
 from bundler.profile import MARKER_KEYS, Profile, cpython_tag_list, load_profile, parse_platform, platform_tags
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,25 +38,6 @@ print(json.dumps({"tags": [str(t) for t in get_supported()], "markers": default_
 """
 
 
-def _pyenv_root() -> Path:
-    return Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-
-
-def find_pyenv_python(minor: str) -> Path | None:
-    """The newest ``$(pyenv root)/versions/<minor>.N/bin/python`` (plain CPython builds only)."""
-    versions = _pyenv_root() / "versions"
-    if not versions.is_dir():
-        return None
-    pattern = re.compile(re.escape(minor) + r"\.(\d+)")
-    found = []
-    for d in versions.iterdir():
-        m = pattern.fullmatch(d.name)
-        exe = d / "bin" / "python"
-        if m and exe.exists():
-            found.append((int(m.group(1)), exe))
-    return max(found)[1] if found else None
-
-
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PIP_CONFIG_FILE"] = os.devnull
@@ -68,9 +51,9 @@ def _run(argv: list[str], **kw) -> subprocess.CompletedProcess[str]:
 
 
 def _python_or_skip(minor: str) -> Path:
-    exe = find_pyenv_python(minor)
+    exe = pyenv_python(minor)
     if exe is None:
-        pytest.skip(f"no pyenv CPython {minor} under {_pyenv_root() / 'versions'}")
+        pytest.skip(f"no pyenv CPython {minor} under {pyenv_root() / 'versions'}")
     return exe
 
 
@@ -239,7 +222,7 @@ def test_old_interpreters_run(minor, tmp_path):
 
 
 def test_python2_gets_a_clear_message():
-    exe = find_pyenv_python("2.7")
+    exe = pyenv_python("2.7")
     if exe is None:
         pytest.skip("no pyenv Python 2.7")
     proc = _run([str(exe), str(SCRIPT)])

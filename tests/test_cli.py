@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hermetic import hermetic
+from support.hermetic import hermetic
 
 UNREACHABLE = "http://127.0.0.1:9/simple/"  # nothing listens on port 9: a run that got this far would fail differently
 

@@ -9,7 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from siteworld import Site, clean_env, linux_x86_64, needs_offline, run, site, untar, wheelhouse
+from support.siteworld import Site, clean_env, linux_x86_64, needs_offline, run, site, untar, wheelhouse
 
 from bundler.manifest import top_folder
 

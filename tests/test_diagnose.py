@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bundler.errors import ResolutionImpossible
-from plancases import W
+from support.plancases import W
 from test_plan import plan_in_process
 
 

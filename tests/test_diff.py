@@ -11,8 +11,8 @@ import pytest
 from bundler.cli import main
 from bundler.diff import compare, load
 from bundler.lock import write_lock
-from packworld import extract
-from supplyworld import SupplyWorld, supply  # noqa: F401 - supply is a fixture
+from support.packworld import extract
+from support.supplyworld import SupplyWorld, supply  # noqa: F401 - supply is a fixture
 from test_lock import LINUX, TWO, WINDOWS, make_plan, pin
 
 

@@ -1,7 +1,7 @@
 """Bad input never ends in a traceback: a table of ways to get ``wheelhouse lock`` wrong.
 
 Every case runs the real command (``python -m bundler``) against the loopback index of
-``tests/indexserver.py`` and checks the command-line contract of DESIGN.md: exit status 1 (or 2
+``tests/support/indexserver.py`` and checks the command-line contract of DESIGN.md: exit status 1 (or 2
 for a malformed command line), a message on stderr that names the culprit (the bad string, file,
 project, URL or key), no "Traceback", and nothing written at the output path.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from indexserver import IndexServer, Request, Response
+from support.indexserver import IndexServer, Request, Response
 
 from bundler.cli import main as cli_main
 

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from faultserver import (ChangeEtag, FaultServer, Flip, Gzip, IgnoreRange, RangeStatus, Redirect, Reset,
+from support.faultserver import (ChangeEtag, FaultServer, Flip, Gzip, IgnoreRange, RangeStatus, Redirect, Reset,
                          Short, ShortNoLength, Stall, Status, WrongContentRange)
 
 SIZE = 200_000

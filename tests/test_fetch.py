@@ -1,4 +1,4 @@
-"""The fetch stage against a real loopback server that fails on purpose (``tests/faultserver.py``).
+"""The fetch stage against a real loopback server that fails on purpose (``tests/support/faultserver.py``).
 
 Most tests call ``fetch_files`` with ``FileSpec``s pointing at a ``FaultServer``; each fault must end
 in verified files (or a clear error), and the server's request log proves *how*: a resumable fault
@@ -27,10 +27,10 @@ from bundler.cache import BlobStore
 from bundler.cli import main
 from bundler.errors import BadInput, BundlerError, DownloadFailed, HashMismatch
 from bundler.fetch import FetchOptions, FetchReport, FileSpec, fetch_files, parse_rate, place
-from faultserver import (ChangeEtag, Fault, FaultServer, Flip, Gzip, IgnoreRange, RangeStatus, Redirect,
+from support.faultserver import (ChangeEtag, Fault, FaultServer, Flip, Gzip, IgnoreRange, RangeStatus, Redirect,
                          RequestRecord, Reset, ServedFile, Short, ShortNoLength, Stall, Status, WrongContentRange)
-from indexserver import IndexServer
-from hermetic import hermetic
+from support.indexserver import IndexServer
+from support.hermetic import hermetic
 
 REPO = Path(__file__).resolve().parent.parent
 MB = 1_000_000

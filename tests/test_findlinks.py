@@ -32,11 +32,11 @@ from bundler.index import IndexConfig
 from bundler.lock import requirements_path
 from bundler.locktool import read_lock
 from bundler.repository import Repository
-from bundlefixture import offline_prefix, pip_wheel_from_installed
-from hermetic import hermetic
-from indexserver import IndexServer, Request, Response
-from sdistgen import make_sdist
-from wheelgen import make_wheel
+from support.bundlefixture import offline_prefix, pip_wheel_from_installed
+from support.hermetic import hermetic
+from support.indexserver import IndexServer, Request, Response
+from support.sdistgen import make_sdist
+from support.wheelgen import make_wheel
 
 TARGET = ["--python-platform", "x86_64-manylinux_2_28", "--python-version", "3.11"]
 

@@ -28,8 +28,8 @@ from packaging.tags import Tag
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
-from indexserver import IndexServer, Response
-from wheelgen import make_wheel, read_metadata
+from support.indexserver import IndexServer, Response
+from support.wheelgen import make_wheel, read_metadata
 
 JSON_ACCEPT = ("application/vnd.pypi.simple.v1+json, "
                "application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01")

@@ -1,6 +1,6 @@
 """The target-side installer (bundler/_target/install.sh + install.py), run for real.
 
-Bundles are laid out by hand (tests/bundlefixture.py) with generated wheels and a bootstrap pip
+Bundles are laid out by hand (tests/support/bundlefixture.py) with generated wheels and a bootstrap pip
 wheel zipped from the installed pip. Installs run ``sh install.sh`` under ``unshare -n`` (no
 network at all) with this suite's Python 3.11 and with a pyenv CPython 3.12, from another
 directory than the bundle, with pip and proxy settings in the environment that must be ignored.
@@ -20,15 +20,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from bundlefixture import (
+from support.bundlefixture import (
     TARGET_DIR,
     offline_prefix,
     pip_wheel_from_installed,
-    pyenv_python,
     rewrite_manifest,
     write_bundle,
 )
-from wheelgen import make_wheel
+from support.pythons import pyenv_python
+from support.wheelgen import make_wheel
 
 from bundler._target import capture_profile as cap
 from bundler._target import install as inst

@@ -15,7 +15,7 @@ import string
 from pathlib import Path
 
 import pytest
-from bundlefixture import rewrite_manifest
+from support.bundlefixture import rewrite_manifest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_install import (  # noqa: F401 - pip_wheel is a fixture

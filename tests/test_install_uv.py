@@ -1,7 +1,7 @@
 """install.sh with the bundle's uv, its pip fallback, bytecode and exactly the locked set, run for real.
 
 The uv wheel is built from the uv binary this suite installs (``.[test]``), laid out as uv
-publishes it (tests/bundlefixture.py ``uv_wheel_from_installed``). Installs run offline (``unshare
+publishes it (tests/support/bundlefixture.py ``uv_wheel_from_installed``). Installs run offline (``unshare
 -n``) with pip and uv settings in the environment that must be ignored.
 """
 
@@ -15,8 +15,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from bundlefixture import offline_prefix, pip_wheel_from_installed, uv_wheel_from_installed, write_bundle
-from wheelgen import make_wheel
+from support.bundlefixture import offline_prefix, pip_wheel_from_installed, uv_wheel_from_installed, write_bundle
+from support.wheelgen import make_wheel
 
 from bundler._target import install as inst
 from bundler.profile import profile_for_platform

@@ -22,8 +22,8 @@ from bundler.errors import IndexUnavailable
 from bundler.httpcache import PlannerCache
 from bundler.index import IndexConfig
 from bundler.repository import Repository
-from hermetic import hermetic
-from indexserver import IndexServer
+from support.hermetic import hermetic
+from support.indexserver import IndexServer
 
 TARGET = ["--python-platform", "x86_64-manylinux_2_28", "--python-version", "3.11"]
 HOURS_AGO = 6 * 3600

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from oracle import PYPI, clean_env, pins_of, pip_compile, pypi_reachable, uv_compile
+from support.oracle import PYPI, clean_env, pins_of, pip_compile, pypi_reachable, uv_compile
 
 EXCLUDE_NEWER = "2025-06-01T00:00:00Z"
 SETS = {

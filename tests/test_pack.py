@@ -27,13 +27,13 @@ from urllib.request import pathname2url
 
 import pytest
 from bundler.lock import read_lock
-from packworld import (top_of, CP311, CP312, FORMATS, NAME, PROJECTS, T_MAX, WHEELS, Run, World, cli, flip, raw_tar, sha256,
+from support.packworld import (top_of, CP311, CP312, FORMATS, NAME, PROJECTS, T_MAX, WHEELS, Run, World, cli, flip, raw_tar, sha256,
                        tar_entries, unpacked, world)
-from wheelgen import make_wheel
+from support.wheelgen import make_wheel
 
 from bundler.cache import BlobStore
 from bundler.pack import pack
-from hermetic import hermetic
+from support.hermetic import hermetic
 
 __all__ = ["unpacked", "world"]  # module-scoped fixtures, built once for this module
 

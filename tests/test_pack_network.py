@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 import tomllib
-from bundlefixture import offline_prefix, pyenv_python
-from oracle import PYPI, pypi_reachable
+from support.bundlefixture import offline_prefix
+from support.pythons import pyenv_python
+from support.oracle import PYPI, pypi_reachable
 
 EXCLUDE_NEWER = "2025-06-01T00:00:00Z"
 WHEELHOUSE = [sys.executable, "-m", "bundler"]

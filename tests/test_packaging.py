@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from indexserver import IndexServer
+from support.indexserver import IndexServer
 
 import bundler
 

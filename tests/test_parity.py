@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from bundlefixture import TARGET_DIR, pyenv_python
+from support.bundlefixture import TARGET_DIR
+from support.pythons import pyenv_python
 
 from bundler import platforms, profile
 from bundler._target import capture_profile as cap

@@ -25,12 +25,12 @@ from bundler.job import build_job
 from bundler.errors import BundlerError
 from bundler.plan import Plan, plan
 from bundler.profile import PRESETS, profile_for_platform
-from fakeindex import FakeIndex
-from hermetic import hermetic
-from indexserver import IndexServer
-from plancases import (CASES, CP311_2_17, LINUX, Case, W, lock, locked, publish, requirements_txt, sha256_of, stderr_of, versions,
+from support.fakeindex import FakeIndex
+from support.hermetic import hermetic
+from support.indexserver import IndexServer
+from support.plancases import (CASES, CP311_2_17, LINUX, Case, W, lock, locked, publish, requirements_txt, sha256_of, stderr_of, versions,
                        wheels)
-from wheelgen import make_wheel
+from support.wheelgen import make_wheel
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from siteworld import Site, clean_env, linux_x86_64, run, site, untar
+from support.siteworld import Site, clean_env, linux_x86_64, run, site, untar
 
 pytestmark = [pytest.mark.slow, linux_x86_64]
 __all__ = ["site"]

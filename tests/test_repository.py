@@ -24,10 +24,10 @@ from bundler.httpcache import PlannerCache, links_key, plausible_links
 from bundler.index import IndexConfig, Link, parse_page, supplying_indexes
 from bundler.lock import read_lock
 from bundler.remote_metadata import remote_metadata
-from wheelgen import make_wheel, read_metadata
-from hermetic import hermetic
-from indexserver import IndexServer
-from plancases import JSON_TYPE, W, lock, locked, publish, sha256_of, stderr_of, versions, wheels
+from support.wheelgen import make_wheel, read_metadata
+from support.hermetic import hermetic
+from support.indexserver import IndexServer
+from support.plancases import JSON_TYPE, W, lock, locked, publish, sha256_of, stderr_of, versions, wheels
 
 
 @pytest.fixture(autouse=True)
@@ -355,7 +355,7 @@ def test_warm_cache_only_revalidates_pages(index_server: IndexServer, tmp_path: 
 
 def test_metadata_cache_cannot_be_poisoned_by_another_index(index_server: IndexServer, tmp_path: Path) -> None:
     """A hostile index that claims a real file's sha256 must not plant metadata for later locks."""
-    from indexserver import Response
+    from support.indexserver import Response
 
     index_server.add_index("good")
     index_server.add_index("evil", formats=("html",), metadata_files=False)
@@ -412,7 +412,7 @@ def test_explain_points_at_the_explicit_index_that_has_it(index_server: IndexSer
 
 def test_range_reads_that_are_not_a_zip_fall_back_to_the_whole_wheel(index_server: IndexServer, tmp_path: Path) -> None:
     """A proxy that garbles ranged answers costs a whole-wheel download (hash-checked), not a failed lock."""
-    from indexserver import Response
+    from support.indexserver import Response
 
     index_server.add_index("main", formats=("html",), metadata_files=False)
     info = index_server.add_wheel("main", "app", "1.0", requires_dist=["dep"])

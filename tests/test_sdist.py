@@ -15,10 +15,10 @@ import pytest
 from bundler.errors import BadInput
 from bundler.lock import read_lock
 from bundler.sdist import BadSdist, build_system, is_static, read_facts, unpack
-from hermetic import hermetic
-from indexserver import IndexServer
-from plancases import lock, requirements_txt, stderr_of
-from sdistgen import make_sdist, pkg_info
+from support.hermetic import hermetic
+from support.indexserver import IndexServer
+from support.plancases import lock, requirements_txt, stderr_of
+from support.sdistgen import make_sdist, pkg_info
 
 
 @pytest.fixture(autouse=True)

@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from bundlefixture import offline_prefix, pip_wheel_from_installed, pyenv_python
-from hermetic import hermetic
-from indexserver import IndexServer
-from sdistgen import make_sdist
+from support.bundlefixture import offline_prefix, pip_wheel_from_installed
+from support.pythons import pyenv_python
+from support.hermetic import hermetic
+from support.indexserver import IndexServer
+from support.sdistgen import make_sdist
 from test_bundle_e2e import run, untar
 
 from bundler.cli import main

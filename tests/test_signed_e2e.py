@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from bundlefixture import pip_wheel_from_installed
-from indexserver import IndexServer
-from packworld import raw_tar, tar_entries, write_archive
-from supplyworld import keypair
+from support.bundlefixture import pip_wheel_from_installed
+from support.indexserver import IndexServer
+from support.packworld import raw_tar, tar_entries, write_archive
+from support.supplyworld import keypair
 from test_bundle_e2e import OFFLINE, PY312, WHEELHOUSE, needs_offline, needs_py312, run, untar
-from wheelgen import make_wheel
+from support.wheelgen import make_wheel
 
 from bundler.signing import sign
 

@@ -60,3 +60,16 @@ def test_modules_stay_readable_in_one_sitting() -> None:
              if p.parent.name != "_target"}
     assert {m: n for m, n in sizes.items() if n > 450} == {}
     assert sizes["cli.py"] <= 300
+
+
+def test_test_and_script_helpers_live_in_one_package() -> None:
+    """Shared test code is ``tests/support``; scripts import it (and each other) as packages, from the
+    repository root, with no ``sys.path`` edits."""
+    tests = PACKAGE.parent / "tests"
+    assert sorted(p.name for p in tests.glob("*.py") if not p.name.startswith("test_")) == ["conftest.py"]
+    for script in (PACKAGE.parent / "scripts").glob("*.py"):
+        assert "sys.path" not in script.read_text(), script.name
+    root = str(PACKAGE.parent)
+    for name in ("bench_fetch", "bench_pack", "bench_plan"):
+        r = subprocess.run([sys.executable, "-m", f"scripts.{name}", "--help"], cwd=root, capture_output=True, text=True)
+        assert r.returncode == 0 and "usage" in r.stdout, r.stderr

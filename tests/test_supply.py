@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from packworld import cli, extract, raw_tar, tar_entries, write_archive
-from supplyworld import SupplyWorld, supply  # noqa: F401 - supply is a fixture
+from support.packworld import cli, extract, raw_tar, tar_entries, write_archive
+from support.supplyworld import SupplyWorld, supply  # noqa: F401 - supply is a fixture
 
 from bundler.signing import sign
 

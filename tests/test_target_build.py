@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from bundlefixture import offline_prefix, pip_wheel_from_installed, pyenv_python
-from indexserver import IndexServer
-from sdistgen import make_c_extension_sdist, make_sdist, real_wheel
-from wheelgen import make_wheel
+from support.bundlefixture import offline_prefix, pip_wheel_from_installed
+from support.pythons import pyenv_python
+from support.indexserver import IndexServer
+from support.sdistgen import make_c_extension_sdist, make_sdist, real_wheel
+from support.wheelgen import make_wheel
 from test_bundle_e2e import WHEELHOUSE, clean_env, run, untar
 
 pytestmark = [
@@ -208,7 +209,7 @@ def test_a_sdist_that_does_not_build_on_the_builder_is_carried_with_a_note(world
 
 
 def test_pack_fails_when_the_target_has_no_build_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hermetic import hermetic
+    from support.hermetic import hermetic
 
     hermetic(monkeypatch, tmp_path)
     with IndexServer(tmp_path / "index") as server:
@@ -276,7 +277,7 @@ def test_the_compiler_is_found_as_a_build_would_find_it(tmp_path: Path) -> None:
 
 
 def test_lock_fetch_pack_carries_the_target_build_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hermetic import hermetic
+    from support.hermetic import hermetic
 
     from bundler.fetch import lock_files
     from bundler.lock import read_lock

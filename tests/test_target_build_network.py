@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from oracle import PYPI, pypi_reachable
+from support.oracle import PYPI, pypi_reachable
 from test_pack_network import OFFLINE, PY312, WHEELHOUSE, run
 
 EXCLUDE_NEWER = "2025-06-01T00:00:00Z"

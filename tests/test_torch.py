@@ -31,9 +31,9 @@ from bundler.lock import read_lock
 from bundler.plan import Pin, Plan, plan
 from bundler.profile import Profile, profile_for_platform
 from bundler.repository import Repository
-from indexserver import IndexServer, Response
-from hermetic import hermetic
-from torchindex import AARCH64, WIN, X86, add_pytorch_indexes, base
+from support.indexserver import IndexServer, Response
+from support.hermetic import hermetic
+from support.torchindex import AARCH64, WIN, X86, add_pytorch_indexes, base
 
 
 @pytest.fixture(autouse=True)

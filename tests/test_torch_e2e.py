@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bundlefixture import TARGET_DIR, pip_wheel_from_installed
-from indexserver import IndexServer, Response
+from support.bundlefixture import TARGET_DIR, pip_wheel_from_installed
+from support.indexserver import IndexServer, Response
 from test_bundle_e2e import OFFLINE, PY312, run, untar
 from test_bundle_e2e import pytestmark as E2E_MARKS
-from wheelgen import make_wheel
+from support.wheelgen import make_wheel
 
 from bundler.cli import main
-from hermetic import hermetic
+from support.hermetic import hermetic
 
 # slow, and skipped off x86_64 glibc Linux or without tar (test_bundle_e2e's marks), unshare or pyenv's 3.12
 pytestmark = [

@@ -19,7 +19,7 @@ from bundler.httpcache import PlannerCache
 from bundler.plan import MetadataStore, plan
 from bundler.repository import Repository
 from bundler.wheelmeta import CoreMetadata
-from oracle import PYPI, pypi_reachable
+from support.oracle import PYPI, pypi_reachable
 
 EXCLUDE_NEWER = "2025-09-01T00:00:00Z"  # torch 2.8.0
 

@@ -19,10 +19,10 @@ from bundler.cli import main
 from bundler.httpcache import PlannerCache
 from bundler.index import IndexConfig
 from bundler.repository import Repository
-from hermetic import hermetic
-from indexserver import IndexServer, Request, Response
-from plancases import JSON_TYPE, W, lock, locked, publish, stderr_of, versions
-from wheelgen import make_wheel
+from support.hermetic import hermetic
+from support.indexserver import IndexServer, Request, Response
+from support.plancases import JSON_TYPE, W, lock, locked, publish, stderr_of, versions
+from support.wheelgen import make_wheel
 
 pytestmark = pytest.mark.timeout(60)  # a FIFO read by mistake would hang: fail instead
 

@@ -8,8 +8,8 @@ import pytest
 
 from bundler.cli import main
 from bundler.locktool import read_lock
-from hermetic import hermetic
-from indexserver import IndexServer
+from support.hermetic import hermetic
+from support.indexserver import IndexServer
 
 TARGET = ["--python-platform", "x86_64-manylinux_2_28", "--python-version", "3.11"]
 

@@ -12,7 +12,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from bundler.wheelmeta import BadMetadata, RangeFile, metadata_from_zip, parse_metadata
-from wheelgen import make_wheel, read_metadata
+from support.wheelgen import make_wheel, read_metadata
 
 # ---------------------------------------------------------------------------------------------
 # parse_metadata

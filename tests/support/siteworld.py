@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from bundlefixture import offline_prefix, pip_wheel_from_installed
-from indexserver import IndexServer
-from wheelgen import make_wheel
+from .bundlefixture import offline_prefix, pip_wheel_from_installed
+from .indexserver import IndexServer
+from .wheelgen import make_wheel
 
 WHEELHOUSE = [sys.executable, "-m", "bundler"]
 OFFLINE = offline_prefix()

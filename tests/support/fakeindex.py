@@ -15,7 +15,7 @@ from packaging.utils import canonicalize_name
 
 from bundler.errors import BadInput
 from bundler.index import IndexConfig, Link, supplying_indexes
-from wheelgen import wheel_filename
+from .wheelgen import wheel_filename
 
 
 class FakeIndex:

@@ -35,7 +35,7 @@ from urllib.parse import quote, unquote, urlsplit
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import Version
 
-from wheelgen import make_wheel, read_metadata
+from .wheelgen import make_wheel, read_metadata
 
 __all__ = ["FaultHook", "IndexServer", "Request", "RequestRecord", "Response", "WheelInfo"]
 

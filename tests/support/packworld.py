@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from indexserver import IndexServer
+from .indexserver import IndexServer
 
 from bundler.cli import main
 

@@ -15,7 +15,6 @@ import hashlib
 import html
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -24,11 +23,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # bundler is imported where it is used: scripts import this module for pyenv_python alone
+if TYPE_CHECKING:  # bundler is imported where it is used
     from bundler.manifest import BundledPackage
     from bundler.profile import Profile
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TARGET_DIR = ROOT / "bundler" / "_target"
 SCRIPTS = ("install.sh", "install.py", "capture_profile.py")
 
@@ -251,20 +250,6 @@ def write_bundle(
     data = manifest.to_json()
     (bundle / "bundle.json").write_bytes(data)
     return json.loads(data)
-
-
-def pyenv_python(minor: str) -> Path | None:
-    """The newest pyenv CPython ``minor`` (e.g. "3.12") installed here, or None."""
-    root = os.environ.get("PYENV_ROOT")
-    if not root and shutil.which("pyenv"):
-        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip() or None
-    versions = Path(root or Path.home() / ".pyenv") / "versions"
-    found = []
-    for d in versions.glob(minor + ".*"):
-        m = re.fullmatch(re.escape(minor) + r"\.(\d+)", d.name)
-        if m and (d / "bin" / "python").exists():
-            found.append((int(m.group(1)), d / "bin" / "python"))
-    return max(found)[1] if found else None
 
 
 def offline_prefix() -> list[str] | None:

@@ -164,11 +164,12 @@ def real_wheel(project: str) -> Path | None:
     a local package mirror under /opt, Debian's python-wheels, CPython's own test data and ensurepip
     in pyenv's Pythons. None when there is none."""
     import glob
-    import os
 
     from packaging.version import InvalidVersion, Version
 
-    root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    from .pythons import pyenv_root
+
+    root = str(pyenv_root())
     patterns = ["/opt/*/files/{p}-*-py3-none-any.whl", "/usr/share/python-wheels/{p}-*-py3-none-any.whl",
                 root + "/versions/*/lib/python3*/test/{p}-*-py3-none-any.whl",
                 root + "/versions/*/lib/python3*/test/wheeldata/{p}-*-py3-none-any.whl"]

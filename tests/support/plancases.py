@@ -12,8 +12,8 @@ import pytest
 
 from bundler.cli import main
 from bundler.lock import Lock, read_lock
-from indexserver import IndexServer
-from wheelgen import make_wheel
+from .indexserver import IndexServer
+from .wheelgen import make_wheel
 
 LINUX = ("--python-platform", "x86_64-manylinux_2_28", "--python-version", "3.11")
 LINUX_NAME = "x86_64-manylinux_2_28-cp311"

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from indexserver import IndexServer
-from packworld import cli
+from .indexserver import IndexServer
+from .packworld import cli
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 TARGET = ["--python-platform", "x86_64-manylinux_2_28", "--python-version", "3.12"]
@@ -58,7 +58,7 @@ def supply(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupplyWorld]:
         for var in ("PIP_INDEX_URL", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "SOURCE_DATE_EPOCH"):
             mp.delenv(var, raising=False)
         server.add_index("main")
-        from wheelgen import make_wheel
+        from .wheelgen import make_wheel
 
         src = root / "src"
         for name, version, lic, deps in (("alpha", "1.0", "MIT", ["beta"]), ("alpha", "1.1", "Apache-2.0", ["beta"]),

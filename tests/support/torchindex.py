@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from indexserver import IndexServer, Response
+from .indexserver import IndexServer, Response
 
 PYS = ("310", "311", "312")
 UPLOADED = datetime(2024, 5, 1, tzinfo=timezone.utc)
