@@ -16,6 +16,7 @@ Every write goes to a temporary file first and is published with ``os.replace``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import re
@@ -34,6 +35,14 @@ from bundler.index import IndexConfig, Link, project_of_filename, redact_url
 MAX_PAGE = 64 << 20  # the largest simple page on PyPI is a few MB
 MAX_RECORD = 16 << 20  # validator records and core metadata
 LINKS_FORMAT = "wheelhouse-links-1"  # changes whenever a parser or Link changes what a page yields
+
+
+def _read(path: Path, limit: int) -> bytes:
+    """``read_regular`` refusing a link: ``_store`` never leaves one, so a link was planted, and
+    what it points at (outside the cache, perhaps) is no cache entry."""
+    if path.is_symlink():
+        raise OSError(errno.ELOOP, "a link, not a cache entry", str(path))
+    return read_regular(path, limit)
 
 
 def _store(path: Path, data: bytes) -> None:
@@ -98,8 +107,8 @@ class PlannerCache:
             return None
         meta_path, body_path = self._page_paths(url)
         try:
-            meta = json.loads(read_regular(meta_path, MAX_RECORD))
-            body = read_regular(body_path, MAX_PAGE)
+            meta = json.loads(_read(meta_path, MAX_RECORD))
+            body = _read(body_path, MAX_PAGE)
         except (OSError, ValueError, RecursionError):
             return None
         # A torn, damaged or edited entry is a miss, never wrong data and never a traceback.
@@ -107,8 +116,9 @@ class PlannerCache:
             return None
         texts = [meta.get(k) for k in ("content-type", "etag", "last-modified", "final-url")]
         stored, max_age = meta.get("stored", 0), meta.get("max-age", 0)
+        # a stored time is finite and float() can take it (1e400 as an integer would overflow)
         if (not all(t is None or isinstance(t, str) for t in texts) or not isinstance(stored, (int, float))
-                or not isinstance(max_age, int) or isinstance(max_age, bool)):
+                or not abs(stored) < 1e18 or not isinstance(max_age, int) or isinstance(max_age, bool)):
             return None
         return CachedPage(url=url, body=body, content_type=texts[0] or "", etag=texts[1], last_modified=texts[2],
                           stored=float(stored), max_age=max_age, final_url=texts[3])
@@ -144,7 +154,7 @@ class PlannerCache:
         if self.root is None:
             return None
         try:
-            data = read_regular(self._page_paths(url)[0].with_suffix(".links"), MAX_PAGE)
+            data = _read(self._page_paths(url)[0].with_suffix(".links"), MAX_PAGE)
             digest, _, payload = data.partition(b"\n")
             if hashlib.sha256(payload).hexdigest().encode() != digest:
                 return None
@@ -175,7 +185,7 @@ class PlannerCache:
         if self.root is None or not key:
             return None
         try:
-            return read_regular(self._metadata_path(key), MAX_RECORD)
+            return _read(self._metadata_path(key), MAX_RECORD)
         except OSError:
             return None
 
