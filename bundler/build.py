@@ -105,7 +105,13 @@ def _run(cmd: Sequence[str], cwd: str | None, extra: Mapping[str, str], what: st
 
 
 def _hooks(src: Path, system: BuildSystem, python: Path, what: str) -> Any:
-    from pyproject_hooks import BuildBackendHookCaller
+    import warnings
+
+    from pyproject_hooks import BuildBackendHookCaller, BuildBackendWarning
+
+    # pyproject-hooks re-raises the backend's warnings here (setuptools' deprecation banners about
+    # the project's own packaging): addressed to the project's authors, noise in a bundling run.
+    warnings.filterwarnings("ignore", category=BuildBackendWarning)
 
     def runner(cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
         _run(cmd, cwd, extra_environ or {}, what)
