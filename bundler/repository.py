@@ -340,7 +340,7 @@ class Repository:
         if r.status_code == 304 and cached is not None:
             self.cache.put_page(replace(cached, stored=time.time(), max_age=max_age_of(r.headers.get("Cache-Control"))),
                                 body_unchanged=True)
-            return cached.body, cached.content_type, url
+            return cached.body, cached.content_type, cached.base(url)
         if r.status_code == 404 or r.status_code == 410:
             # Remembered like a page, so higher-priority indexes are not asked again within the TTL.
             self.cache.put_page(CachedPage(url=url, body=b"", content_type=NOT_FOUND, etag=None, last_modified=None,

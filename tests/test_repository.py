@@ -595,3 +595,21 @@ def test_client_is_made_on_the_first_request_and_closed_with_the_repository(inde
     finally:
         repo.close()
     assert made[0].is_closed
+
+
+def test_a_revalidated_redirected_page_keeps_resolving_against_where_it_was(index_server: IndexServer, tmp_path: Path) -> None:
+    """The HTML page of lib is reached by a redirect to another path and links relatively: after a
+    304 on --refresh its links still resolve against the final URL, not the one asked for."""
+    from support.indexserver import Response
+
+    index_server.add_index("moved", formats=("html",))
+    publish(index_server, [W("app", "1.0", deps=["lib"]), W("lib", "1.0", index="moved")])
+    index_server.set_fault(lambda req: Response(301, {"Location": "/moved/simple/lib/"})
+                           if req.path == "/main/simple/lib/" else None)
+    assert lock(tmp_path, index_server, "app") == 0
+    first = (tmp_path / "pylock.toml").read_bytes()
+    assert b"/moved/files/lib-1.0" in first
+    index_server.clear_log()
+    assert lock(tmp_path, index_server, "app", "--refresh") == 0
+    assert any(r.status == 304 for r in index_server.requests)
+    assert (tmp_path / "pylock.toml").read_bytes() == first
