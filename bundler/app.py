@@ -126,7 +126,7 @@ def make_builder(job: Job, repo: ProjectIndex, cache_root: Path) -> Builder:
     """The builder of sdists for ``job``: the Python running wheelhouse, the job's indexes and policy."""
     from bundler.build import Builder as _Builder
 
-    return _Builder(repo, job.indexes, cache_root, host=host_profile(), policy=job.inputs.policy)
+    return _Builder(repo, job.indexes, cache_root, host=host_profile, policy=job.inputs.policy)
 
 
 def existing_pins(lock_path: Path, *, upgrade: bool = False, upgrade_packages: Sequence[str] = ()) -> dict[str, dict[str, str]]:

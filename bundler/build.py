@@ -183,18 +183,26 @@ def build_many(jobs: Sequence[tuple[Path, str, Sequence[EnvFile]]], cache_root: 
 class Builder:
     """Sdist metadata and build environments for the planner, from the indexes it resolves from."""
 
-    def __init__(self, repo: ProjectIndex, indexes: Sequence[IndexConfig], cache_root: Path, *, host: Profile,
-                 policy: Policy = Policy()) -> None:
+    def __init__(self, repo: ProjectIndex, indexes: Sequence[IndexConfig], cache_root: Path, *,
+                 host: Profile | Callable[[], Profile], policy: Policy = Policy()) -> None:
         self.repo = repo
         self.indexes = tuple(indexes)
         self.cache_root = cache_root
         self.store = BlobStore(cache_root)
-        self.host = host
+        self._host = host  # the builder's own profile, or how to capture it when an sdist first needs it
         # Build requirements are taken only as wheels: building them would recurse.
         self.policy = replace(policy, only_binary=frozenset({":all:"}), no_binary=frozenset())
         self._lock = threading.Lock()
         self._envs: dict[tuple[str, tuple[str, ...]], tuple[Pin, ...]] = {}
         self._requires: dict[str, tuple[str, ...]] = {}  # sdist sha256 -> build requirements used
+
+    @property
+    def host(self) -> Profile:
+        """The profile of the Python running the builds (captured on first use: most locks build nothing)."""
+        with self._lock:
+            if callable(self._host):
+                self._host = self._host()
+            return self._host
 
     # -- files -------------------------------------------------------------------------------
 

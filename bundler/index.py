@@ -60,7 +60,9 @@ class IndexConfig:
         return d
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not frozen, for speed (a lock reads tens of thousands from the cache and frozen dataclasses set
+# each field through object.__setattr__); hashed and compared by value all the same. Never mutated.
+@dataclass(slots=True, kw_only=True, unsafe_hash=True)
 class Link:
     """One file a project offers on one index."""
 

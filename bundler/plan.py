@@ -251,7 +251,7 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         return [self.repo.hashed(k) if k.url in unhashed else k for k in links]
 
     def find_matches(self, identifier: str, requirements: Mapping[str, Iterator[Req]],
-                     incompatibilities: Mapping[str, Iterator[Candidate]]) -> list[Candidate]:
+                     incompatibilities: Mapping[str, Iterator[Candidate]]) -> Any:
         if identifier == PYTHON:
             # Offer the target's Python only if every Requires-Python admits it, so that a
             # wheel excluding it is a conflict to backtrack over (resolvelib demands consistency).
@@ -282,7 +282,8 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             usable.sort(key=lambda c: str(c.version) != keep)
         if usable:  # the resolver asks for the first one's dependencies next
             self.repo.prefetch_metadata([usable[0].link])
-        return [Candidate(name=name, version=c.version, extras=extras, link=c.link) for c in usable]
+        # made as the resolver takes them: it rarely looks past the first few of hundreds of versions
+        return lambda: (Candidate(name=name, version=c.version, extras=extras, link=c.link) for c in usable)
 
     def _direct_candidates(self, name: str, extras: frozenset[str], urls: set[str | None], reqs: list[Req],
                            bad: set[Version]) -> list[Candidate]:
