@@ -87,6 +87,13 @@ def file_story(name: str, links: Sequence[Link], profile: Profile, policy: Polic
     """(sentence, hint) naming why the newest version of ``name`` (admitted by ``spec``) that has
     files has no usable one, when the reason is a refused sdist or a Requires-Python the target's
     Python misses (an upper bound is named as such); None otherwise."""
+    return sdist_story(name, links, profile, policy, spec) or python_story(name, links, profile, spec)
+
+
+def sdist_story(name: str, links: Sequence[Link], profile: Profile, policy: Policy,
+                spec: SpecifierSet | None = None) -> tuple[str, str] | None:
+    """(sentence, hint) when the newest version of ``name`` admitted by ``spec`` with no wheel for
+    the target has an sdist that is refused (``--only-binary``, a hash, --exclude-newer...)."""
     ranks = profile.tag_ranks()
     fitting: set[Version] = set()
     published: set[Version] = set()
@@ -107,7 +114,7 @@ def file_story(name: str, links: Sequence[Link], profile: Profile, policy: Polic
         refused = check_sdist(link, version, profile, policy, False, None)
         if refused is not None and refused.reason != "requires-python":
             return f"{what}, and it is refused: {refused.detail}", _hint_for([refused.reason], profile)
-    return python_story(name, links, profile, spec)
+    return None
 
 
 def _full(profile: Profile) -> str:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from bundler.cli import main
 from bundler.errors import NoCompatibleFile, ResolutionImpossible
 from hermetic import hermetic
 from indexserver import IndexServer
-from plancases import LINUX, W, lock, stderr_of
+from plancases import LINUX, W, lock, locked, stderr_of, versions
 from sdistgen import make_sdist
 from test_plan import plan_in_process
 
@@ -134,3 +135,41 @@ def test_availability_table_shows_the_sdist_that_alone_fits(sdist_world: IndexSe
     assert "netifaces 0.11.0 has no wheel for this target, only an sdist, and --only-binary forbids building it" in err
     row = next(line for line in err.splitlines() if line.strip().startswith("0.11.0"))
     assert row.rstrip().endswith("manylinux_2_17_x86_64, win_amd64; sdist")
+
+
+# -- a requested project held far back (the hydra-core 0.11.3 case) ---------------------------------
+
+def _lock_warnings(srv: IndexServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> list[str]:
+    """Lock ``args`` without -q and return the warning lines printed."""
+    argv = ["lock", *args, "-o", str(tmp_path / "pylock.toml"), "--index-url", srv.index_url("main"), *PY312,
+            "--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    return [line for line in stderr_of(capsys).splitlines() if line.startswith("warning:")]
+
+
+def test_held_back_by_an_sdist_only_dependency_warns(sdist_world: IndexServer, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    [warning] = _lock_warnings(sdist_world, tmp_path, capsys, "hydra-core", "--only-binary", ":all:")
+    assert "hydra-core resolved to 0.11.3 on target x86_64-manylinux_2_28-cp312, although 1.3.2 is its newest release" in warning
+    assert "antlr4-python3-runtime 4.9.3 is published only as an sdist, and --only-binary forbids building it" in warning
+    assert "--no-binary antlr4-python3-runtime" in warning
+
+
+def test_no_held_back_warning_when_building_is_allowed_or_the_user_holds_it(sdist_world: IndexServer, tmp_path: Path,
+                                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert _lock_warnings(sdist_world, tmp_path, capsys, "hydra-core", "--only-binary", "omegaconf") == []
+    assert versions(locked(tmp_path))["hydra-core"] == "1.3.2"
+    (tmp_path / "pylock.toml").unlink()
+    assert _lock_warnings(sdist_world, tmp_path, capsys, "hydra-core<1", "--only-binary", ":all:") == []
+
+
+def test_no_held_back_warning_for_an_ordinary_conflict(index_server: IndexServer, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    hermetic(monkeypatch, tmp_path)
+    index_server.add_index("main")
+    index_server.add_wheel("main", "a", "2.0", requires_dist=["b>=2"])
+    index_server.add_wheel("main", "a", "1.0")
+    index_server.add_wheel("main", "b", "1.0")
+    index_server.add_wheel("main", "b", "2.0")
+    assert _lock_warnings(index_server, tmp_path, capsys, "a", "b<2", "--only-binary", ":all:") == []
+    assert versions(locked(tmp_path))["a"] == "1.0"
