@@ -17,11 +17,11 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from bundler.diagnose import sdist_story
 from bundler.errors import BundlerError, ResolutionImpossible
 from bundler.index import Link, ProjectIndex
 from bundler.model import Inputs, Plan, TargetPlan
 from bundler.plan import MetadataStore, SdistMetadata, evaluate_markers, resolve_target
+from bundler.refusals import sdist_story
 from bundler.select import filter_specifier, versions_for_target
 
 
