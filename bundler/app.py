@@ -158,6 +158,7 @@ def lock(job: Job, output: Path, net: Network, *, progress: Callable[[Any], None
     import dataclasses
 
     from bundler.gpu.checks import check_variants, driver_warnings
+    from bundler.heldback import held_back_warnings
     from bundler.lock import requirements_path, write_lock
 
     req_path = requirements_path(output)
@@ -171,12 +172,13 @@ def lock(job: Job, output: Path, net: Network, *, progress: Callable[[Any], None
     try:
         builder = make_builder(job, repo, net.cache_dir if net.cache_dir is not None else Path(scratch.name))  # type: ignore[union-attr]
         result = resolve(job, repo, progress=progress, builder=builder)
+        warnings = held_back_warnings(repo, job.inputs, result, sources=builder,
+                                      direct_links={r.url: repo.direct_link(r.url) for r in job.inputs.requirements if r.url})
     finally:
         repo.close()
         if scratch is not None:
             scratch.cleanup()
     notes = repo.notes()
-    warnings: list[str] = []
     for t in result.targets:
         check_variants(t.pins)  # one torch build per environment: never +cpu next to +cu121
         warnings += driver_warnings(t.pins, t.profile)

@@ -13,10 +13,10 @@ from bundler.gpu.hints import same_release as _same_release
 from bundler.index import IndexConfig, Link, ProjectIndex, redact_url, supplying_indexes
 from bundler.platforms import libc_requirement, normalize_arch, parse_platform_tag
 from bundler.profile import Profile
+from bundler.refusals import hint_for, availability_table, file_story
 from bundler.select import (
     Policy,
     Rejection,
-    availability,
     best_rank,
     explain_links,
     filter_specifier,
@@ -34,27 +34,22 @@ def _who(info: Any) -> str:
     return f"{parent} requires"
 
 
-def availability_table(links: Sequence[Link], limit: int = 6) -> str:
-    """An indented table: version | Python tags | platforms, newest first."""
-    rows = availability(links)
-    if not rows:
-        sdists = sorted({link.filename for link in links if not link.is_wheel})
-        return "    only source distributions: " + compress(sdists, 4) if sdists else "    no files at all"
-    lines = [f"    {v:<14} {compress(py, 5):<34} {compress(plats, 4)}" for v, py, plats in rows[:limit]]
-    if len(rows) > limit:
-        lines.append(f"    ... and {len(rows) - limit} older versions")
-    return "\n".join(lines)
-
-
-def no_file_error(name: str, index: IndexConfig, links: Sequence[Link], profile: Profile, policy: Policy) -> BundlerError:
-    """The error for a project whose files exist but none suits the target."""
+def no_file_error(name: str, index: IndexConfig, links: Sequence[Link], profile: Profile, policy: Policy,
+                  needed_by: str | None = None) -> BundlerError:
+    """The error for a project whose files exist but none suits the target; ``needed_by`` says
+    which requirement brought it in (``omegaconf 2.3.0 requires antlr4-python3-runtime==4.9.*``)."""
     rejections = explain_links(name, links, profile, policy=policy)
     reasons = sorted({r.reason for r in rejections})
-    hint = _hint_for(reasons, profile)
+    hint = hint_for(reasons, profile)
     gap = wheel_gap(name, links, profile)
+    story = file_story(name, links, profile, policy)
     summary = ""
     if gap is not None:
         summary, hint = f"  {gap[0]}\n", gap[1]
+    if story is not None:  # a refused sdist or a Requires-Python bound says more than the tags
+        summary, hint = f"  {story[0]}\n{summary}", story[1]
+    if needed_by:
+        summary = f"  needed because {needed_by}\n{summary}"
     msg = (f"{name} has no file usable on target {profile.name} (index {index.name}).\n{summary}"
            f"  target: {target_needs(profile)}\n  available:\n{availability_table(links)}")
     return NoCompatibleFile(msg, hint=hint)
@@ -155,88 +150,104 @@ def _unknown_hint(name: str, sources: Sequence[IndexConfig]) -> str:
     return unknown_project_hint(name, sources) or "check the spelling, or add the index that hosts it (--extra-index-url, --index NAME=URL with --pin)"
 
 
-def _hint_for(reasons: Sequence[str], profile: Profile) -> str:
-    if reasons == ["sdist"]:
-        return "this project publishes only source distributions; build a wheel for the target and add it with --find-links"
-    if "requires-python" in reasons and "tags" not in reasons:
-        return f"pick a version that supports Python {profile.markers['python_version']}, or a target with another Python"
-    if reasons == ["no-hash"]:
-        return ("this index publishes no sha256 for these files; use one that does, or serve the wheels as a --find-links folder "
-                "or page (their files are hashed when read)")
-    if "too-new" in reasons:
-        return "move --exclude-newer later, or pin an older version"
-    return "choose a version that has wheels for this target (see the table), or a target that matches an available wheel"
-
-
 def _version_of(link: Link) -> Any:
     info = wheel_info(link.filename) if link.is_wheel else None
     return info[1] if info else None
 
 
+def _alone(name: str, infos: Sequence[Any], repo: ProjectIndex, profile: Profile, policy: Policy,
+           hashes: Any) -> BundlerError | None:
+    """The error when the requirements ``infos`` on ``name`` cannot be met whatever else is chosen
+    (no such project, no usable file, hash pins, one specifier nothing matches); None when only
+    their combination with others fails."""
+    found = repo.project_links(name)
+    if found is None:
+        sources = supplying_indexes(repo.indexes, name)
+        searched = ", ".join(f"{i.name} ({redact_url(i.url)})" for i in sources)
+        who = _who(infos[0])
+        return ResolutionImpossible(f"{who} {infos[0].requirement}, but no index has a project named {name!r} (searched {searched})",
+                                    hint=_unknown_hint(name, sources))
+    index, links = found
+    usable = versions_for_target(name, links, profile, policy=policy)
+    if not usable:
+        parent = next((i for i in infos if i.parent is not None), None)
+        return no_file_error(name, index, links, profile, policy, needed_by=parent and f"{_who(parent)} {parent.requirement}")
+    pinned = hashes.get(name)
+    if pinned is not None and not versions_for_target(name, links, profile, policy=policy, hashes=pinned):
+        offered = compress([f"{c.link.filename} (sha256 {c.link.sha256 or 'not published by its page'})" for c in usable], 3)
+        return ResolutionImpossible(
+            f"no file of {name} on index {index.name} matches the --hash pins given for it "
+            f"({compress(sorted(pinned), 3)}); the files usable on target {profile.name} are {offered}",
+            hint="a wrong or stale hash, or a file replaced on the index: check before regenerating the hashes")
+    if len(infos) == 1:
+        spec = infos[0].requirement.specifier
+        ok = filter_specifier(usable, spec, allow_pre=policy.allow_pre)
+        if not ok:
+            versions = compress([str(c.version) for c in usable], 10)
+            matching = [link for link, v in ((link, _version_of(link)) for link in links)
+                        if v is not None and spec.contains(v, prereleases=True)]
+            offered = f"\n  files matching {infos[0].requirement}:\n{availability_table(matching)}" if matching else ""
+            pre_helps = not policy.allow_pre and any(c.version.is_prerelease and spec.contains(c.version, prereleases=True)
+                                                     for c in usable)
+            hint = ("allow pre-releases with --pre" if pre_helps
+                    else "relax the version specifier" if any(s.version for s in spec) else None)
+            why = ""
+            yanked = [link for link in matching if link.is_yanked]
+            if matching and len(yanked) == len(matching):  # PEP 592: only the user's own pin takes one
+                reasons = sorted({f" ({link.yanked})" if link.yanked else "" for link in yanked})
+                why = (f"; {', '.join(sorted({str(_version_of(link)) for link in yanked}))} is yanked{reasons[0]}, "
+                       "and a yanked release is taken only for your own == pin")
+                hint = f"pin {name}=={_version_of(yanked[0])} yourself if you really need the yanked release"
+            elsewhere = torch_index_hint(name, spec, index) if not matching else None
+            gap = wheel_gap(name, matching, profile) if matching else None
+            story = None if yanked or elsewhere else file_story(name, links, profile, policy, spec)
+            if elsewhere:
+                why, hint = f"; {elsewhere[0]}", elsewhere[1]
+            elif story:
+                why, hint = f"\n  {story[0]}", story[1]
+            elif gap and not yanked:
+                why, hint = f"\n  {gap[0]}", gap[1]
+            if not elsewhere:
+                hint = _same_release(name, spec, usable) or hint
+            return ResolutionImpossible(
+                f"{_who(infos[0])} {infos[0].requirement}, but no version of {name} that matches it has a wheel for target {profile.name}"
+                f"{why}.\n"
+                f"  versions usable on the target: {versions}{offered}\n  target: {target_needs(profile)}",
+                hint=hint)
+    return None
+
+
 def explain_impossible(error: ResolutionImpossible, repo: ProjectIndex) -> BundlerError:
     """Turn the resolver's ``ResolutionImpossible`` (its causes, target and policy) into a message built
     from the requirements involved; an error without causes is returned as it is. ``repo`` is asked
-    again for the projects involved (cheap: their pages are cached by then)."""
+    again for the projects involved (cheap: their pages are cached by then).
+
+    A requirement of the user's that nothing can satisfy is the story; else a conflict between
+    requirements on one project (the final causes) is, and requirements that failed on their own
+    on the way there (``a 2.3.0 requires d``, no such project) are side notes, as are the
+    ``side_causes`` the planner set aside to find the conflict."""
     if not error.causes or error.target is None:
         return error
     causes, profile, policy, hashes = error.causes, error.target, error.policy or Policy(), error.hashes
     by_name: dict[str, list[Any]] = {}
     for info in causes:
         by_name.setdefault(info.requirement.name, []).append(info)
-    # A requirement nothing can satisfy on its own is a clearer story than the conflict around it.
+    dead: list[tuple[Any, BundlerError]] = []
     for name, infos in by_name.items():
-        if name == "<python>":
-            continue
-        found = repo.project_links(name)
-        if found is None:
-            sources = supplying_indexes(repo.indexes, name)
-            searched = ", ".join(f"{i.name} ({redact_url(i.url)})" for i in sources)
-            who = _who(infos[0])
-            return ResolutionImpossible(f"{who} {infos[0].requirement}, but no index has a project named {name!r} (searched {searched})",
-                                        hint=_unknown_hint(name, sources))
-        index, links = found
-        usable = versions_for_target(name, links, profile, policy=policy)
-        if not usable:
-            return no_file_error(name, index, links, profile, policy)
-        pinned = hashes.get(name)
-        if pinned is not None and not versions_for_target(name, links, profile, policy=policy, hashes=pinned):
-            offered = compress([f"{c.link.filename} (sha256 {c.link.sha256 or 'not published by its page'})" for c in usable], 3)
-            return ResolutionImpossible(
-                f"no file of {name} on index {index.name} matches the --hash pins given for it "
-                f"({compress(sorted(pinned), 3)}); the files usable on target {profile.name} are {offered}",
-                hint="a wrong or stale hash, or a file replaced on the index: check before regenerating the hashes")
-        if len(infos) == 1:
-            spec = infos[0].requirement.specifier
-            ok = filter_specifier(usable, spec, allow_pre=policy.allow_pre)
-            if not ok:
-                versions = compress([str(c.version) for c in usable], 10)
-                matching = [link for link, v in ((link, _version_of(link)) for link in links)
-                            if v is not None and spec.contains(v, prereleases=True)]
-                offered = f"\n  files matching {infos[0].requirement}:\n{availability_table(matching)}" if matching else ""
-                pre_helps = not policy.allow_pre and any(c.version.is_prerelease and spec.contains(c.version, prereleases=True)
-                                                         for c in usable)
-                hint = ("allow pre-releases with --pre" if pre_helps
-                        else "relax the version specifier" if any(s.version for s in spec) else None)
-                why = ""
-                yanked = [link for link in matching if link.is_yanked]
-                if matching and len(yanked) == len(matching):  # PEP 592: only the user's own pin takes one
-                    reasons = sorted({f" ({link.yanked})" if link.yanked else "" for link in yanked})
-                    why = (f"; {', '.join(sorted({str(_version_of(link)) for link in yanked}))} is yanked{reasons[0]}, "
-                           "and a yanked release is taken only for your own == pin")
-                    hint = f"pin {name}=={_version_of(yanked[0])} yourself if you really need the yanked release"
-                elsewhere = torch_index_hint(name, spec, index) if not matching else None
-                gap = wheel_gap(name, matching, profile) if matching else None
-                if elsewhere:
-                    why, hint = f"; {elsewhere[0]}", elsewhere[1]
-                elif gap and not yanked:
-                    why, hint = f"\n  {gap[0]}", gap[1]
-                if not elsewhere:
-                    hint = _same_release(name, spec, usable) or hint
-                return ResolutionImpossible(
-                    f"{_who(infos[0])} {infos[0].requirement}, but no version of {name} that matches it has a wheel for target {profile.name}"
-                    f"{why}.\n"
-                    f"  versions usable on the target: {versions}{offered}\n  target: {target_needs(profile)}",
-                    hint=hint)
+        found = None if name == "<python>" else _alone(name, infos, repo, profile, policy, hashes)
+        if found is not None:
+            dead.append((infos[0], found))
+    for info, found in dead:
+        if info.parent is None:
+            return found
+    conflicting = [n for n, infos in by_name.items() if not any(d[0] in infos for d in dead)]
+    side = [f"    {_first_line(found)}" for _, found in [*dead, *_side_dead_ends(error, repo)]]
+    if dead and not any(n == "<python>" or len(by_name[n]) > 1 for n in conflicting):
+        first = dead[0][1]
+        if side[1:]:
+            first.message += "\n  also ruled out on the way:\n" + "\n".join(side[1:])
+        return first
+    by_name = {n: by_name[n] for n in conflicting}
     lines = []
     for name, infos in by_name.items():
         if name == "<python>":
@@ -249,8 +260,26 @@ def explain_impossible(error: ResolutionImpossible, repo: ProjectIndex) -> Bundl
     head = f"the requirements cannot all hold on target {profile.name}"
     if names:
         head += f": no version of {', '.join(names)} satisfies every constraint"
+    if side:
+        lines += ["  other versions were ruled out on the way:", *side]
     return ResolutionImpossible(head + ":\n" + "\n".join(lines),
                                 hint="loosen one of these pins, or add a constraint (-c) that picks a compatible version")
+
+
+def _first_line(error: BundlerError) -> str:
+    return error.message.split("\n", 1)[0].rstrip(".")
+
+
+def _side_dead_ends(error: ResolutionImpossible, repo: ProjectIndex) -> list[tuple[Any, BundlerError]]:
+    """The planner's ``side_causes`` (requirements of versions it set aside because nothing could
+    satisfy them) with the error each one is on its own."""
+    out = []
+    profile, policy = error.target, error.policy or Policy()
+    for info in error.side_causes:
+        found = _alone(info.requirement.name, [info], repo, profile, policy, error.hashes)
+        if found is not None:
+            out.append((info, found))
+    return out
 
 
 def explain_project(name: str, found: list[tuple[IndexConfig, list[Link]]], chosen: IndexConfig | None,

@@ -54,13 +54,16 @@ class ResolutionImpossible(BundlerError):
 
     When the resolver raises it, it carries resolvelib's ``causes`` and the ``target`` profile,
     ``policy`` and ``hashes`` it resolved with, so that ``bundler.diagnose`` can tell the story
-    afterwards (as resolvelib's own exception carries its causes).
+    afterwards (as resolvelib's own exception carries its causes). ``side_causes`` are requirements
+    nothing could satisfy, whose parents the planner set aside to reach the real conflict.
     """
 
     def __init__(self, message: str, *, hint: str | None = None, causes: tuple[Any, ...] = (), target: Any = None,
-                 policy: Any = None, hashes: Mapping[str, frozenset[str]] | None = None) -> None:
+                 policy: Any = None, hashes: Mapping[str, frozenset[str]] | None = None,
+                 side_causes: tuple[Any, ...] = ()) -> None:
         super().__init__(message, hint=hint)
         self.causes = causes
+        self.side_causes = side_causes
         self.target = target
         self.policy = policy
         self.hashes = hashes or {}

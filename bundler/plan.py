@@ -27,11 +27,13 @@ from bundler.errors import BadInput, BundlerError, NoCompatibleFile, ResolutionI
 from bundler.index import IndexConfig, Link, ProjectIndex, project_of_filename, redact_url
 from bundler.model import Inputs, Pin, Plan, TargetPlan
 from bundler.profile import Profile
-from bundler.select import (Policy, WheelChoice, best_rank, target_needs, filter_specifier, requires_python_ok, versions_for_target,
+from bundler.speculate import Speculator
+from bundler.select import (WheelChoice, best_rank, target_needs, filter_specifier, requires_python_ok, versions_for_target,
                             wheel_info)
 from bundler.wheelmeta import BadMetadata, CoreMetadata, parse_metadata
 
 PYTHON = "<python>"
+SET_ASIDE_ROUNDS = 4  # resolutions tried when the failure is a version whose dependency nothing provides
 
 
 def _key(name: str, extras: frozenset[str]) -> str:
@@ -123,57 +125,6 @@ def sdist_metadata(sources: SdistMetadata | None, link: Link) -> bytes:
     return sources.metadata(link)
 
 
-class Speculator:
-    """Walks ahead of the resolver on worker threads: as a page arrives it ranks the files for every
-    target and prefetches the newest candidate's metadata; as metadata arrives it prefetches the
-    pages of that candidate's dependencies. Resolution then rarely waits on a round trip, and the
-    ranking it needs is already computed (``choices``)."""
-
-    def __init__(self, repo: ProjectIndex, store: MetadataStore, profiles: Sequence[Profile], policy: Policy) -> None:
-        self.repo = repo
-        self.store = store
-        self.profiles = [(p, p.tag_ranks(), dict(p.markers)) for p in profiles]
-        self.policy = policy
-        self._choices: dict[tuple[str, str, str], list[WheelChoice]] = {}
-        self._asked: dict[str, list[SpecifierSet]] = {}  # what the metadata read so far asks of each project
-        self._lock = threading.Lock()
-
-    def choices(self, profile: Profile, project: str, index: str) -> list[WheelChoice] | None:
-        with self._lock:
-            return self._choices.get((profile.name, project, index))
-
-    def on_page(self, project: str, index: IndexConfig, links: list[Link]) -> None:
-        project = canonicalize_name(project)
-        wanted = []
-        for profile, ranks, _ in self.profiles:
-            key = (profile.name, project, index.name)
-            with self._lock:
-                if key in self._choices:
-                    continue
-            found = versions_for_target(project, links, profile, policy=self.policy, ranks=ranks)
-            with self._lock:
-                self._choices[key] = found
-                asked = list(self._asked.get(project, ()))
-            # The newest version some requirement already read admits: a project pinned by its parent
-            # (pydantic-core by pydantic) would otherwise have its newest, unused release fetched.
-            best = _likely([c for c in found if any(s.contains(c.version, prereleases=True) for s in asked)]) or _likely(found)
-            if best is not None:
-                wanted.append(best.link)
-        self.repo.prefetch_metadata(wanted)
-
-    def on_metadata(self, link: Link, data: bytes) -> None:
-        meta = self.store.parse(link, data)
-        deps: dict[str, list[SpecifierSet]] = {}
-        for _, _, env in self.profiles:
-            for r in meta.requires_dist:
-                if r.marker is None or _marker_ok(r.marker, env, ""):
-                    deps.setdefault(canonicalize_name(r.name), []).append(r.specifier)
-        with self._lock:
-            for name, specs in deps.items():
-                self._asked.setdefault(name, []).extend(specs)
-        self.repo.prefetch_projects(sorted(deps))
-
-
 def requirement_from_packaging(req: Requirement, *, parent: str | None = None) -> Req:
     """Convert a parsed PEP 508 requirement (its marker already evaluated) to a ``Req``."""
     extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
@@ -191,8 +142,10 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
     """resolvelib provider for one target."""
 
     def __init__(self, repo: ProjectIndex, store: MetadataStore, profile: Profile, inputs: Inputs,
-                 direct_links: Mapping[str, Link], speculator: Speculator | None = None) -> None:
+                 direct_links: Mapping[str, Link], speculator: Speculator | None = None,
+                 excluded: Mapping[str, frozenset[Version]] | None = None) -> None:
         self.repo = repo
+        self.excluded = excluded or {}  # versions set aside: a dependency of theirs has no candidate at all
         self.speculator = speculator
         self.store = store
         self.profile = profile
@@ -262,7 +215,7 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         name = reqs[0].name
         extras = reqs[0].extras
         all_reqs = reqs + self.constraints.get(name, [])
-        bad = {c.version for c in incompatibilities[identifier]}
+        bad = {c.version for c in incompatibilities[identifier]} | self.excluded.get(name, frozenset())
         urls = {r.url for r in all_reqs if r.url}
         if urls:
             return self._direct_candidates(name, extras, urls, all_reqs, bad)
@@ -310,6 +263,13 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             return False
         return requirement.specifier.contains(candidate.version, prereleases=True)
 
+    def unsatisfiable_alone(self, requirement: Req) -> bool:
+        """Whether no candidate at all could meet ``requirement``, whatever else is chosen."""
+        if requirement.name == PYTHON or requirement.url:
+            return False
+        choices = self.choices(requirement.name, self.hashes.get(requirement.name), frozenset())
+        return not filter_specifier(choices, requirement.specifier, allow_pre=self.policy.allow_pre)
+
     # -- dependencies ------------------------------------------------------------------------
 
     def get_dependencies(self, candidate: Candidate) -> list[Req]:
@@ -342,12 +302,6 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         return deps
 
 
-def _likely(choices: Sequence[WheelChoice]) -> WheelChoice | None:
-    """The choice the resolver will most likely try first, to fetch its metadata ahead: the newest
-    final release (a pre-release is taken only when asked for, or when there is nothing else)."""
-    return next((c for c in choices if not c.version.is_prerelease), choices[0] if choices else None)
-
-
 def _is_version(text: str) -> bool:
     try:
         Version(text)
@@ -374,17 +328,37 @@ def resolve_target(repo: ProjectIndex, store: MetadataStore, profile: Profile, i
                    speculator: Speculator | None = None) -> TargetPlan:
     """Resolve the closure of ``inputs`` for one target profile."""
     roots = evaluate_markers(inputs.requirements, profile)
-    provider = Provider(repo, store, profile, inputs, direct_links, speculator)
     repo.prefetch_projects([r.name for r in roots])
-    resolver = Resolver(provider, _Reporter(progress))
-    try:
-        result = resolver.resolve(roots, max_rounds=max_rounds)
-    except _RLImpossible as e:  # the data, for diagnose.explain_impossible to turn into a story
-        raise ResolutionImpossible(f"the requirements cannot all hold on target {profile.name}", causes=tuple(e.causes),
-                                   target=profile, policy=inputs.policy, hashes=inputs.hashes) from None
-    except ResolutionTooDeep:
-        raise ResolutionImpossible(f"resolution for {profile.name} did not converge after {max_rounds} rounds",
-                                   hint="add constraints (-c) that pin the packages being backtracked over") from None
+    excluded: dict[str, frozenset[Version]] = {}
+    side: tuple[Any, ...] = ()
+    first: tuple[Any, ...] | None = None
+    for _ in range(SET_ASIDE_ROUNDS):
+        provider = Provider(repo, store, profile, inputs, direct_links, speculator, excluded)
+        try:
+            result = Resolver(provider, _Reporter(progress)).resolve(roots, max_rounds=max_rounds)
+            break
+        except _RLImpossible as e:
+            causes = tuple(e.causes)
+        except ResolutionTooDeep:
+            raise ResolutionImpossible(f"resolution for {profile.name} did not converge after {max_rounds} rounds",
+                                       hint="add constraints (-c) that pin the packages being backtracked over") from None
+        first = causes if first is None else first
+        # resolvelib's backjumping can end on a side path: the last version tried of some project
+        # needs a dependency nothing provides, while the conflict that ruled out its other versions
+        # is lost. Set such versions aside and resolve again, to reach that conflict.
+        parents = [c.parent for c in causes if c.parent is not None and provider.unsatisfiable_alone(c.requirement)]
+        dead_ends = len(parents) == len(causes) and not any(c.requirement.name in excluded for c in causes)
+        if not dead_ends:
+            if any(c.requirement.name in excluded for c in causes):
+                causes, side = first, ()  # setting versions aside only moved the failure onto them
+            raise ResolutionImpossible(f"the requirements cannot all hold on target {profile.name}", causes=causes,
+                                       target=profile, policy=inputs.policy, hashes=inputs.hashes, side_causes=side)
+        side += causes
+        for parent in parents:
+            excluded[parent.name] = excluded.get(parent.name, frozenset()) | {parent.version}
+    else:
+        raise ResolutionImpossible(f"the requirements cannot all hold on target {profile.name}", causes=first or (),
+                                   target=profile, policy=inputs.policy, hashes=inputs.hashes)
     pins = [Pin(name=cand.name, version=str(cand.version), link=repo.hashed(cand.link))  # a find-links file: hashed by now
             for _, cand in sorted(result.mapping.items()) if cand.name != PYTHON and not cand.extras and cand.link is not None]
     return TargetPlan(profile=profile, pins=tuple(pins))

@@ -25,7 +25,10 @@ from bundler._target.capture_profile import (
 from bundler.errors import BadInput
 from bundler.fsutil import read_regular
 from bundler.validate import target_name
-from bundler.platforms import LEGACY_MANYLINUX, MANYLINUX_MIN, normalize_arch, parse_platform_tag
+from bundler.platforms import LEGACY_MANYLINUX, MANYLINUX_MIN, Platform, parse_platform
+
+__all__ = ["Facts", "Platform", "Profile", "load_profile", "parse_platform", "platform_tags", "preset_profile",
+           "profile_for_platform", "resolve_profile"]  # Platform and parse_platform live in bundler.platforms
 
 # The newest CPython minor a target may name (uv's range); the oldest is MIN_TARGET_PYTHON.
 MAX_TARGET_MINOR = 15
@@ -197,68 +200,6 @@ def load_profile(path: str | Path) -> Profile:
 
 # ---------------------------------------------------------------------------------------------
 # Profiles from a platform name and a Python version (uv's --python-platform/--python-version).
-
-DEFAULT_GLIBC = (2, 28)
-DEFAULT_MUSL = (1, 2)
-DEFAULT_MACOS = (13, 0)
-
-PLATFORM_EXAMPLES = (
-    "x86_64-manylinux_2_17 ... x86_64-manylinux_2_40, aarch64-manylinux_2_28, x86_64-unknown-linux-gnu, "
-    "aarch64-unknown-linux-gnu, powerpc64le-unknown-linux-gnu, x86_64-unknown-linux-musl, x86_64-pc-windows-msvc, aarch64-pc-windows-msvc, "
-    "x86_64-apple-darwin, aarch64-apple-darwin, linux, windows, macos"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Platform:
-    """A parsed platform name."""
-
-    os: str  # linux | windows | macos
-    arch: str  # x86_64 | aarch64 | i686 | ...
-    libc: str | None = None
-    libc_version: tuple[int, int] | None = None
-    macos_version: tuple[int, int] | None = None
-
-
-def parse_platform(name: str, *, macos_target: str | None = None) -> Platform:
-    """Parse a uv-style platform name (``x86_64-manylinux_2_28``, ``aarch64-apple-darwin``...)."""
-    raw = name.strip().lower()
-    short = {"linux": "x86_64-unknown-linux-gnu", "windows": "x86_64-pc-windows-msvc", "macos": "aarch64-apple-darwin"}
-    raw = short.get(raw, raw)
-    m = re.fullmatch(r"([a-z0-9_]+)-(.+)", raw)
-    if not m:
-        raise BadInput(f"unknown platform {name!r}", hint=f"use one of: {PLATFORM_EXAMPLES}")
-    # uv spells IBM Power as Rust target triples do (powerpc64le-unknown-linux-gnu); wheels say ppc64le
-    arch = {"powerpc64le": "ppc64le", "powerpc64": "ppc64"}.get(m.group(1)) or normalize_arch(m.group(1))
-    rest = m.group(2)
-    # "x86_64-manylinux_2_28" names the platform tag manylinux_2_28_x86_64: read it as one.
-    tag = parse_platform_tag(f"{rest}_{arch}") if rest.startswith(("manylinux", "musllinux")) else None
-    if tag is not None and tag.arch == arch and tag.kind == "glibc" and tag.version is not None:
-        ver = tag.version
-        if arch in MANYLINUX_MIN and ver[0] == 2 and ver[1] >= MANYLINUX_MIN[arch]:
-            return Platform("linux", arch, "glibc", ver)
-        if not tag.is_legacy:
-            raise BadInput(f"unknown platform {name!r}: manylinux_{ver[0]}_{ver[1]} does not exist for {arch}")
-    if rest in ("unknown-linux-gnu", "unknown-linux") and arch in MANYLINUX_MIN:
-        # riscv64 wheels start at glibc 2.39 (uv's riscv64-unknown-linux): never below the arch's first manylinux
-        return Platform("linux", arch, "glibc", (2, max(DEFAULT_GLIBC[1], MANYLINUX_MIN[arch])))
-    if tag is not None and tag.arch == arch and tag.kind == "musl" and tag.version and tag.version[0] == 1 and arch in MANYLINUX_MIN:
-        return Platform("linux", arch, "musl", tag.version)
-    if rest == "unknown-linux-musl" and arch in MANYLINUX_MIN:
-        return Platform("linux", arch, "musl", DEFAULT_MUSL)
-    if rest == "pc-windows-msvc" and arch in ("x86_64", "aarch64", "i686"):
-        return Platform("windows", arch)
-    if rest == "apple-darwin" and arch in ("x86_64", "aarch64"):
-        mac = DEFAULT_MACOS
-        if macos_target:
-            parts = macos_target.split(".")
-            try:
-                mac = (int(parts[0]), int(parts[1]) if len(parts) > 1 else 0)
-            except ValueError:
-                raise BadInput(f"bad MACOSX_DEPLOYMENT_TARGET {macos_target!r}") from None
-        return Platform("macos", arch, macos_version=mac)
-    raise BadInput(f"unknown platform {name!r}", hint=f"use one of: {PLATFORM_EXAMPLES}")
-
 
 def _floor_reason() -> str:
     return "wheelhouse supports target Pythons %d.%d and newer: %s" % (MIN_TARGET_PYTHON + (TARGET_PYTHON_REASON,))

@@ -159,7 +159,7 @@ def _check(link: Link, info: tuple[str, Version, frozenset[str]] | None, profile
     """Return the tag rank of a usable wheel, or the Rejection that rules it out."""
     if info is None:
         kind = "sdist" if not link.is_wheel else "bad-name"
-        detail = "source distributions are not built for a foreign target" if kind == "sdist" else "malformed wheel filename"
+        detail = "a source distribution wheelhouse cannot read" if kind == "sdist" else "malformed wheel filename"
         return Rejection(filename=link.filename, version="?", reason=kind, detail=detail, distance=4)
     version = str(info[1])
     rank = best_rank(info[2], ranks)
@@ -287,8 +287,17 @@ def parsable_version(v: str) -> bool:
 def explain_links(project: str, links: Sequence[Link], profile: Profile, *, policy: Policy = Policy()) -> list[Rejection]:
     """Why each file of ``project`` cannot be used on ``profile`` (usable files are left out)."""
     ranks = profile.tag_ranks()
+    norm = canonicalize_name(project)
     out = []
     for link in links:
+        version = None if link.is_wheel else sdist_version(link.filename, norm)
+        if version is not None:  # an sdist: refused by the policy, or by the checks a wheel gets
+            rejection = (check_sdist(link, version, profile, policy, False, None) if policy.source_allowed(norm) else
+                         Rejection(filename=link.filename, version=str(version), reason="sdist", distance=4,
+                                   detail="a source distribution, and --only-binary forbids building it"))
+            if rejection is not None:
+                out.append(rejection)
+            continue
         info = wheel_info(link.filename) if link.is_wheel else None
         result = _check(link, info, profile, ranks, policy, False, None)
         if isinstance(result, Rejection):

@@ -51,7 +51,7 @@ GLIBC_NAMES = [(f"x86_64-manylinux_2_{m}", (2, m)) for m in (17, 28, 31, 32, 33,
         ("aarch64-unknown-linux-musl", Platform("linux", "aarch64", "musl", (1, 2))),
         ("x86_64-musllinux_1_1", Platform("linux", "x86_64", "musl", (1, 1))),
         ("aarch64-musllinux_1_2", Platform("linux", "aarch64", "musl", (1, 2))),
-        # riscv64 has no manylinux below glibc 2.39, so its default is 2.39 (uv: riscv64-unknown-linux)
+        # uv's riscv64-unknown-linux means glibc 2.39 (its riscv64 floor is manylinux_2_31)
         ("riscv64-unknown-linux", Platform("linux", "riscv64", "glibc", (2, 39))),
         ("riscv64-unknown-linux-gnu", Platform("linux", "riscv64", "glibc", (2, 39))),
         ("x86_64-pc-windows-msvc", Platform("windows", "x86_64")),

@@ -336,7 +336,7 @@ def test_explain_links_reasons() -> None:
     got = explain_links("p", links, LINUX, policy=Policy(exclude_newer=T0))
     table = [(r.filename, r.version, r.reason) for r in got]
     assert table == [
-        ("p-1.0.tar.gz", "?", "sdist"),
+        ("p-1.0.tar.gz", "1.0", "sdist"),  # --only-binary :all: (a bare Policy) forbids building it
         ("p-1.0-bad.whl", "?", "bad-name"),
         ("p-1.0-cp311-cp311-win_amd64.whl", "1.0", "tags"),
         ("p-1.0-py3-none-any.whl", "1.0", "requires-python"),
