@@ -25,12 +25,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bundler.cache import BlobStore
 from bundler.errors import BundlerError
@@ -128,6 +128,16 @@ def bundle_path(magic: str, wheel_filename: str) -> str:
     return f"bytecode/{magic}/{wheel_filename}.zip"
 
 
-def say(text: str) -> None:
-    """A note on stderr (pack's notes about bytecode)."""
-    print(f"wheelhouse: {text}", file=sys.stderr)
+def bytecode_lines(targets: Sequence[Any], disabled: bool) -> list[str]:
+    """What pack says about the bytecode of its ``targets`` (``BundledTarget``): which targets got it
+    and, for a CPython target that did not, how to give it some."""
+    if disabled:
+        return []
+    lines = []
+    for t in targets:
+        if t.bytecode_magic:
+            lines.append(f"  {t.name}: bytecode compiled here for {len(t.bytecode)} wheels; the target only writes .pyc files")
+        elif t.profile.markers.get("implementation_name") == "cpython":
+            lines.append(f"note: no CPython {t.profile.markers.get('python_version')} on this machine: {t.name} compiles its "
+                         "bytecode at install time (--bytecode-python PY names one; --no-bytecode silences this)")
+    return lines

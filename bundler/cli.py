@@ -9,17 +9,15 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bundler.errors import BundlerError, UsageError
+from bundler.errors import BundlerError, Terminated, UsageError, on_sigterm
 from bundler.options import main_parser
 from bundler.progress import FetchProgress, PackProgress, ResolveProgress, err as _err, human as _human
 
-# Shipped inside the package (bundler/recipes/), so that `wheelhouse build` with no arguments works
-# after a plain `pip install`; recipes/default.toml in the repository is the same file.
+# In the package, so a bare `wheelhouse build` works after a plain `pip install` (= recipes/default.toml).
 DEFAULT_RECIPE = Path(__file__).resolve().parent / "recipes" / "default.toml"
 
 
-# ---------------------------------------------------------------------------------------------
-# The commands: flags in, one call into bundler.app, results printed.
+# The commands: flags in, one call into bundler.app, results printed. --------------------------
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -150,6 +148,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def _pack(args: argparse.Namespace, lock_path: Path, output: Path) -> Any:
     from bundler import app
+    from bundler.bytecode import bytecode_lines
 
     since = Path(args.since) if getattr(args, "since", None) else None
     key = Path(args.sign_key) if args.sign_key else None
@@ -165,6 +164,7 @@ def _pack(args: argparse.Namespace, lock_path: Path, output: Path) -> Any:
         _err("\n".join(f"  {w}" for w in wheels)) if args.verbose and wheels else None
         _err(f"wrote {output} and {output.name}.sha256: {_human(result.size)}, {len(wheels)} wheels for "
              f"{', '.join(t.name for t in m.targets)}")
+        _err("\n".join(bc)) if (bc := bytecode_lines(m.targets, args.no_bytecode)) else None
         _err(f"on the target: tar -xf {output.name} && sh {m.top}/install.sh" + (f" --with {m.base.name}" if m.base else ""))
     return result
 
@@ -261,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    previous = _on_sigterm()
+    previous = on_sigterm()
     try:
         return COMMANDS[args.command](args)
     except BundlerError as e:
@@ -269,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if e.hint:
             _err(f"hint: {e.hint}")
         return e.exit_code
-    except _Terminated:
+    except Terminated:
         _err("wheelhouse: terminated")
         return 143
     except KeyboardInterrupt:
@@ -281,20 +281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError:
             pass
         return 1
+    except Exception as e:  # a bug in wheelhouse: still one line, with the traceback on request
+        if os.environ.get("WHEELHOUSE_DEBUG"):
+            raise
+        _err(f"wheelhouse: error: unexpected {type(e).__name__}: {e} (a bug; WHEELHOUSE_DEBUG=1 shows the traceback)")
+        return 1
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-class _Terminated(BaseException):
-    """SIGTERM, raised where the program is, so every cleanup (temporary files, partial bundles) runs."""
-
-
-def _on_sigterm() -> Any:
-    """Turn SIGTERM into ``_Terminated`` (main thread only); return the previous handler."""
-    def handler(signum: int, frame: Any) -> None:
-        raise _Terminated()
-    try:
-        return signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (main() called from a test's worker): leave signals alone
-        return None

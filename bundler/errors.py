@@ -14,6 +14,7 @@ BundlerError             exit 1, message on stderr, never a traceback
 
 from __future__ import annotations
 
+import signal
 from typing import Any, Mapping
 
 
@@ -89,3 +90,17 @@ class Incomplete(BundlerError):
 
 class BadBundle(BundlerError):
     """A bundle whose bytes or structure do not match its manifest."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so every cleanup (temporary files, partial bundles) runs."""
+
+
+def on_sigterm() -> Any:
+    """Turn SIGTERM into ``Terminated`` (main thread only); return the previous handler."""
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated()
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (main() called from a test's worker): leave signals alone
+        return None

@@ -213,10 +213,7 @@ def _bytecode(targets: list[BundledTarget], blobs: dict[str, tuple[Path, str]], 
     for target in targets:
         version = target.profile.markers.get("python_version", "")
         if target.profile.markers.get("implementation_name") == "cpython" and version not in found:
-            found[version] = bytecode.find_interpreter(version, pythons)
-            if found[version] is None:
-                bytecode.say(f"note: no CPython {version} on this machine, so the target compiles its bytecode at install "
-                             "time; --bytecode-python PY names one (--no-bytecode silences this)")
+            found[version] = bytecode.find_interpreter(version, pythons)  # None: the target compiles (cli says so)
         interp = found.get(version) if target.profile.markers.get("implementation_name") == "cpython" else None
         if interp is None:
             out.append(target)

@@ -108,3 +108,21 @@ def test_quiet_and_verbose_are_accepted_everywhere(tmp_path: Path, command: list
     for flag in ("-q", "-v"):
         r = wheelhouse(*command, flag, "--help", cwd=tmp_path)
         assert r.returncode == 0 and "--quiet" in r.stdout and "--verbose" in r.stdout
+
+
+def test_a_bug_is_one_line_and_the_traceback_comes_on_request(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from bundler import cli
+
+    def broken(args: object) -> int:
+        raise RuntimeError("something wheelhouse did not expect")
+
+    monkeypatch.setitem(cli.COMMANDS, "inspect", broken)
+    monkeypatch.delenv("WHEELHOUSE_DEBUG", raising=False)
+    assert cli.main(["inspect", "x.tar.zst"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["wheelhouse: error: unexpected RuntimeError: something wheelhouse did not expect "
+                                        "(a bug; WHEELHOUSE_DEBUG=1 shows the traceback)"]
+    monkeypatch.setenv("WHEELHOUSE_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        cli.main(["inspect", "x.tar.zst"])

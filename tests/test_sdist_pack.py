@@ -46,13 +46,15 @@ def _build(server: IndexServer, root: Path, cache: Path, out: Path) -> int:
                  "--python-version", "3.12", "--cache-dir", str(cache), "-o", str(out), "-q"])
 
 
-def test_pure_sdist_is_built_into_the_bundle_reproducibly(index_server: IndexServer, tmp_path: Path) -> None:
+def test_pure_sdist_is_built_into_the_bundle_reproducibly(index_server: IndexServer, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     _index(index_server, tmp_path)
     one, two = tmp_path / "one" / "b.tar.gz", tmp_path / "two" / "b.tar.gz"
     one.parent.mkdir()
     two.parent.mkdir()
     assert _build(index_server, tmp_path, tmp_path / "cache1", one) == 0
-    assert _build(index_server, tmp_path, tmp_path / "cache2", two) == 0  # fresh cache: built again
+    monkeypatch.chdir(tmp_path)
+    assert _build(index_server, tmp_path, Path("cache2"), two) == 0  # fresh cache, given as a relative path: built again
     assert hashlib.sha256(one.read_bytes()).digest() == hashlib.sha256(two.read_bytes()).digest()
     log = (tmp_path / "backend.log").read_text().split()
     assert log.count("build_wheel") == 2
