@@ -7,6 +7,7 @@ data for the caller to print. Nothing here prints, and nothing here parses a com
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,7 +114,7 @@ def resolve(job: Job, repo: ProjectIndex, *, progress: Callable[[Any], None] | N
     try:
         result = plan(repo, job.profiles, job.inputs, job.indexes, direct_links=direct, progress=progress, bootstrap=bootstrap,
                       sources=builder)
-        if builder is not None:
+        if builder is not None and any(not p.link.is_wheel for t in result.targets for p in t.pins):
             from bundler.build import build_records
 
             result = dataclasses.replace(result, builds=build_records(builder, result.targets))
@@ -123,10 +124,26 @@ def resolve(job: Job, repo: ProjectIndex, *, progress: Callable[[Any], None] | N
 
 
 def make_builder(job: Job, repo: ProjectIndex, cache_root: Path) -> Builder:
-    """The builder of sdists for ``job``: the Python running wheelhouse, the job's indexes and policy."""
-    from bundler.build import Builder as _Builder
+    """The builder of sdists for ``job``: the Python running wheelhouse, the job's indexes and policy;
+    made (with bundler.build and the build tooling it imports) when an sdist first needs it."""
+    def make() -> Builder:
+        from bundler.build import Builder as _Builder
 
-    return _Builder(repo, job.indexes, cache_root, host=host_profile, policy=job.inputs.policy)
+        return _Builder(repo, job.indexes, cache_root, host=host_profile, policy=job.inputs.policy)
+    return _Lazy(make)  # type: ignore[return-value]
+
+
+class _Lazy:
+    """An object made on first use of any of its attributes, once, whatever the thread."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make, self._made, self._lock = make, None, threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        with self._lock:
+            if self._made is None:
+                self._made = self._make()
+        return getattr(self._made, name)
 
 
 def existing_pins(lock_path: Path, *, upgrade: bool = False, upgrade_packages: Sequence[str] = ()) -> dict[str, dict[str, str]]:

@@ -23,6 +23,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import urlsplit, urlunsplit
@@ -161,10 +162,9 @@ class PlannerCache:
             record = json.loads(payload)
             if not isinstance(record, dict) or record.get("key") != key:
                 return None
-            links = _links_of(record.get("columns"), index)
+            return _links_of(record.get("columns"), index, remote)
         except (OSError, ValueError, TypeError, RecursionError):
             return None
-        return links if plausible_links(links, remote) else None
 
     def put_links(self, url: str, key: str, links: Sequence[Link]) -> None:
         """Remember the parsed ``links`` of the page at ``url`` under ``key`` (see ``links_key``)."""
@@ -193,6 +193,19 @@ class PlannerCache:
         if self.root is None or not key:
             return
         _store(self._metadata_path(key), data)
+
+    def get_choices(self, key: str) -> bytes | None:
+        """A record of ``bundler.choicememo`` (the usable versions of a page on a target), or None."""
+        if self.root is None:
+            return None
+        try:
+            return _read(self.root / "choices" / key[:2] / key, MAX_RECORD)
+        except OSError:
+            return None
+
+    def put_choices(self, key: str, data: bytes) -> None:
+        if self.root is not None:
+            _store(self.root / "choices" / key[:2] / key, data)
 
     def kept_wheel_metadata(self, link: Link) -> bytes | None:
         """The core metadata of ``link`` read from its whole wheel in the blob store (kept there by a
@@ -234,9 +247,10 @@ def _types(values: list[Any]) -> set[type]:
     return set(map(type, values))
 
 
-def _links_of(columns: Any, index: IndexConfig) -> list[Link]:
-    """Links from stored columns (a list of values per ``Link`` field, as ``put_links`` writes them);
-    TypeError or ValueError when they are anything else."""
+def _links_of(columns: Any, index: IndexConfig, remote: bool) -> list[Link] | None:
+    """Links from stored columns (a list of values per ``Link`` field, as ``put_links`` writes them),
+    or None when they are not plausible (``plausible_links``, checked on the columns before any Link
+    is made); TypeError or ValueError when they are anything else."""
     if type(columns) is not list or len(columns) != 9 or any(type(c) is not list for c in columns):
         raise TypeError("not link columns")
     names, urls, shas, requires, yanked, uploaded, sizes, metadata, meta_shas = columns
@@ -250,6 +264,9 @@ def _links_of(columns: Any, index: IndexConfig) -> list[Link]:
     times = [None if v is None else datetime.fromisoformat(v) for v in uploaded]
     if any(t is not None and t.tzinfo is None for t in times):
         raise ValueError("upload time without a time zone")
+    digests = [h for h in (*shas, *meta_shas) if h is not None]
+    if not _plausible(names, urls, digests, [t for t in (*requires, *yanked) if t is not None], remote):
+        return None
     name, base = index.name, index.url
     return [Link(filename=f, url=u, index=name, index_url=base, sha256=s, requires_python=r, yanked=y, upload_time=t, size=z,
                  metadata=m, metadata_sha256=ms)
@@ -261,17 +278,19 @@ def plausible_links(links: Sequence[Link], remote: bool) -> bool:
     pages: the names' character set, the URLs' schemes and characters,
     the digests' shape, printable texts. The full filename grammar was checked when the page was
     parsed. One regex over all values joined, since a page may list tens of thousands of files."""
-    names = [k.filename for k in links]
-    urls = [k.url for k in links]
     digests = [h for k in links for h in (k.sha256, k.metadata_sha256) if h is not None]
     texts = [t for k in links for t in (k.requires_python, k.yanked) if t is not None]
+    return _plausible([k.filename for k in links], [k.url for k in links], digests, texts, remote)
+
+
+def _plausible(names: list[str], urls: list[str], digests: list[str], texts: list[str], remote: bool) -> bool:
     schemes = ("http://", "https://") if remote else ("http://", "https://", "file:")
     joined = "".join(urls)
     # isprintable() is false for every whitespace but " " and every control character, and is
     # faster than the regex, which decides only when it fails
     clean_urls = (joined.isprintable() and " " not in joined) or _BAD_URL_CHAR.search(joined) is None
-    return (all(len(n) <= 255 for n in names) and _DIST_NAMES.fullmatch(_lines(names)) is not None
-            and clean_urls and all(u.startswith(schemes) for u in urls)
+    return (max(map(len, names), default=0) <= 255 and _DIST_NAMES.fullmatch(_lines(names)) is not None
+            and clean_urls and all(map(str.startswith, urls, repeat(schemes)))
             and _DIGESTS.fullmatch(_lines(digests)) is not None and _CONTROL.search("".join(texts)) is None)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 from bundler.errors import BadInput, IndexUnavailable
 from bundler.fsutil import open_regular
@@ -23,6 +22,8 @@ __all__ = ["flat_files", "folder_links", "hash_regular", "local_path", "open_reg
 def local_path(url: str) -> Path | None:
     """The path a ``file:`` URL or a plain path names; None for any other URL."""
     if url.startswith("file:"):
+        from urllib.request import url2pathname  # (imports http.client and more: only for a file: URL)
+
         return Path(url2pathname(unquote(urlsplit(url).path)))
     if "://" not in url:
         return Path(url)

@@ -189,6 +189,8 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             if hashes is not None:  # a find-links page without hashes: the files to compare are read first
                 links = self._hash_unhashed(name, links, pinned)
             ready = self.speculator.choices(self.profile, name, index.name) if self.speculator and cache_key else None
+            if ready is None and cache_key and self.speculator:
+                ready = self.speculator.memo.versions(name, links, self.profile, policy=self.policy, ranks=self.ranks)
             result = ready if ready is not None else versions_for_target(
                 name, links, self.profile, policy=self.policy, pinned_versions=pinned, hashes=hashes, ranks=self.ranks)
         if cache_key is not None:

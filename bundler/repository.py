@@ -29,6 +29,7 @@ from bundler.cache import BlobStore
 from bundler.errors import BadInput, HashMismatch, IndexUnavailable
 from bundler.findlinks import MAX_FILE, Download, UnhashedFiles, download
 from bundler.fsutil import read_regular
+from bundler.choicememo import keyed
 from bundler.httpcache import MAX_PAGE, CachedPage, PlannerCache, links_key, max_age_of, offline_miss
 from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadata_key, parse_html_page, parse_page,
                            project_of_filename, project_url, redact_url, split_hash, supplying_indexes)
@@ -321,7 +322,7 @@ class Repository:
             links = parse_page(body, ctype, final_url, index)
             if key:
                 self.cache.put_links(url, key, links)
-        return links
+        return keyed(links, key)  # the key lets choicememo reuse a target's ranking of exactly these links
 
     def _get_page(self, index: IndexConfig, url: str, cached: CachedPage | None) -> tuple[bytes | None, str, str]:
         """The page at ``url`` (``cached`` is what the cache holds for it), revalidated unless it is

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Sequence
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
+from bundler.choicememo import ChoiceMemo
 from bundler.index import IndexConfig, Link, ProjectIndex
 from bundler.profile import Profile
-from bundler.select import Policy, WheelChoice, versions_for_target
+from bundler.select import Policy, WheelChoice
 
 if TYPE_CHECKING:
     from bundler.plan import MetadataStore
@@ -30,6 +31,7 @@ class Speculator:
         self._choices: dict[tuple[str, str, str], list[WheelChoice]] = {}
         self._asked: dict[str, list[SpecifierSet]] = {}  # what the metadata read so far asks of each project
         self._lock = threading.Lock()
+        self.memo = ChoiceMemo(getattr(repo, "cache", None))  # rankings of cached pages, kept between runs
 
     def choices(self, profile: Profile, project: str, index: str) -> list[WheelChoice] | None:
         with self._lock:
@@ -43,7 +45,7 @@ class Speculator:
             with self._lock:
                 if key in self._choices:
                     continue
-            found = versions_for_target(project, links, profile, policy=self.policy, ranks=ranks)
+            found = self.memo.versions(project, links, profile, policy=self.policy, ranks=ranks)
             with self._lock:
                 self._choices[key] = found
                 asked = list(self._asked.get(project, ()))

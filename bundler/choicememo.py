@@ -1,0 +1,110 @@
+"""The usable versions of a page on a target, remembered between runs: a warm re-lock skips ranking.
+
+``select.versions_for_target`` looks at every file of a project (tens of thousands for some) to find
+the best wheel of each version for a target. Its answer depends only on the page's links, the
+project, the target's tags and Python, and the policy, so for a page read back from the planner's
+cache (``links_key`` names its exact links) the answer is stored and reused: a list of (position
+of the chosen link in the page, version, rank).
+
+A record read back is checked before use: its shape, each position in range, and each chosen link
+re-checked for the target (``select._check`` or ``check_sdist``) with the same version and rank; any
+flaw is a miss, and the ranking runs as it would have. Pages without a cache key (local folders,
+in-memory test indexes, a disabled cache) are always ranked afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from typing import TYPE_CHECKING, Any, Sequence
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from bundler.index import Link
+from bundler.profile import Profile
+from bundler.select import SDIST_RANK, Policy, WheelChoice, _check, check_sdist, sdist_version, versions_for_target, wheel_info
+
+if TYPE_CHECKING:
+    from bundler.httpcache import PlannerCache
+
+FORMAT = "wheelhouse-choices-1"  # changes whenever selection changes what it chooses
+
+
+class KeyedLinks(list):  # type: ignore[type-arg]
+    """A page's links with the cache key of exactly these links (``httpcache.links_key``)."""
+
+    key: str | None = None
+
+
+def keyed(links: list[Link], key: str | None) -> list[Link]:
+    """``links`` carrying ``key``, for ``ChoiceMemo``."""
+    out = KeyedLinks(links)
+    out.key = key
+    return out
+
+
+class ChoiceMemo:
+    """``versions_for_target`` through the cache (see the module docstring); thread-safe."""
+
+    def __init__(self, cache: PlannerCache | None) -> None:
+        self.cache = cache if cache is not None and cache.root is not None else None
+        self._targets: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def versions(self, project: str, links: Sequence[Link], profile: Profile, *, policy: Policy,
+                 ranks: dict[str, int]) -> list[WheelChoice]:
+        """``select.versions_for_target(project, links, profile, policy=policy, ranks=ranks)``."""
+        page = getattr(links, "key", None)
+        if self.cache is None or page is None:
+            return versions_for_target(project, links, profile, policy=policy, ranks=ranks)
+        key = self._key(page, project, profile, policy)
+        hit = self._load(key, project, links, profile, policy, ranks)
+        if hit is not None:
+            return hit
+        found = versions_for_target(project, links, profile, policy=policy, ranks=ranks)
+        where = {id(link): i for i, link in enumerate(links)}
+        record = [[where[id(c.link)], str(c.version), c.rank] for c in found]
+        self.cache.put_choices(key, json.dumps(record, separators=(",", ":")).encode())
+        return found
+
+    def _key(self, page: str, project: str, profile: Profile, policy: Policy) -> str:
+        with self._lock:
+            target = self._targets.get(profile.name)
+            if target is None:
+                facts = [list(profile.tags), profile.markers.get("python_full_version")]
+                target = self._targets[profile.name] = hashlib.sha256(json.dumps(facts).encode()).hexdigest()
+        rules = [policy.exclude_newer.isoformat() if policy.exclude_newer else None, sorted(policy.undated_ok),
+                 policy.source_allowed(project), policy.binary_allowed(project)]
+        return hashlib.sha256(json.dumps([FORMAT, page, project, target, rules]).encode()).hexdigest()
+
+    def _load(self, key: str, project: str, links: Sequence[Link], profile: Profile, policy: Policy,
+              ranks: dict[str, int]) -> list[WheelChoice] | None:
+        assert self.cache is not None
+        data = self.cache.get_choices(key)
+        if data is None:
+            return None
+        try:
+            record = json.loads(data)
+            return [_choice(entry, project, links, profile, policy, ranks) for entry in record]
+        except (ValueError, TypeError, IndexError, KeyError, RecursionError, InvalidVersion):
+            return None
+
+
+def _choice(entry: Any, project: str, links: Sequence[Link], profile: Profile, policy: Policy,
+            ranks: dict[str, int]) -> WheelChoice:
+    """One recorded choice, checked again for the target; ValueError when it does not hold."""
+    i, text, rank = entry
+    if type(i) is not int or type(rank) is not int or type(text) is not str or not 0 <= i < len(links):
+        raise ValueError("not a choice record")
+    link, version = links[i], Version(text)
+    if rank == SDIST_RANK:
+        ok = sdist_version(link.filename, project) == version and check_sdist(link, version, profile, policy, False, None) is None
+    else:
+        info = wheel_info(link.filename)
+        ok = (info is not None and canonicalize_name(info[0]) == project and info[1] == version
+              and _check(link, info, profile, ranks, policy, False, None) == rank)
+    if not ok:
+        raise ValueError("a recorded choice no longer holds")
+    return WheelChoice(name=project, version=version, link=link, rank=rank)
