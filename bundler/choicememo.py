@@ -87,9 +87,11 @@ class ChoiceMemo:
             return None
         try:
             record = json.loads(data)
-            return [_choice(entry, project, links, profile, policy, ranks) for entry in record]
+            found = [_choice(entry, project, links, profile, policy, ranks) for entry in record]
         except (ValueError, TypeError, IndexError, KeyError, RecursionError, InvalidVersion):
             return None
+        # newest first, each version once, as versions_for_target answers
+        return found if all(a.version > b.version for a, b in zip(found, found[1:])) else None
 
 
 def _choice(entry: Any, project: str, links: Sequence[Link], profile: Profile, policy: Policy,
