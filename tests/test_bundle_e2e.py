@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import re
 import shutil
@@ -24,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.bundlefixture import offline_prefix, pip_wheel_from_installed, uv_wheel_from_installed
+from support.bundlefixture import pip_wheel_from_installed, uv_wheel_from_installed
 from support.pythons import pyenv_python
 from support.indexserver import IndexServer
+from support.siteworld import OFFLINE, needs_offline, run, untar
 from support.wheelgen import make_wheel
 
 pytestmark = [
@@ -41,38 +41,7 @@ WHEELHOUSE = [sys.executable, "-m", "bundler"]
 
 
 PY312 = pyenv_python("3.12")
-OFFLINE = offline_prefix()
-needs_offline = pytest.mark.skipif(OFFLINE is None, reason="no network namespace: 'unshare -n true' fails here")
 needs_py312 = pytest.mark.skipif(PY312 is None, reason="no pyenv CPython 3.12")
-
-
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PIP_", "UV_")) and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-    env.update(PIP_CONFIG_FILE=os.devnull, NO_PROXY="127.0.0.1,localhost")
-    env.pop("SOURCE_DATE_EPOCH", None)
-    return env
-
-
-def run(cmd: list[str | Path], *, offline: bool = False, timeout: float = 300, cwd: Path | None = None,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    argv = [str(c) for c in cmd]
-    if offline:
-        assert OFFLINE is not None
-        argv = [*OFFLINE, *argv]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env or clean_env())
-    assert "Traceback" not in r.stderr, r.stderr
-    return r
-
-
-def untar(archive: Path, dest: Path) -> Path:
-    """Unpack with the system tar (it detects gzip and zstd itself); return the bundle directory."""
-    if archive.name.endswith(".zst") and shutil.which("zstd") is None:
-        pytest.skip("tar needs the zstd program to unpack .tar.zst")
-    dest.mkdir(parents=True)
-    subprocess.run(["tar", "-xf", str(archive), "-C", str(dest)], check=True, capture_output=True)
-    (top,) = dest.iterdir()
-    return top
 
 
 def pip_list(python: Path) -> dict[str, str]:
