@@ -1330,25 +1330,19 @@ def write_pycs(archive, dirs):
 
 
 def _write_pyc(path, data, mode):
-    """Write ``path`` atomically (as py_compile does), never through an existing link."""
+    """Write ``path`` atomically, as py_compile does (with importlib's own writer), never into a
+    ``__pycache__`` that is a link or not a folder."""
+    from importlib._bootstrap_external import _write_atomic
+
     folder = os.path.dirname(path)
     try:
         os.mkdir(folder)
     except FileExistsError:
         if os.path.islink(folder) or not os.path.isdir(folder):
             return
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode | 0o600 if mode else 0o644)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    _write_atomic(path, data, mode or 0o644)
+
+
 # The distributions in the venv's site-packages, as [name, version] pairs.
 _LIST_DISTS = (
     "import importlib.metadata as m, json, sysconfig\n"
