@@ -26,7 +26,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,9 +105,11 @@ def _compile_one(wheel: Path, interp: Interpreter) -> bytes:
         return out.read_bytes()
 
 
-def compile_wheels(wheels: Sequence[tuple[Path, str]], interp: Interpreter, store: BlobStore) -> dict[str, Path]:
+def compile_wheels(wheels: Sequence[tuple[Path, str]], interp: Interpreter, store: BlobStore,
+                   say: Callable[[str], None] | None = None) -> dict[str, Path]:
     """The bytecode archive of each (wheel path, wheel sha256), keyed by the wheel's sha256: from the
-    cache, or compiled in parallel (one process per wheel, as many as there are CPUs) and cached."""
+    cache, or compiled in parallel (one process per wheel, as many as there are CPUs) and cached;
+    ``say`` hears a line before a compilation starts."""
     result: dict[str, Path] = {}
     todo = []
     for path, sha in wheels:
@@ -117,6 +119,9 @@ def compile_wheels(wheels: Sequence[tuple[Path, str]], interp: Interpreter, stor
         else:
             todo.append((path, sha))
     if todo:
+        if say is not None:
+            say(f"compiling the bytecode of {len(todo)} wheel(s) with {interp.path} (Python {interp.full_version}; "
+                "cached for the next pack)")
         with ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 1))) as pool:
             for (path, sha), data in zip(todo, pool.map(lambda job: _compile_one(job[0], interp), todo)):
                 result[sha] = store.put_derived(_key(sha, interp), data)

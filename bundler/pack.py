@@ -201,7 +201,7 @@ def _simple_index(wheels: dict[str, tuple[str, str]], requires_python: dict[str,
 
 
 def _bytecode(targets: list[BundledTarget], blobs: dict[str, tuple[Path, str]], store: BlobStore,
-              pythons: Sequence[Path]) -> tuple[list[BundledTarget], dict[str, Path]]:
+              pythons: Sequence[Path], say: Any = None) -> tuple[list[BundledTarget], dict[str, Path]]:
     """``targets`` with the bytecode compiled on this machine for each CPython target whose version
     it has an interpreter of, and the bundle files that holds (path -> blob); see bundler.bytecode.
     ``blobs`` maps each wheel's bundle path to its blob and sha256."""
@@ -219,7 +219,7 @@ def _bytecode(targets: list[BundledTarget], blobs: dict[str, tuple[Path, str]], 
             out.append(target)
             continue
         wheels = [*([target.pip] if target.pip else []), *(p.wheel for p in target.packages)]
-        compiled = bytecode.compile_wheels([blobs[rel] for rel in wheels], interp, store)
+        compiled = bytecode.compile_wheels([blobs[rel] for rel in wheels], interp, store, say)
         mapping = {rel: bytecode.bundle_path(interp.magic, rel.rsplit("/", 1)[-1]) for rel in wheels}
         files.update({mapping[rel]: compiled[blobs[rel][1]] for rel in wheels})
         out.append(dataclasses.replace(target, bytecode_magic=interp.magic, bytecode=mapping))
@@ -227,7 +227,8 @@ def _bytecode(targets: list[BundledTarget], blobs: dict[str, tuple[Path, str]], 
 
 
 def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | None = None, *,
-                sign_key: Path | None = None, bytecode: Sequence[Path] | None = None) -> tuple[Manifest, list[Member], int, tuple[str, ...]]:
+                sign_key: Path | None = None, bytecode: Sequence[Path] | None = None,
+                progress: Any = None) -> tuple[Manifest, list[Member], int, tuple[str, ...]]:
     """Everything that goes into the bundle, checked: wheels present and hashing right, metadata
     read from them, completeness proven for every target. Raises before anything is written.
     With ``since``, a delta over that bundle or lock (see the module docstring); with ``sign_key``,
@@ -307,7 +308,7 @@ def plan_bundle(lock_path: Path, store: BlobStore, output: Path, since: Path | N
     compiled: dict[str, Path] = {}
     if bytecode is not None:
         targets, compiled = _bytecode(targets, {f"wheels/{fn}": (store.path(w.sha256), w.sha256) for fn, (w, _, _) in wheels.items()},
-                                      store, bytecode)
+                                      store, bytecode, getattr(progress, "note", None))
         if old is not None:  # a base that lacks the bytecode of a wheel it provides (a lock): the target compiles it
             def kept(rel: str, archive: str) -> bool:
                 return old.wheels.get(rel) != wheels[rel[len("wheels/"):]][0].sha256 or old.wheels.get(archive) == compiled[archive].name
@@ -362,7 +363,7 @@ def pack(lock_path: Path, store: BlobStore, output: Path, *, fmt: str | None = N
         level = DEFAULT_LEVELS[fmt]
     elif fmt == "tar.zst" and not 1 <= level <= 22 or fmt == "tar.gz" and not 0 <= level <= 9:
         raise BadInput(f"--level {level} is out of range for {fmt} (zstd 1-22, gzip 0-9)")
-    manifest, members, mtime, notes = plan_bundle(lock_path, store, output, since, sign_key=sign_key, bytecode=bytecode)
+    manifest, members, mtime, notes = plan_bundle(lock_path, store, output, since, sign_key=sign_key, bytecode=bytecode, progress=progress)
     try:
         sha, size = write_reproducible(manifest.top, members, output, fmt=fmt, level=level, mtime=mtime, threads=threads,
                                        progress=progress)

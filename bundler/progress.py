@@ -145,6 +145,11 @@ class PackProgress:
             rate = done / max(self.last - self.t0, 1e-9)
             err(f"  packed {human(done)} of {human(total)} at {human(rate)}/s")
 
+    def note(self, text: str) -> None:
+        """A line about a slow step before the archive is written (nothing with ``-q``)."""
+        if not self.quiet:
+            err(text)
+
     def __enter__(self) -> PackProgress:
         return self
 
