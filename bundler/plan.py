@@ -401,6 +401,8 @@ def plan(repo: ProjectIndex, profiles: Sequence[Profile], inputs: Inputs, indexe
     direct = dict(direct_links or {})
     speculator = Speculator(repo, store, profiles, inputs.policy)
     repo.listen(speculator.on_page, speculator.on_metadata)
+    if bootstrap:  # the installers' pages (and, through the speculator, their metadata) while the closure resolves
+        repo.prefetch_projects([BOOTSTRAP, FAST_INSTALLER])
     if len(profiles) == 1:
         targets = [resolve_target(repo, store, profiles[0], inputs, direct, progress=progress, speculator=speculator)]
     else:
