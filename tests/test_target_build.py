@@ -27,7 +27,8 @@ from support.pythons import pyenv_python
 from support.indexserver import IndexServer
 from support.sdistgen import make_c_extension_sdist, make_sdist, real_wheel
 from support.wheelgen import make_wheel
-from test_bundle_e2e import WHEELHOUSE, clean_env, run, untar
+from support.siteworld import clean_env
+from test_bundle_e2e import WHEELHOUSE, run, untar
 
 pytestmark = [
     pytest.mark.slow,
