@@ -207,7 +207,7 @@ def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(value)  # 3.11+ reads a "Z" suffix itself
     except ValueError:
         return None
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
@@ -248,7 +248,7 @@ def _entry_link(index: IndexConfig, page_url: str, url: str, *, filename: str | 
     remote = page_url.startswith(("http://", "https://"))
     if remote and not url.startswith(("http://", "https://")):
         raise IndexUnavailable(f"{where()} links to {_printable(redact_url(url))}; a remote index may link only http(s) files")
-    if not url.startswith(("http://", "https://", "file:")) or _BAD_URL_CHAR.search(url):
+    if not url.startswith(("http://", "https://", "file:")) or not _clean_url(url):
         raise IndexUnavailable(f"{where()} has a malformed URL {_printable(redact_url(url))}")
     sha = sha256 if sha256 is not None else frag_hash
     if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha.lower())):
@@ -276,6 +276,14 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 # Whitespace (as str.isspace: sre's \s is the same Unicode class) or a C0 control character; a
 # regex, because a per-character check cost seconds on pages with 10^4 long URLs.
 _BAD_URL_CHAR = re.compile(r"[\s\x00-\x1f]")
+
+
+def _clean_url(url: str) -> bool:
+    """No whitespace and no control character: ``isprintable`` (false for every whitespace but the
+    space, and for every control character) decides most URLs in C; the regex only the rest."""
+    return (url.isprintable() and " " not in url) or _BAD_URL_CHAR.search(url) is None
+
+
 _DIST_NAME = re.compile(r"[A-Za-z0-9._+!-]+\.(whl|tar\.gz|zip|tar\.bz2|tgz)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -321,6 +329,8 @@ def _wheel_ok(filename: str) -> bool:
 
 def _printable(text: str) -> str:
     """``text`` with control characters escaped, safe to print on a terminal or store."""
+    if text.isprintable():  # no control character (the common case, decided in C)
+        return text
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
