@@ -400,6 +400,8 @@ def plan(repo: ProjectIndex, profiles: Sequence[Profile], inputs: Inputs, indexe
     store = MetadataStore(repo, sources)
     direct = dict(direct_links or {})
     speculator = Speculator(repo, store, profiles, inputs.policy)
+    for r in inputs.requirements:
+        speculator.ask_extras(r.name, r.extras)
     repo.listen(speculator.on_page, speculator.on_metadata)
     if bootstrap:  # the installers' pages (and, through the speculator, their metadata) while the closure resolves
         repo.prefetch_projects([BOOTSTRAP, FAST_INSTALLER])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
@@ -30,6 +30,7 @@ class Speculator:
         self.policy = policy
         self._choices: dict[tuple[str, str, str], list[WheelChoice]] = {}
         self._asked: dict[str, list[SpecifierSet]] = {}  # what the metadata read so far asks of each project
+        self._extras: dict[str, set[str]] = {}  # the extras asked of each project (``uvicorn[standard]``)
         self._lock = threading.Lock()
         self.memo = ChoiceMemo(getattr(repo, "cache", None))  # rankings of cached pages, kept between runs
 
@@ -56,13 +57,22 @@ class Speculator:
                 wanted.append(best.link)
         self.repo.prefetch_metadata(wanted)
 
+    def ask_extras(self, project: str, extras: Iterable[str]) -> None:
+        """Record extras some requirement asks of ``project`` (the user's own, before any metadata)."""
+        with self._lock:
+            self._extras.setdefault(canonicalize_name(project), set()).update(canonicalize_name(e) for e in extras)
+
     def on_metadata(self, link: Link, data: bytes) -> None:
         meta = self.store.parse(link, data)
         deps: dict[str, list[SpecifierSet]] = {}
+        with self._lock:
+            extras = ["", *sorted(self._extras.get(canonicalize_name(meta.name), ()))]
         for _, _, env in self.profiles:
             for r in meta.requires_dist:
-                if r.marker is None or r.marker.evaluate({**env, "extra": ""}):
+                if r.marker is None or any(r.marker.evaluate({**env, "extra": e}) for e in extras):
                     deps.setdefault(canonicalize_name(r.name), []).append(r.specifier)
+                    if r.extras:
+                        self.ask_extras(r.name, r.extras)
         with self._lock:
             for name, specs in deps.items():
                 self._asked.setdefault(name, []).extend(specs)
