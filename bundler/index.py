@@ -248,7 +248,8 @@ def _entry_link(index: IndexConfig, page_url: str, url: str, *, filename: str | 
     remote = page_url.startswith(("http://", "https://"))
     if remote and not url.startswith(("http://", "https://")):
         raise IndexUnavailable(f"{where()} links to {_printable(redact_url(url))}; a remote index may link only http(s) files")
-    if not url.startswith(("http://", "https://", "file:")) or not _clean_url(url):
+    clean = url.isprintable() and " " not in url or _BAD_URL_CHAR.search(url) is None  # isprintable(): most in C
+    if not url.startswith(("http://", "https://", "file:")) or not clean:
         raise IndexUnavailable(f"{where()} has a malformed URL {_printable(redact_url(url))}")
     sha = sha256 if sha256 is not None else frag_hash
     if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha.lower())):
@@ -276,14 +277,6 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 # Whitespace (as str.isspace: sre's \s is the same Unicode class) or a C0 control character; a
 # regex, because a per-character check cost seconds on pages with 10^4 long URLs.
 _BAD_URL_CHAR = re.compile(r"[\s\x00-\x1f]")
-
-
-def _clean_url(url: str) -> bool:
-    """No whitespace and no control character: ``isprintable`` (false for every whitespace but the
-    space, and for every control character) decides most URLs in C; the regex only the rest."""
-    return (url.isprintable() and " " not in url) or _BAD_URL_CHAR.search(url) is None
-
-
 _DIST_NAME = re.compile(r"[A-Za-z0-9._+!-]+\.(whl|tar\.gz|zip|tar\.bz2|tgz)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
