@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,8 +17,8 @@ import html
 from typing import Any, Callable, Mapping, Protocol, Sequence
 from urllib.parse import unquote, urljoin
 
-from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename,
-                             parse_wheel_filename)
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
 from bundler.errors import IndexUnavailable
 from bundler.urls import encode_userinfo, redact_url
@@ -287,11 +286,11 @@ def _is_distribution(filename: str) -> bool:
         return False
     if filename.endswith(".whl"):
         return _is_wheel_name(filename)
-    try:  # legacy .tar.bz2 and .tgz sdists follow the .tar.gz grammar
-        parse_sdist_filename(re.sub(r"\.(tar\.bz2|tgz)$", ".tar.gz", filename))
-    except InvalidSdistFilename:
-        return False
-    return True
+    # parse_sdist_filename's grammar (legacy .tar.bz2 and .tgz sdists too): NAME-VERSION, split at the
+    # last dash, VERSION a PEP 440 version (remembered: the wheels of that version asked already)
+    stem = filename[: -len(next(e for e in (".tar.gz", ".zip", ".tar.bz2", ".tgz") if filename.endswith(e)))]
+    _, dash, version = stem.rpartition("-")
+    return bool(dash) and _version_ok(version)
 
 
 def _is_wheel_name(filename: str) -> bool:
@@ -307,8 +306,18 @@ def _is_wheel_name(filename: str) -> bool:
         return False
     parts = stem.split("-", dashes - 2)
     build = parts[2] if dashes == 5 else None
-    return _wheel_ok(f"x-{parts[1]}-py3-none-any.whl") and _wheel_ok(f"x-1-{parts[-1]}.whl") and _wheel_ok(
+    return _version_ok(parts[1]) and _wheel_ok(f"x-1-{parts[-1]}.whl") and _wheel_ok(
         f"{parts[0]}-1{'-' + build if build is not None else ''}-py3-none-any.whl")
+
+
+@lru_cache(maxsize=1 << 14)
+def _version_ok(text: str) -> bool:
+    """Whether ``text`` is a PEP 440 version (the check both filename grammars make of it)."""
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
 
 
 @lru_cache(maxsize=1 << 14)
@@ -328,27 +337,10 @@ def _printable(text: str) -> str:
 
 
 def parse_json_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link]:
-    """Parse a PEP 691 JSON project page."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise IndexUnavailable(f"index {index.name} sent a broken JSON page for {redact_url(page_url)}: {e}") from None
-    except RecursionError:
-        raise IndexUnavailable(f"index {index.name} sent a JSON page nested too deeply at {redact_url(page_url)}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
-        raise IndexUnavailable(f"index {index.name} sent a JSON page without a 'files' list at {redact_url(page_url)}")
-    links = []
-    for f in data["files"]:
-        if not isinstance(f, dict) or not isinstance(f.get("url"), str):
-            continue
-        hashes = f.get("hashes") if isinstance(f.get("hashes"), dict) else {}
-        link = _entry_link(index, page_url, _join(page_url, f["url"]), filename=f.get("filename"),
-                           sha256=hashes.get("sha256"), requires_python=f.get("requires-python"), yanked=f.get("yanked"),
-                           upload_time=f.get("upload-time"), size=f.get("size"),
-                           metadata=f.get("core-metadata", f.get("dist-info-metadata")))
-        if link is not None:
-            links.append(link)
-    return links
+    """Parse a PEP 691 JSON project page (``bundler.jsonpage``)."""
+    from bundler.jsonpage import parse_json_page as parse
+
+    return parse(body, page_url, index)
 
 
 _TAG_START = re.compile(r"<(?:(!--)|(a|base)(?=[\s/>]))", re.IGNORECASE)
