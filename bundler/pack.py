@@ -30,11 +30,11 @@ import html
 import os
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from collections.abc import Sequence
 from urllib.parse import quote, unquote, urlsplit
 
 import tomli_w
