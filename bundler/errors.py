@@ -46,6 +46,10 @@ class IndexUnavailable(BundlerError):
     """An index or find-links location could not be read or parsed."""
 
 
+class ResponseTooLarge(IndexUnavailable):
+    """A response body passed the size its reader allowed (a server ignoring ``Range`` sends a whole file)."""
+
+
 class NoCompatibleFile(BundlerError):
     """A project exists but has no file usable on the target."""
 

@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from bundler.cache import BlobStore
-from bundler.errors import IndexUnavailable
+from bundler.errors import HashMismatch, IndexUnavailable
 from bundler.fsutil import atomic_write, open_new, open_regular, read_regular
 from bundler.httpcache import offline_miss
 from bundler.index import Link, project_of_filename
@@ -292,3 +293,29 @@ def note(index_url: str, downloaded: int, reused: int) -> str:
     if reused:
         text += f" ({reused} by an earlier run)"
     return text + ", as pip-compile --generate-hashes does; fetch checks the server's bytes against these hashes"
+
+
+def whole_wheel_metadata(link: Link, get: Callable[[Path], Download], root: Path | None) -> bytes:
+    """The METADATA of ``link``'s wheel read whole: streamed to a file by ``get(folder)`` (the cache's
+    ``partial/`` folder, else a temporary one), checked against the index's sha256, kept in the blob
+    store for the fetch stage, and read from the disk, never from memory."""
+    folder = root / "partial" if root is not None else Path(tempfile.mkdtemp(prefix="wheelhouse-wheel-"))
+    got = get(folder)
+    try:
+        if got.path is None:
+            raise IndexUnavailable(f"index {link.index} answered HTTP {got.status} for {redact_url(link.url)}")
+        if link.sha256 and got.sha256 != link.sha256:
+            raise HashMismatch(f"{link.filename} ({redact_url(link.url)})", link.sha256, got.sha256)
+        with open_regular(got.path) as f:
+            meta = metadata_from_zip(f, project_of_filename(link.filename))
+        if root is not None and link.sha256:
+            store = BlobStore(root)
+            with store.locked(got.sha256):
+                if store.verified(got.sha256, got.size) is None:
+                    store.publish(got.path, got.sha256)
+        return meta
+    finally:
+        if got.path is not None:
+            got.path.unlink(missing_ok=True)
+        if root is None:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -25,9 +25,8 @@ from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
-from bundler.cache import BlobStore
-from bundler.errors import BadInput, HashMismatch, IndexUnavailable
-from bundler.findlinks import MAX_FILE, Download, UnhashedFiles, download
+from bundler.errors import BadInput, HashMismatch, IndexUnavailable, ResponseTooLarge
+from bundler.findlinks import MAX_FILE, Download, UnhashedFiles, download, whole_wheel_metadata
 from bundler.fsutil import read_regular
 from bundler.choicememo import keyed
 from bundler.httpcache import MAX_PAGE, CachedPage, PlannerCache, links_key, max_age_of, offline_miss
@@ -161,11 +160,14 @@ class Repository:
                 self._client = self._make_client()
             return self._client
 
-    def _send(self, url: str, headers: Mapping[str, str], what: str = "", hint: str | None = None) -> httpx.Response:
-        """GET ``url``; a transport failure is ``IndexUnavailable(what + why, hint)``."""
-        from bundler.http import request_with_retries
+    def _send(self, url: str, headers: Mapping[str, str], what: str = "", hint: str | None = None,
+              limit: int | None = None) -> httpx.Response:
+        """GET ``url`` (a body up to ``limit`` bytes, default ``http.MAX_BODY``); a transport failure is
+        ``IndexUnavailable(what + why, hint)``, a longer body ``ResponseTooLarge``."""
+        from bundler.http import MAX_BODY, request_with_retries
 
-        return self._guarded(url, what, hint, lambda client: request_with_retries(client, "GET", url, headers=dict(headers)))
+        return self._guarded(url, what, hint, lambda c: request_with_retries(c, "GET", url, headers=dict(headers),
+                                                                           limit=limit or MAX_BODY))
 
     def _download(self, url: str, headers: Mapping[str, str], folder: Path, what: str) -> Download:
         """GET ``url`` whole into a file in ``folder``, hashed as it streams (``findlinks.download``)."""
@@ -187,7 +189,8 @@ class Repository:
         except httpx.InvalidURL as e:  # not an HTTPError: a link such as https://host:99999/x.whl
             raise IndexUnavailable(describe_http_error(e, url)) from None
         except httpx.HTTPError as e:
-            raise IndexUnavailable(what + describe_http_error(e, url), hint=hint) from None
+            too_large = type(e).__name__ == "BodyTooLarge"  # bundler.http's, without importing it before a request
+            raise (ResponseTooLarge if too_large else IndexUnavailable)(what + describe_http_error(e, url), hint=hint) from None
 
     def hashed(self, link: Link) -> Link:
         """``link`` with its sha256: as its page gave it, or for a find-links page that gives none,
@@ -431,7 +434,9 @@ class Repository:
                     raise offline_miss(f"the metadata of {link.filename} from index {link.index} "
                                        f"({redact_url(link.index_url)})")
             else:
-                data = remote_metadata(link, lambda url, headers: self._send(url, headers, f"index {link.index}: "), self._keep_wheel)
+                what = f"index {link.index}: "
+                data = remote_metadata(link, lambda url, headers, limit: self._send(url, headers, what, limit=limit), lambda: whole_wheel_metadata(
+                    link, lambda folder: self._download(link.url, {}, folder, what + link.filename), self.cache.root))
         except BadMetadata as e:
             raise IndexUnavailable(f"cannot read the metadata of {link.filename} from index {link.index}: {e}") from None
         except OSError as e:
@@ -439,9 +444,3 @@ class Repository:
         self.cache.put_metadata(metadata_key(link), data)
         self._deliver(self._meta_listeners, link, data)
         return data
-
-    def _keep_wheel(self, sha256: str, data: bytes) -> None:
-        """Publish a whole wheel read for its metadata (hash already checked) for the fetch stage."""
-        if self.cache.root is not None:
-            BlobStore(self.cache.root).put_bytes(sha256, data)
-

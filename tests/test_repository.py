@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bundler.cli import main
-from bundler.errors import HashMismatch
+from bundler.errors import HashMismatch, ResponseTooLarge
 from bundler.httpcache import PlannerCache, links_key, plausible_links
 from bundler.index import IndexConfig, Link, parse_page, supplying_indexes
 from bundler.lock import read_lock
@@ -69,35 +70,40 @@ class FakeServer:
         self.wheel, self.metadata_file, self.ranges = wheel, metadata, ranges
         self.asked: list[tuple[str, str | None]] = []
 
-    def get(self, url: str, headers: Mapping[str, str]) -> Answer:
+    def get(self, url: str, headers: Mapping[str, str], limit: int) -> Answer:
         self.asked.append((url.rsplit("/", 1)[1], headers.get("Range")))
         if url.endswith(".metadata"):
             return Answer(200, self.metadata_file) if self.metadata_file is not None else Answer(404)
         rng, size = headers.get("Range"), len(self.wheel)
         if not rng or not self.ranges:
+            if size > limit:  # the reader cuts a body off at its limit, as http.request_with_retries does
+                raise ResponseTooLarge(f"more than {limit} bytes")
             return Answer(200, self.wheel)
         first, _, last = rng.removeprefix("bytes=").partition("-")
         start, end = (max(size - int(last), 0), size - 1) if not first else (int(first), min(int(last), size - 1))
         return Answer(206, self.wheel[start:end + 1], {"Content-Range": f"bytes {start}-{end}/{size}"})
 
 
-@pytest.mark.parametrize(("offered", "ranges", "asked", "kept"), [
-    (True, True, [("pkg-1.0-py3-none-any.whl.metadata", None)], False),
-    (False, True, [("pkg-1.0-py3-none-any.whl", "bytes=-65536")], False),
-    (False, False, [("pkg-1.0-py3-none-any.whl", "bytes=-65536")], True),  # Range ignored: the whole wheel, kept
-], ids=["metadata-file", "range", "whole-wheel"])
-def test_remote_metadata_strategies(tmp_path: Path, offered: bool, ranges: bool, asked: list[tuple[str, str | None]],
-                                    kept: bool) -> None:
-    path = make_wheel(tmp_path, "pkg", "1.0", requires_dist=["lib>=2"])
+@pytest.mark.parametrize(("offered", "ranges", "big", "asked", "whole"), [
+    (True, True, False, [("pkg-1.0-py3-none-any.whl.metadata", None)], False),
+    (False, True, False, [("pkg-1.0-py3-none-any.whl", "bytes=-65536")], False),
+    (False, True, True, [("pkg-1.0-py3-none-any.whl", "bytes=-65536")], False),  # METADATA is in the tail
+    (False, False, False, [("pkg-1.0-py3-none-any.whl", "bytes=-65536")], False),  # Range ignored, a small wheel: all here
+    (False, False, True, [("pkg-1.0-py3-none-any.whl", "bytes=-65536")], True),  # Range ignored, a big one: streamed
+], ids=["metadata-file", "range", "range-big", "small-whole", "big-whole"])
+def test_remote_metadata_strategies(tmp_path: Path, offered: bool, ranges: bool, big: bool,
+                                    asked: list[tuple[str, str | None]], whole: bool) -> None:
+    files = {"pkg/__init__.py": "", "pkg/blob.bin": os.urandom(300_000)} if big else None
+    path = make_wheel(tmp_path, "pkg", "1.0", requires_dist=["lib>=2"], **({"files": files} if files else {}))
     wheel, meta = path.read_bytes(), read_metadata(path)
     server = FakeServer(wheel, meta, ranges)
     link = Link(filename=path.name, url=f"https://files.example/{path.name}", index="main", index_url="",
                 sha256=hashlib.sha256(wheel).hexdigest(), metadata=offered,
                 metadata_sha256=hashlib.sha256(meta).hexdigest() if offered else None)
-    keep: list[str] = []
-    assert remote_metadata(link, server.get, lambda sha, body: keep.append(sha)) == meta
-    assert server.asked == asked
-    assert keep == ([link.sha256] if kept else [])
+    streamed: list[bool] = []
+    assert remote_metadata(link, server.get, lambda: streamed.append(True) or meta) == meta
+    assert server.asked[0] == asked[0] and (len(server.asked) == 1) == (len(asked) == 1)
+    assert streamed == ([True] if whole else [])
 
 
 def test_remote_metadata_file_must_match_its_advertised_hash(tmp_path: Path) -> None:
@@ -107,7 +113,7 @@ def test_remote_metadata_file_must_match_its_advertised_hash(tmp_path: Path) -> 
     link = Link(filename=path.name, url=f"https://files.example/{path.name}", index="main", index_url="", metadata=True,
                 metadata_sha256=hashlib.sha256(meta).hexdigest())
     with pytest.raises(HashMismatch):
-        remote_metadata(link, server.get, lambda sha, body: None)
+        remote_metadata(link, server.get, lambda: b"")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -613,3 +619,20 @@ def test_a_revalidated_redirected_page_keeps_resolving_against_where_it_was(inde
     assert lock(tmp_path, index_server, "app", "--refresh") == 0
     assert any(r.status == 304 for r in index_server.requests)
     assert (tmp_path / "pylock.toml").read_bytes() == first
+
+
+def test_a_server_that_ignores_range_streams_a_big_wheel_to_the_cache(index_server: IndexServer, tmp_path: Path) -> None:
+    """Range ignored and no metadata file: the wheel is cut off at the tail read's cap, downloaded
+    whole to disk (never held in memory), hash-checked, kept for fetch, and its METADATA read."""
+    index_server.add_index("main", metadata_files=False, range_support=False)
+    src = tmp_path / "src"
+    big = make_wheel(src, "big", "1.0", requires_dist=["lib"], files={"big/__init__.py": "", "big/blob.bin": os.urandom(2_000_000)})
+    index_server.add_file("main", big)
+    index_server.add_file("main", make_wheel(src, "lib", "1.0"))
+    assert lock(tmp_path, index_server, "big") == 0
+    assert versions(locked(tmp_path)) == {"big": "1.0", "lib": "1.0"}
+    sha = hashlib.sha256(big.read_bytes()).hexdigest()
+    assert (tmp_path / "cache" / "blobs" / "sha256" / sha[:2] / sha).read_bytes() == big.read_bytes()
+    assert not any((tmp_path / "cache" / "partial").glob("*"))  # nothing half-written left behind
+    gets = [r for r in index_server.requests if r.path.endswith("big-1.0-py3-none-any.whl")]
+    assert len(gets) == 2 and gets[0].range == "bytes=-65536" and gets[1].range is None  # cut off, then whole
