@@ -117,12 +117,6 @@ class Download:
     last_modified: str | None = None
 
 
-class _Again(Exception):
-    def __init__(self, delay: float | None) -> None:
-        super().__init__()
-        self.delay = delay
-
-
 def download(client: httpx.Client, url: str, headers: Mapping[str, str], folder: Path, *, what: str, limit: int = MAX_FILE,
              retries: int = 3, sleep: Callable[[float], None] = time.sleep) -> Download:
     """GET ``url`` whole into a new file in ``folder``, hashing it as it streams.
@@ -133,31 +127,19 @@ def download(client: httpx.Client, url: str, headers: Mapping[str, str], folder:
     backoff, as ``http.request_with_retries`` does; the last transport error is raised (an
     ``httpx.HTTPError``) and the last status returned. The caller owns (and removes) the file.
     """
-    import httpx
+    from bundler.http import with_retries
 
-    from bundler.http import backoff_delay
-
-    attempt = 0
-    while True:
-        try:
-            return _attempt(client, url, {**headers, "Accept-Encoding": "identity"}, folder, what, limit, attempt < retries)
-        except _Again as again:
-            delay = again.delay if again.delay is not None else backoff_delay(attempt)
-        except httpx.TransportError:
-            if attempt >= retries:
-                raise
-            delay = backoff_delay(attempt)
-        attempt += 1
-        sleep(delay)
+    return with_retries(lambda may_retry: _attempt(client, url, {**headers, "Accept-Encoding": "identity"}, folder, what,
+                                                   limit, may_retry), retries, sleep)
 
 
 def _attempt(client: httpx.Client, url: str, headers: dict[str, str], folder: Path, what: str, limit: int,
              may_retry: bool) -> Download:
-    from bundler.http import RETRY_STATUS, retry_after
+    from bundler.http import RETRY_STATUS, Again, retry_after
 
     with client.stream("GET", url, headers=headers) as r:
         if r.status_code in RETRY_STATUS and may_retry:
-            raise _Again(retry_after(r))
+            raise Again(retry_after(r))
         etag, modified = r.headers.get("ETag"), r.headers.get("Last-Modified")
         if r.status_code != 200:
             return Download(status=r.status_code, etag=etag, last_modified=modified)

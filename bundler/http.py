@@ -14,13 +14,15 @@ import ssl
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Generator
+from typing import Callable, Generator, TypeVar
 
 import httpx
 
 from bundler import __version__
 from bundler.errors import BadInput
 from bundler.urls import credential_pieces, credentials_for, redact_url
+
+_T = TypeVar("_T")
 
 USER_AGENT = f"wheelhouse/{__version__}"
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -104,19 +106,39 @@ def request_with_retries(
     is read as it is decoded and refused (``BodyTooLarge``) once it passes ``limit`` bytes, so a
     small gzip bomb cannot inflate to gigabytes in memory.
     """
-    attempt = 0
+    def once(may_retry: bool) -> httpx.Response:
+        with client.stream(method, url, headers=headers) as response:
+            if response.status_code not in RETRY_STATUS or not may_retry:
+                return _read_capped(response, limit)
+            raise Again(retry_after(response))
+
+    return with_retries(once, retries, sleep)
+
+
+class Again(Exception):
+    """An attempt's answer that another attempt may change (a 5xx, a 429), after ``delay`` seconds
+    (None: the backoff's)."""
+
+    def __init__(self, delay: float | None) -> None:
+        super().__init__()
+        self.delay = delay
+
+
+def with_retries(attempt: Callable[[bool], _T], retries: int, sleep: Callable[[float], None]) -> _T:
+    """``attempt(may_retry)`` until it returns: ``Again`` and transport errors are retried with backoff
+    (``Again``'s own delay first, Retry-After: 0 meaning now), ``retries`` times; then the error is raised,
+    and ``may_retry`` is False for the last attempt so it returns what it got."""
+    n = 0
     while True:
         try:
-            with client.stream(method, url, headers=headers) as response:
-                if response.status_code not in RETRY_STATUS or attempt >= retries:
-                    return _read_capped(response, limit)
-                after = retry_after(response)
-            delay = after if after is not None else backoff_delay(attempt)  # Retry-After: 0 means now
+            return attempt(n < retries)
+        except Again as again:
+            delay = again.delay if again.delay is not None else backoff_delay(n)
         except httpx.TransportError:
-            if attempt >= retries:
+            if n >= retries:
                 raise
-            delay = backoff_delay(attempt)
-        attempt += 1
+            delay = backoff_delay(n)
+        n += 1
         sleep(delay)
 
 
