@@ -69,7 +69,8 @@ class BlobStore:
     """Verified files under ``root/blobs`` and the state of unfinished downloads."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+        # absolute: its paths become file: URLs and reach builds that run in other directories
+        self.root = Path(root).absolute()
 
     def path(self, sha256: str) -> Path:
         """Where the blob with this sha256 lives (whether or not it exists)."""

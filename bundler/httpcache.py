@@ -95,7 +95,7 @@ class PlannerCache:
     """Page and metadata caches rooted at ``root`` (or an in-memory no-op when ``root`` is None)."""
 
     def __init__(self, root: Path | None) -> None:
-        self.root = root
+        self.root = Path(root).absolute() if root is not None else None  # as BlobStore's
 
     def _page_paths(self, url: str) -> tuple[Path, Path]:
         assert self.root is not None

@@ -141,7 +141,7 @@ def with_built_wheels(lock: Lock, store: BlobStore) -> SdistOutcome:
             data = result.read_bytes()
             digest = hashlib.sha256(data).hexdigest()
             store.put_bytes(digest, data)
-            new = LockedWheel(filename=result.name, url=store.path(digest).absolute().as_uri(), sha256=digest, size=len(data), upload_time=None)
+            new = LockedWheel(filename=result.name, url=store.path(digest).as_uri(), sha256=digest, size=len(data), upload_time=None)
             targets = {t: (result.name if f == pkg.sdist.filename else f) for t, f in pkg.targets.items()}
             replaced[pkg.name] = dataclasses.replace(pkg, wheels=(*pkg.wheels, new), sdist=None, targets=targets)
             built[sha] = {"sdist": pkg.sdist.filename, "wheel": result.name, "wheel-sha256": digest,
