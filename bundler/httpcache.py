@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
 from pathlib import Path
@@ -65,6 +65,8 @@ class CachedPage:
     stored: float
     max_age: int
     final_url: str | None = None  # where the page was after redirects (redacted); None: the URL itself
+    # the body's digest when read back (checked) or when the fetch hashed it, so it is never hashed twice
+    body_sha256: str | None = field(default=None, compare=False)
 
     @property
     def fresh(self) -> bool:
@@ -122,7 +124,7 @@ class PlannerCache:
                 or not abs(stored) < 1e18 or not isinstance(max_age, int) or isinstance(max_age, bool)):
             return None
         return CachedPage(url=url, body=body, content_type=texts[0] or "", etag=texts[1], last_modified=texts[2],
-                          stored=float(stored), max_age=max_age, final_url=texts[3])
+                          stored=float(stored), max_age=max_age, final_url=texts[3], body_sha256=meta["body-sha256"])
 
     def put_page(self, page: CachedPage, *, body_unchanged: bool = False) -> None:
         """Store a page; after a 304, ``body_unchanged`` rewrites only the small validator record."""
@@ -138,7 +140,7 @@ class PlannerCache:
             "last-modified": page.last_modified,
             "stored": page.stored,
             "max-age": page.max_age,
-            "body-sha256": hashlib.sha256(page.body).hexdigest(),
+            "body-sha256": page.body_sha256 or hashlib.sha256(page.body).hexdigest(),
         }
         if page.final_url and redact_url(page.final_url) != redact_url(page.url):
             meta["final-url"] = redact_url(page.final_url)
@@ -230,13 +232,13 @@ def offline_miss(what: str) -> IndexUnavailable:
                             "--offline once, with network, to fill the cache (--cache-dir must be the same)")
 
 
-def links_key(body: bytes, content_type: str, page_url: str, index: IndexConfig) -> str | None:
+def links_key(body: bytes, content_type: str, page_url: str, index: IndexConfig, *, body_sha256: str | None = None) -> str | None:
     """What the links of a page depend on, hashed: the parser format, the body, its Content-Type,
     the URL relative links resolve against, and the index. None when a URL carries credentials
     (relative links would inherit them, and the cache never stores credentials)."""
     if redact_url(page_url) != page_url or redact_url(index.url) != index.url:
         return None
-    fields = [LINKS_FORMAT, hashlib.sha256(body).hexdigest(), content_type, page_url, index.name, index.url]
+    fields = [LINKS_FORMAT, body_sha256 or hashlib.sha256(body).hexdigest(), content_type, page_url, index.name, index.url]
     return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
 
 

@@ -13,6 +13,7 @@ Offline, every cached page is reused whatever its age and nothing is ever reques
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
@@ -177,7 +178,7 @@ class Repository:
         """``call(client)``, a request to ``url``: none offline or once closed, each counted, failures explained."""
         import httpx
 
-        from bundler.http import describe_http_error
+        from bundler.http import BodyTooLarge, describe_http_error
 
         if self._closed.is_set():
             raise _Closed()
@@ -189,8 +190,8 @@ class Repository:
         except httpx.InvalidURL as e:  # not an HTTPError: a link such as https://host:99999/x.whl
             raise IndexUnavailable(describe_http_error(e, url)) from None
         except httpx.HTTPError as e:
-            too_large = type(e).__name__ == "BodyTooLarge"  # bundler.http's, without importing it before a request
-            raise (ResponseTooLarge if too_large else IndexUnavailable)(what + describe_http_error(e, url), hint=hint) from None
+            error = ResponseTooLarge if isinstance(e, BodyTooLarge) else IndexUnavailable
+            raise error(what + describe_http_error(e, url), hint=hint) from None
 
     def hashed(self, link: Link) -> Link:
         """``link`` with its sha256: as its page gave it, or for a find-links page that gives none,
@@ -282,7 +283,7 @@ class Repository:
         if local is not None:
             links = folder_links(index, local)
         else:
-            body, ctype, url = self._get_page(index, index.url, self.cache.get_page(index.url))
+            body, ctype, url, _ = self._get_page(index, index.url, self.cache.get_page(index.url))
             if body is None:
                 raise IndexUnavailable(f"find-links page {redact_url(index.url)} was not found (404)")
             links = [replace(link, flat=True) for link in parse_html_page(body, url, index)]
@@ -306,19 +307,19 @@ class Repository:
         url = project_url(index.url, project)
         if cached is None and self.offline:
             raise offline_miss(f"the page of {project} on index {index.name} ({redact_url(url)})")
-        body, ctype, final_url = self._get_page(index, url, cached)
+        body, ctype, final_url, digest = self._get_page(index, url, cached)
         if body is None:
             return None
-        links = self._parse(index, url, body, ctype, final_url)
+        links = self._parse(index, url, body, ctype, final_url, digest)
         _check_page(index, body, ctype, url, final_url, bool(links))
         if links:
             self._deliver(self._page_listeners, project, index, links)
         return links
 
-    def _parse(self, index: IndexConfig, url: str, body: bytes, ctype: str, final_url: str) -> list[Link]:
+    def _parse(self, index: IndexConfig, url: str, body: bytes, ctype: str, final_url: str, digest: str | None) -> list[Link]:
         """``parse_page``, through the cache's record of this exact body's links (a warm lock of a
         project with tens of thousands of files then skips parsing and validating them)."""
-        key = links_key(body, ctype, final_url, index)
+        key = links_key(body, ctype, final_url, index, body_sha256=digest)
         remote = final_url.startswith(("http://", "https://"))
         links = self.cache.get_links(url, key, index, remote) if key else None
         if links is None:
@@ -327,13 +328,14 @@ class Repository:
                 self.cache.put_links(url, key, links)
         return keyed(links, key)  # the key lets choicememo reuse a target's ranking of exactly these links
 
-    def _get_page(self, index: IndexConfig, url: str, cached: CachedPage | None) -> tuple[bytes | None, str, str]:
+    def _get_page(self, index: IndexConfig, url: str, cached: CachedPage | None) -> tuple[bytes | None, str, str, str | None]:
         """The page at ``url`` (``cached`` is what the cache holds for it), revalidated unless it is
-        still reusable; (None, '', url) on 404."""
+        still reusable: (body, content type, URL its links resolve against, body sha256), or
+        (None, '', url, None) on 404."""
         if cached is not None and self._reusable(cached):
             if cached.content_type == NOT_FOUND:
-                return None, "", url
-            return cached.body, cached.content_type, cached.base(url)
+                return None, "", url, None
+            return cached.body, cached.content_type, cached.base(url), cached.body_sha256
         headers = {"Accept": ACCEPT, "Accept-Encoding": "gzip"}
         if cached is not None:
             if cached.etag:
@@ -344,12 +346,12 @@ class Repository:
         if r.status_code == 304 and cached is not None:
             self.cache.put_page(replace(cached, stored=time.time(), max_age=max_age_of(r.headers.get("Cache-Control"))),
                                 body_unchanged=True)
-            return cached.body, cached.content_type, cached.base(url)
+            return cached.body, cached.content_type, cached.base(url), cached.body_sha256
         if r.status_code == 404 or r.status_code == 410:
             # Remembered like a page, so higher-priority indexes are not asked again within the TTL.
             self.cache.put_page(CachedPage(url=url, body=b"", content_type=NOT_FOUND, etag=None, last_modified=None,
                                            stored=time.time(), max_age=0))
-            return None, "", url
+            return None, "", url, None
         if r.status_code in (401, 403):
             raise IndexUnavailable(f"index {index.name} refused access to {redact_url(url)} (HTTP {r.status_code})",
                               hint="give credentials in the index URL (https://user:token@host/...) or in ~/.netrc")
@@ -357,10 +359,11 @@ class Repository:
             raise IndexUnavailable(f"index {index.name} answered HTTP {r.status_code} for {redact_url(url)}")
         ctype = r.headers.get("Content-Type", "")
         final = str(r.url)
+        digest = hashlib.sha256(r.content).hexdigest()
         self.cache.put_page(CachedPage(url=url, body=r.content, content_type=ctype, etag=r.headers.get("ETag"),
                                        last_modified=r.headers.get("Last-Modified"), stored=time.time(),
-                                       max_age=max_age_of(r.headers.get("Cache-Control")), final_url=final))
-        return r.content, ctype, final
+                                       max_age=max_age_of(r.headers.get("Cache-Control")), final_url=final, body_sha256=digest))
+        return r.content, ctype, final, digest
 
     # -- direct references -------------------------------------------------------------------
 
