@@ -211,10 +211,12 @@ def _bytecode(targets: list[BundledTarget], blobs: dict[str, tuple[Path, str]], 
     found: dict[str, bytecode.Interpreter | None] = {}
     out = []
     for target in targets:
-        version = target.profile.markers.get("python_version", "")
-        if target.profile.markers.get("implementation_name") == "cpython" and version not in found:
-            found[version] = bytecode.find_interpreter(version, pythons)  # None: the target compiles (cli says so)
-        interp = found.get(version) if target.profile.markers.get("implementation_name") == "cpython" else None
+        interp = None
+        if target.profile.markers.get("implementation_name") == "cpython":
+            version = target.profile.markers.get("python_version", "")
+            if version not in found:
+                found[version] = bytecode.find_interpreter(version, pythons)  # None: the target compiles (cli says so)
+            interp = found[version]
         if interp is None:
             out.append(target)
             continue
