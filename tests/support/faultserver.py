@@ -29,16 +29,17 @@ import hashlib
 import os
 import socket
 import struct
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote, unquote, urlsplit
+
+from .loopback import LoopbackServer
 
 __all__ = [
     "ChangeEtag", "Fault", "FaultServer", "Flip", "Gzip", "IgnoreRange", "RangeStatus", "Redirect",
@@ -248,7 +249,7 @@ class FaultServer:
         self._conns: set[socket.socket] = set()
         self._stopping = threading.Event()
         self._serial = 0
-        self._httpd = _HTTPServer(self)
+        self._httpd = LoopbackServer(self, _Handler, (OSError,))
         host, port = self._httpd.server_address[:2]
         self.port: int = port
         self.base_url = f"http://{host}:{port}"
@@ -427,20 +428,6 @@ class FaultServer:
             return f.queue.popleft() if f.queue else f.persistent
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, owner: FaultServer) -> None:
-        self.owner = owner
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Clients that hang up are routine here; print tracebacks only for other errors."""
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
-
-
 class _Close(Exception):
     """End the connection after this response (how is in ``how``: ``fin`` or ``rst``)."""
 
@@ -453,7 +440,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "wheelhouse-test-faults/1.0"
     timeout = 30  # idle keep-alive connections don't pin threads forever
     disable_nagle_algorithm = True
-    server: _HTTPServer
+    server: LoopbackServer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         """Stay quiet."""

@@ -20,13 +20,12 @@ import hashlib
 import html
 import json
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Optional
@@ -34,6 +33,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import Version
+
+from .loopback import LoopbackServer
 
 from .wheelgen import make_wheel, read_metadata
 
@@ -197,7 +198,7 @@ class IndexServer:
         self._indexes: dict[str, _Index] = {}
         self._log: list[RequestRecord] = []
         self._fault: FaultHook | None = None
-        self._httpd = _HTTPServer(self)
+        self._httpd = LoopbackServer(self, _Handler, (ConnectionError, TimeoutError))
         host, port = self._httpd.server_address[:2]
         self.base_url = f"http://{host}:{port}"
         self._thread: threading.Thread | None = None
@@ -482,27 +483,12 @@ def _cached_page(req: Request, body: bytes, content_type: str) -> Response:
     return Response(200, headers, body)
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, owner: IndexServer) -> None:
-        self.owner = owner
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        # A client that hangs up early (a failed lock closing its pool) is normal here, not a
-        # server bug; its traceback on stderr would read as the product's own.
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "wheelhouse-test-index/1.0"
     timeout = 30  # idle keep-alive connections don't pin threads forever
     disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms stalls
-    server: _HTTPServer
+    server: LoopbackServer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         """Stay quiet."""
