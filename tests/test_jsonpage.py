@@ -73,3 +73,19 @@ def test_an_unusual_value_leaves_the_decision_to_the_file_by_file_reading(change
     files = [{"filename": "pkg-1.0-py3-none-any.whl", "url": "https://h/pkg-1.0-py3-none-any.whl", "hashes": {"sha256": H},
               **change}]
     assert columns_links(files, PAGE, IX) is None
+
+
+usual = st.fixed_dictionaries(
+    {"filename": names.filter(lambda n: n and "\n" not in n), "url": st.sampled_from(["https://h/a.whl", "http://h/b.tar.gz"]),
+     "hashes": st.fixed_dictionaries({"sha256": st.sampled_from([H, H.upper()])})},
+    optional={"requires-python": st.sampled_from([None, "", ">=3.8", "<4,>=3.9"]), "yanked": st.sampled_from([None, False, True, "", "bad build"]),
+              "upload-time": st.sampled_from(["2024-01-01T00:00:00Z", "garbage", ""]), "size": st.one_of(st.integers(-5, 10**9), st.none()),
+              "core-metadata": st.sampled_from([None, True, False, {"sha256": H}, "sha256=" + H])})
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.lists(usual, max_size=8))
+def test_usual_pages_take_the_column_path_and_agree(files: list) -> None:
+    fast = columns_links(files, PAGE, IX)
+    assert fast is not None  # nothing unusual here: the column reading must decide, and agree
+    assert fast == entries_links(files, PAGE, IX)
