@@ -23,26 +23,14 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from bundler.index import Link
+from bundler.pagefiles import PageFiles
 from bundler.profile import Profile
 from bundler.select import SDIST_RANK, Policy, WheelChoice, _check, check_sdist, sdist_version, versions_for_target, wheel_info
 
 if TYPE_CHECKING:
     from bundler.httpcache import PlannerCache
 
-FORMAT = "wheelhouse-choices-1"  # changes whenever selection changes what it chooses
-
-
-class KeyedLinks(list):  # type: ignore[type-arg]
-    """A page's links with the cache key of exactly these links (``httpcache.links_key``)."""
-
-    key: str | None = None
-
-
-def keyed(links: list[Link], key: str | None) -> list[Link]:
-    """``links`` carrying ``key``, for ``ChoiceMemo``."""
-    out = KeyedLinks(links)
-    out.key = key
-    return out
+FORMAT = "wheelhouse-choices-2"  # changes whenever selection changes what it chooses
 
 
 class ChoiceMemo:
@@ -56,7 +44,7 @@ class ChoiceMemo:
     def versions(self, project: str, links: Sequence[Link], profile: Profile, *, policy: Policy,
                  ranks: dict[str, int]) -> list[WheelChoice]:
         """``select.versions_for_target(project, links, profile, policy=policy, ranks=ranks)``."""
-        page = getattr(links, "key", None)
+        page = links.key if isinstance(links, PageFiles) else None
         if self.cache is None or page is None:
             return versions_for_target(project, links, profile, policy=policy, ranks=ranks)
         key = self._key(page, project, profile, policy)
@@ -64,7 +52,7 @@ class ChoiceMemo:
         if hit is not None:
             return hit
         found = versions_for_target(project, links, profile, policy=policy, ranks=ranks)
-        where = {id(link): i for i, link in enumerate(links)}
+        where = links.positions()
         record = [[where[id(c.link)], str(c.version), c.rank] for c in found]
         self.cache.put_choices(key, json.dumps(record, separators=(",", ":")).encode())
         return found
@@ -79,7 +67,7 @@ class ChoiceMemo:
                  policy.source_allowed(project), policy.binary_allowed(project)]
         return hashlib.sha256(json.dumps([FORMAT, page, project, target, rules]).encode()).hexdigest()
 
-    def _load(self, key: str, project: str, links: Sequence[Link], profile: Profile, policy: Policy,
+    def _load(self, key: str, project: str, links: PageFiles, profile: Profile, policy: Policy,
               ranks: dict[str, int]) -> list[WheelChoice] | None:
         assert self.cache is not None
         data = self.cache.get_choices(key)
@@ -94,13 +82,15 @@ class ChoiceMemo:
         return found if all(a.version > b.version for a, b in zip(found, found[1:])) else None
 
 
-def _choice(entry: Any, project: str, links: Sequence[Link], profile: Profile, policy: Policy,
+def _choice(entry: Any, project: str, links: PageFiles, profile: Profile, policy: Policy,
             ranks: dict[str, int]) -> WheelChoice:
     """One recorded choice, checked again for the target; ValueError when it does not hold."""
     i, text, rank = entry
-    if type(i) is not int or type(rank) is not int or type(text) is not str or not 0 <= i < len(links):
+    if type(i) is not int or type(rank) is not int or type(text) is not str or not 0 <= i < links.count:
         raise ValueError("not a choice record")
-    link, version = links[i], Version(text)
+    link, version = links.link(i), Version(text)
+    if link is None:
+        raise ValueError("a recorded choice is not a distribution")
     if rank == SDIST_RANK:
         ok = sdist_version(link.filename, project) == version and check_sdist(link, version, profile, policy, False, None) is None
     else:

@@ -282,7 +282,7 @@ def _side_dead_ends(error: ResolutionImpossible, repo: ProjectIndex) -> list[tup
     return out
 
 
-def explain_project(name: str, found: list[tuple[IndexConfig, list[Link]]], chosen: IndexConfig | None,
+def explain_project(name: str, found: list[tuple[IndexConfig, Sequence[Link]]], chosen: IndexConfig | None,
                     profile: Profile, policy: Policy) -> str:
     """A report of every index's files for ``name`` on ``profile``: usable versions and near misses."""
     out = [f"{name} for target {profile.name}", f"  target: {target_needs(profile)}"]

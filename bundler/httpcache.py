@@ -22,15 +22,14 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
-from itertools import repeat
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from bundler.fsutil import atomic_write, read_regular
 from bundler.errors import IndexUnavailable
 from bundler.index import IndexConfig, Link, project_of_filename, redact_url
+from bundler.pagefiles import PageFiles, columns_of, usual
 
 
 MAX_PAGE = 64 << 20  # the largest simple page on PyPI is a few MB
@@ -148,12 +147,12 @@ class PlannerCache:
 
     # -- parsed pages: a warm lock reads the links of a big page without parsing and validating it
 
-    def get_links(self, url: str, key: str, index: IndexConfig, remote: bool) -> list[Link] | None:
-        """The links stored by ``put_links(url, key, ...)`` for exactly this ``key``, or None.
+    def get_links(self, url: str, key: str, index: IndexConfig, remote: bool) -> PageFiles | None:
+        """The files stored by ``put_links(url, key, ...)`` for exactly this ``key``, or None.
 
         The record is outside input: a torn, damaged or edited record, or one for another key,
-        is a miss (never wrong links, never a traceback); its links are checked again by
-        ``plausible_links``."""
+        is a miss (never wrong links, never a traceback); its columns are checked again as a
+        page's are (``pagefiles.usual``)."""
         if self.root is None:
             return None
         try:
@@ -164,19 +163,15 @@ class PlannerCache:
             record = json.loads(payload)
             if not isinstance(record, dict) or record.get("key") != key:
                 return None
-            return _links_of(record.get("columns"), index, remote)
+            return PageFiles.checked(index, record.get("columns"), remote=remote, key=key)
         except (OSError, ValueError, TypeError, RecursionError):
             return None
 
     def put_links(self, url: str, key: str, links: Sequence[Link]) -> None:
-        """Remember the parsed ``links`` of the page at ``url`` under ``key`` (see ``links_key``)."""
+        """Remember the files of the page at ``url`` under ``key`` (see ``links_key``)."""
         if self.root is None:
             return
-        columns = [[k.filename for k in links], [k.url for k in links], [k.sha256 for k in links],
-                   [k.requires_python for k in links], [k.yanked for k in links],
-                   [k.upload_time.isoformat() if k.upload_time else None for k in links], [k.size for k in links],
-                   [k.metadata for k in links], [k.metadata_sha256 for k in links]]
-        payload = json.dumps({"key": key, "columns": columns}, separators=(",", ":")).encode()
+        payload = json.dumps({"key": key, "columns": columns_of(links)}, separators=(",", ":")).encode()
         _store(self._page_paths(url)[0].with_suffix(".links"), hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
 
     def _metadata_path(self, sha256: str) -> Path:
@@ -242,70 +237,7 @@ def links_key(body: bytes, content_type: str, page_url: str, index: IndexConfig,
     return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
 
 
-_STR, _BOOL, _TEXT, _SIZE = {str}, {bool}, {str, type(None)}, {int, type(None)}
-
-
-def _types(values: list[Any]) -> set[type]:
-    return set(map(type, values))
-
-
-def _links_of(columns: Any, index: IndexConfig, remote: bool) -> list[Link] | None:
-    """Links from stored columns (a list of values per ``Link`` field, as ``put_links`` writes them),
-    or None when they are not plausible (``plausible_links``, checked on the columns before any Link
-    is made); TypeError or ValueError when they are anything else."""
-    if type(columns) is not list or len(columns) != 9 or any(type(c) is not list for c in columns):
-        raise TypeError("not link columns")
-    names, urls, shas, requires, yanked, uploaded, sizes, metadata, meta_shas = columns
-    if len({len(c) for c in columns}) != 1:
-        raise ValueError("columns of different lengths")
-    # the exact type of every value, counted in C (``set(map(type, ...))``): bool is not int here
-    if not (_types(names) <= _STR and _types(urls) <= _STR and _types(metadata) <= _BOOL
-            and all(_types(c) <= _TEXT for c in (shas, requires, yanked, uploaded, meta_shas)) and _types(sizes) <= _SIZE
-            and min(filter(None, sizes), default=0) >= 0):
-        raise TypeError("not link columns")
-    times = [None if v is None else datetime.fromisoformat(v) for v in uploaded]
-    if any(t is not None and t.tzinfo is None for t in times):
-        raise ValueError("upload time without a time zone")
-    digests = [h for h in (*shas, *meta_shas) if h is not None]
-    if not _plausible(names, urls, digests, [t for t in (*requires, *yanked) if t is not None], remote):
-        return None
-    name, base = index.name, index.url
-    return [Link(filename=f, url=u, index=name, index_url=base, sha256=s, requires_python=r, yanked=y, upload_time=t, size=z,
-                 metadata=m, metadata_sha256=ms)
-            for f, u, s, r, y, t, z, m, ms in zip(names, urls, shas, requires, yanked, times, sizes, metadata, meta_shas)]
-
-
 def plausible_links(links: Sequence[Link], remote: bool) -> bool:
-    """The cheap half of ``index._entry_link``'s checks, for links read back from the cache of parsed
-    pages: the names' character set, the URLs' schemes and characters,
-    the digests' shape, printable texts. The full filename grammar was checked when the page was
-    parsed. One regex over all values joined, since a page may list tens of thousands of files."""
-    digests = [h for k in links for h in (k.sha256, k.metadata_sha256) if h is not None]
-    texts = [t for k in links for t in (k.requires_python, k.yanked) if t is not None]
-    return _plausible([k.filename for k in links], [k.url for k in links], digests, texts, remote)
-
-
-def _plausible(names: list[str], urls: list[str], digests: list[str], texts: list[str], remote: bool) -> bool:
-    schemes = ("http://", "https://") if remote else ("http://", "https://", "file:")
-    joined = "".join(urls)
-    # isprintable() is false for every whitespace but " " and every control character, and is
-    # faster than the regex, which decides only when it fails
-    clean_urls = (joined.isprintable() and " " not in joined) or _BAD_URL_CHAR.search(joined) is None
-    return (max(map(len, names), default=0) <= 255 and _DIST_NAMES.fullmatch(_lines(names)) is not None
-            and clean_urls and all(map(str.startswith, urls, repeat(schemes)))
-            and _DIGESTS.fullmatch(_lines(digests)) is not None and _CONTROL.search("".join(texts)) is None)
-
-
-def _lines(items: list[str]) -> str:
-    """One item per line; an item holding a newline itself (which would pass as two) gives a
-    string no pattern here matches."""
-    text = "\n".join(items) + "\n" if items else ""
-    return text if text.count("\n") == len(items) else "\0"
-
-
-# Newline-separated lists for ``plausible_links``: no name or digest may hold a newline.
-# The same classes as ``bundler.index`` checks (tests compare plausible_links with a per-link check).
-_BAD_URL_CHAR = re.compile(r"[\s\x00-\x1f]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_DIST_NAMES = re.compile(r"(?:[A-Za-z0-9._+!-]+\.(?:whl|tar\.gz|zip|tar\.bz2|tgz)\n)*")
-_DIGESTS = re.compile(r"(?:[0-9a-f]{64}\n)*")
+    """Whether ``links`` read back from the cache of parsed pages hold only values of the usual kind
+    (``pagefiles.usual``); the file-name grammar is checked when a file is used."""
+    return usual(columns_of(links), remote=remote)

@@ -94,10 +94,10 @@ class ProjectIndex(Protocol):
 
     indexes: Sequence[IndexConfig]  # in priority order; ``supplying_indexes`` picks among them
 
-    def project_links(self, project: str) -> tuple[IndexConfig, list[Link]] | None:
+    def project_links(self, project: str) -> tuple[IndexConfig, Sequence[Link]] | None:
         """The files of ``project`` from the one index that supplies it, or None when no index has it."""
 
-    def all_links(self, project: str) -> list[tuple[IndexConfig, list[Link]]]:
+    def all_links(self, project: str) -> list[tuple[IndexConfig, Sequence[Link]]]:
         """The files of ``project`` on every configured index, supplying or not (for ``explain``)."""
 
     def metadata(self, link: Link) -> bytes:
@@ -115,7 +115,7 @@ class ProjectIndex(Protocol):
     def prefetch_metadata(self, links: Sequence[Link]) -> None:
         """Start fetching core metadata that will be needed soon (no-op allowed)."""
 
-    def listen(self, on_page: Callable[[str, IndexConfig, list[Link]], None], on_metadata: Callable[[Link, bytes], None]) -> None:
+    def listen(self, on_page: Callable[[str, IndexConfig, Sequence[Link]], None], on_metadata: Callable[[Link, bytes], None]) -> None:
         """Be told, from any thread, when a project page or a file's metadata arrives (no-op allowed)."""
 
 
@@ -336,7 +336,7 @@ def _printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def parse_json_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link]:
+def parse_json_page(body: bytes, page_url: str, index: IndexConfig) -> Sequence[Link]:
     """Parse a PEP 691 JSON project page (``bundler.jsonpage``)."""
     from bundler.jsonpage import parse_json_page as parse
 
@@ -428,7 +428,7 @@ def parse_html_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link
     return links
 
 
-def parse_page(body: bytes, content_type: str, page_url: str, index: IndexConfig) -> list[Link]:
+def parse_page(body: bytes, content_type: str, page_url: str, index: IndexConfig) -> Sequence[Link]:
     """Parse a project page by its Content-Type (JSON for the PEP 691 type, HTML otherwise)."""
     ctype = content_type.split(";")[0].strip().lower()
     if ctype == JSON_TYPE or ctype == "application/json":

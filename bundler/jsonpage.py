@@ -13,17 +13,15 @@ gives the same links or raises the same precise error; tests check that both pat
 from __future__ import annotations
 
 import json
-import re
 from itertools import repeat
 from typing import Any
 
 from bundler.errors import IndexUnavailable
-from bundler.index import IndexConfig, Link, _entry_link, _is_distribution, _join, _metadata_attr, _parse_time, redact_url
+from bundler.index import IndexConfig, Link, _entry_link, _join, _metadata_attr, redact_url
+from bundler.pagefiles import PageFiles
 
-_DIGESTS = re.compile(r"(?:[0-9a-f]{64}\n)*")
 
-
-def parse_json_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link]:
+def parse_json_page(body: bytes, page_url: str, index: IndexConfig) -> PageFiles:
     """Parse a PEP 691 JSON project page."""
     try:
         data = json.loads(body)
@@ -35,7 +33,7 @@ def parse_json_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link
         raise IndexUnavailable(f"index {index.name} sent a JSON page without a 'files' list at {redact_url(page_url)}")
     files = data["files"]
     fast = columns_links(files, page_url, index)
-    return fast if fast is not None else entries_links(files, page_url, index)
+    return fast if fast is not None else PageFiles.of_links(index, entries_links(files, page_url, index))
 
 
 def entries_links(files: list[Any], page_url: str, index: IndexConfig) -> list[Link]:
@@ -54,47 +52,40 @@ def entries_links(files: list[Any], page_url: str, index: IndexConfig) -> list[L
     return links
 
 
-def _lines(items: list[str]) -> str | None:
-    text = "\n".join(items) + "\n" if items else ""
-    return text if text.count("\n") == len(items) else None  # a value holding a newline itself
-
-
-def columns_links(files: list[Any], page_url: str, index: IndexConfig) -> list[Link] | None:
-    """The links of a page's ``files`` when every value is of the usual kind, checked a column at a
-    time; None when any is not (the caller then goes file by file)."""
+def columns_links(files: list[Any], page_url: str, index: IndexConfig) -> PageFiles | None:
+    """The files of a page's ``files`` when every value is of the usual kind, checked a column at a
+    time (``PageFiles.checked``); None when any is not (the caller then goes file by file)."""
     if not files:
-        return []
+        return PageFiles.of_links(index, [])
     if set(map(type, files)) != {dict}:
         return None
-    urls = [f.get("url") for f in files]
-    names = [f.get("filename") for f in files]
-    hashes = [f.get("hashes") for f in files]
-    if set(map(type, urls)) != {str} or set(map(type, names)) != {str} or set(map(type, hashes)) != {dict}:
+
+    def column(key: str) -> list[Any]:  # dict.get mapped in C: no Python call per file
+        return list(map(dict.get, files, repeat(key)))
+
+    hashes = column("hashes")
+    if set(map(type, hashes)) != {dict}:
         return None
-    shas = [h.get("sha256") for h in hashes]
-    joined = "".join(urls)
-    if (set(map(type, shas)) != {str} or not all(names) or "#" in joined or " " in joined or not joined.isprintable()
-            or not all(map(str.startswith, urls, repeat(("https://", "http://"))))):
+    shas = list(map(dict.get, hashes, repeat("sha256")))
+    if set(map(type, shas)) != {str}:
         return None
-    shas = [s.lower() for s in shas]
-    digests = _lines(shas)
-    if digests is None or not _DIGESTS.fullmatch(digests):
-        return None
-    requires = [f.get("requires-python") or None for f in files]
-    yanked = [f.get("yanked") for f in files]
-    yanked = [None if y is None or y is False or y == "\0" else ("" if y is True else y) for y in yanked]
-    texts = [t for t in (*requires, *yanked) if t is not None]
-    if not set(map(type, texts)) <= {str} or not "".join(texts).isprintable():
-        return None
-    metas = [_metadata_attr(f.get("core-metadata", f.get("dist-info-metadata"))) for f in files]
-    meta_shas = [s for _, s in metas if s is not None]
-    meta_digests = _lines(meta_shas)
-    if meta_digests is None or not _DIGESTS.fullmatch(meta_digests):
-        return None
-    sizes = [f.get("size") for f in files]
-    name, base = index.name, index.url
-    return [Link(filename=n, url=u, index=name, index_url=base, sha256=s, requires_python=r, yanked=y,
-                 upload_time=_parse_time(f.get("upload-time")),
-                 size=z if type(z) is int and z >= 0 else None, metadata=m[0], metadata_sha256=m[1])
-            for f, n, u, s, r, y, z, m in zip(files, names, urls, shas, requires, yanked, sizes, metas)
-            if _is_distribution(n)]
+    # the PEP 658 value, under the name PEP 714 gave it or the one it had before
+    core, dist = column("core-metadata"), column("dist-info-metadata")
+    metas = core if set(map(type, dist)) <= {type(None)} else [f.get("core-metadata", f.get("dist-info-metadata")) for f in files]
+    if set(map(type, metas)) <= {type(None)}:  # PEP 658 not offered (the common case): no call per file
+        has_meta, meta_shas = [False] * len(files), [None] * len(files)
+    else:
+        pairs = [_metadata_attr(m) for m in metas]
+        has_meta, meta_shas = [m for m, _ in pairs], [s for _, s in pairs]
+    requires, yanked, uploaded, sizes = column("requires-python"), column("yanked"), column("upload-time"), column("size")
+    if "" in requires:
+        requires = [r or None for r in requires]
+    if not set(map(type, yanked)) <= {type(None)}:
+        yanked = [None if y is None or y is False or y == "\0" else ("" if y is True else y) for y in yanked]
+    if "" in uploaded:
+        uploaded = [u or None for u in uploaded]
+    if not set(map(type, sizes)) <= {int} or min(sizes, default=0) < 0:
+        sizes = [z if type(z) is int and z >= 0 else None for z in sizes]
+    columns = [column("filename"), column("url"), "\n".join(shas).lower().split("\n"), requires, yanked, uploaded, sizes,
+               has_meta, meta_shas]
+    return PageFiles.checked(index, columns, remote=True)

@@ -197,7 +197,7 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
             self._choices[cache_key] = result
         return result
 
-    def _hash_unhashed(self, name: str, links: list[Link], pinned: frozenset[Version]) -> list[Link]:
+    def _hash_unhashed(self, name: str, links: Sequence[Link], pinned: frozenset[Version]) -> list[Link]:
         """``links`` with the sha256 of the files that may be chosen (the best of each version, of the
         ``==`` pinned versions when there are any) learned by reading them, so --hash pins can be checked."""
         unhashed = {c.link.url for c in versions_for_target(name, links, self.profile, policy=self.policy,

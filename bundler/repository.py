@@ -29,11 +29,11 @@ from packaging.utils import canonicalize_name
 from bundler.errors import BadInput, HashMismatch, IndexUnavailable, ResponseTooLarge
 from bundler.findlinks import MAX_FILE, Download, UnhashedFiles, download, whole_wheel_metadata
 from bundler.fsutil import read_regular
-from bundler.choicememo import keyed
 from bundler.httpcache import MAX_PAGE, CachedPage, PlannerCache, links_key, max_age_of, offline_miss
 from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadata_key, parse_html_page, parse_page,
                            project_of_filename, project_url, redact_url, split_hash, supplying_indexes)
 from bundler.localfiles import folder_links, hash_regular, local_path, open_regular
+from bundler.pagefiles import PageFiles
 from bundler.remote_metadata import remote_metadata
 from bundler.wheelmeta import BadMetadata, metadata_from_zip
 from bundler.workers import DaemonPool
@@ -107,10 +107,10 @@ class Repository:
         self.offline = offline  # no request at all (not even speculative), whatever the cache's age
         self._pool = DaemonPool(jobs, "wheelhouse-index")  # exit waits for no speculation (see bundler.workers)
         self._lock = threading.Lock()
-        self._pages: dict[tuple[str, str], Future[list[Link] | None]] = {}
+        self._pages: dict[tuple[str, str], Future[Sequence[Link] | None]] = {}
         self._flat: dict[str, Future[dict[str, list[Link]]]] = {}
         self._meta: dict[str, Future[bytes]] = {}
-        self._page_listeners: list[Callable[[str, IndexConfig, list[Link]], None]] = []
+        self._page_listeners: list[Callable[[str, IndexConfig, Sequence[Link]], None]] = []
         self._meta_listeners: list[Callable[[Link, bytes], None]] = []
         self.requests = 0  # HTTP requests sent, for the summary line
         self._closed = threading.Event()
@@ -118,7 +118,7 @@ class Repository:
         self.max_file = max_file  # the largest file read whole to be hashed (a find-links page without hashes)
         self._unhashed = UnhashedFiles(cache.root, self._download, ttl=self.page_ttl, offline=offline)
 
-    def listen(self, on_page: Callable[[str, IndexConfig, list[Link]], None], on_metadata: Callable[[Link, bytes], None]) -> None:
+    def listen(self, on_page: Callable[[str, IndexConfig, Sequence[Link]], None], on_metadata: Callable[[Link, bytes], None]) -> None:
         """Call ``on_page``/``on_metadata`` (from any thread) as pages and metadata arrive, for speculation."""
         self._page_listeners.append(on_page)
         self._meta_listeners.append(on_metadata)
@@ -206,7 +206,7 @@ class Repository:
 
     # -- index semantics ---------------------------------------------------------------------
 
-    def project_links(self, project: str) -> tuple[IndexConfig, list[Link]] | None:
+    def project_links(self, project: str) -> tuple[IndexConfig, Sequence[Link]] | None:
         """Links of ``project`` from the first index (in priority order) that has it."""
         sources = supplying_indexes(self.indexes, project)
         futures = [(i, self._page_future(i, project)) for i in sources]
@@ -216,7 +216,7 @@ class Repository:
                 return index, links
         return None
 
-    def all_links(self, project: str) -> list[tuple[IndexConfig, list[Link]]]:
+    def all_links(self, project: str) -> list[tuple[IndexConfig, Sequence[Link]]]:
         """Links of ``project`` on every configured index (for ``explain``)."""
         futures = [(i, self._page_future(i, project)) for i in self.indexes]
         return [(i, f.result() or []) for i, f in futures]
@@ -228,7 +228,7 @@ class Repository:
 
     # -- pages -------------------------------------------------------------------------------
 
-    def _page_future(self, index: IndexConfig, project: str) -> Future[list[Link] | None]:
+    def _page_future(self, index: IndexConfig, project: str) -> Future[Sequence[Link] | None]:
         key = (index.name, canonicalize_name(project))
         with self._lock:
             fut = self._pages.get(key)
@@ -293,7 +293,7 @@ class Repository:
             grouped.setdefault(project_of_filename(link.filename), []).append(link)
         return grouped
 
-    def _fetch_page(self, index: IndexConfig, project: str, cached: CachedPage | None) -> list[Link] | None:
+    def _fetch_page(self, index: IndexConfig, project: str, cached: CachedPage | None) -> Sequence[Link] | None:
         local = local_path(index.url)
         if local is not None:
             path = local / project / "index.html"
@@ -316,17 +316,17 @@ class Repository:
             self._deliver(self._page_listeners, project, index, links)
         return links
 
-    def _parse(self, index: IndexConfig, url: str, body: bytes, ctype: str, final_url: str, digest: str | None) -> list[Link]:
-        """``parse_page``, through the cache's record of this exact body's links (a warm lock of a
-        project with tens of thousands of files then skips parsing and validating them)."""
+    def _parse(self, index: IndexConfig, url: str, body: bytes, ctype: str, final_url: str, digest: str | None) -> PageFiles:
+        """``parse_page``, through the cache's record of this exact body's files (a warm lock of a
+        project with tens of thousands of files then skips parsing the page)."""
         key = links_key(body, ctype, final_url, index, body_sha256=digest)
         remote = final_url.startswith(("http://", "https://"))
-        links = self.cache.get_links(url, key, index, remote) if key else None
-        if links is None:
-            links = parse_page(body, ctype, final_url, index)
+        files = self.cache.get_links(url, key, index, remote) if key else None
+        if files is None:
+            files = PageFiles.of_links(index, parse_page(body, ctype, final_url, index), key=key)
             if key:
-                self.cache.put_links(url, key, links)
-        return keyed(links, key)  # the key lets choicememo reuse a target's ranking of exactly these links
+                self.cache.put_links(url, key, files)
+        return files  # the key lets choicememo reuse a target's ranking of exactly these files
 
     def _get_page(self, index: IndexConfig, url: str, cached: CachedPage | None) -> tuple[bytes | None, str, str, str | None]:
         """The page at ``url`` (``cached`` is what the cache holds for it), revalidated unless it is

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
@@ -24,6 +24,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from bundler.index import Link
+from bundler.pagefiles import PageFiles, tag_key
 from bundler.platforms import libc_requirement, normalize_arch
 from bundler.profile import Profile
 
@@ -204,13 +205,12 @@ def versions_for_target(
     ranks = ranks if ranks is not None else profile.tag_ranks()
     norm = canonicalize_name(project)
     best: dict[Version, WheelChoice] = {}
-    usable = _usable_tags(links, ranks)
     python = profile.markers["python_full_version"]
-    for link in links:
-        # Most files of big projects are for other platforms or fail a check that needs no
-        # version: they are skipped before the (much slower) full filename parse. ``_check``
-        # below still decides; this only leaves out files it would reject.
-        if not usable(link.filename) or _rejected_whatever_the_version(link, python, policy, pinned_versions, hashes):
+    # Most files of big projects are for other platforms or fail a check that needs no version:
+    # they are skipped before the (much slower) full filename parse. ``_check`` below still decides;
+    # this only leaves out files it would reject.
+    for link in _usable_wheels(links, ranks):
+        if _rejected_whatever_the_version(link, python, policy, pinned_versions, hashes):
             continue
         info = wheel_info(link.filename)
         if info is None or canonicalize_name(info[0]) != norm:
@@ -226,24 +226,22 @@ def versions_for_target(
                        pinned_versions=pinned_versions, hashes=hashes)
 
 
-def _usable_tags(links: Sequence[Link], ranks: dict[str, int]) -> Callable[[str], bool]:
-    """A test of a filename's tag set against ``ranks``, from the string alone (no validation),
-    remembered per distinct tag set: a project's thousands of files share a few dozen."""
+def _usable_wheels(links: Sequence[Link], ranks: dict[str, int]) -> Iterator[Link]:
+    """The wheels of ``links`` whose tag set ``ranks`` supports, in page order, judged from the
+    filename alone (no validation) and remembered per distinct tag set: a project's thousands of
+    files share a few dozen. A ``PageFiles`` makes the ``Link`` of those files only."""
     seen: dict[str, bool] = {}
 
-    def usable(filename: str) -> bool:
-        if not filename.endswith(".whl"):
-            return False
-        tags = filename[:-4].lower().rsplit("-", 3)
-        if len(tags) < 4 or "-" not in tags[0]:  # fewer than five parts: not a wheel name
-            return False
-        key = f"{tags[1]}-{tags[2]}-{tags[3]}"
+    def usable(key: str) -> bool:
         ok = seen.get(key)
         if ok is None:
-            ok = seen[key] = best_rank(filename_tags(filename), ranks) is not None
+            ok = seen[key] = best_rank(filename_tags(f"x-1-{key}.whl"), ranks) is not None
         return ok
 
-    return usable
+    if isinstance(links, PageFiles):
+        wanted = sorted(i for key, positions in links.tag_groups().items() if usable(key) for i in positions)
+        return (k for k in map(links.link, wanted) if k is not None)
+    return (k for k in links if (key := tag_key(k.filename)) is not None and usable(key))
 
 
 def _rejected_whatever_the_version(link: Link, python: str, policy: Policy, pinned: frozenset[Version],
@@ -385,9 +383,7 @@ def with_sdists(choices: list[WheelChoice], project: str, links: Sequence[Link],
         return choices
     have = {c.version for c in choices}
     extra: dict[Version, WheelChoice] = {}
-    for link in links:
-        if link.is_wheel:
-            continue
+    for link in links.non_wheels() if isinstance(links, PageFiles) else (k for k in links if not k.is_wheel):
         version = sdist_version(link.filename, project)
         if version is None or version in have or version in extra:
             continue

@@ -38,7 +38,7 @@ class Speculator:
         with self._lock:
             return self._choices.get((profile.name, project, index))
 
-    def on_page(self, project: str, index: IndexConfig, links: list[Link]) -> None:
+    def on_page(self, project: str, index: IndexConfig, links: Sequence[Link]) -> None:
         project = canonicalize_name(project)
         wanted = []
         for profile, ranks, _ in self.profiles:

@@ -453,7 +453,6 @@ _IMPLAUSIBLE = {
     "slash in filename": _link("sub/demo-1.0-py3-none-any.whl"),
     "backslash in filename": _link("sub\\demo-1.0-py3-none-any.whl"),
     "newline in filename": _link("demo-1.0-py3-none-any.whl\ndemo-2.0-py3-none-any.whl"),
-    "not a distribution": _link("demo-1.0-py3-none-any.exe"),
     "empty filename": _link(""),
     "filename over 255": _link("a" * 252 + ".whl"),
     "escape in requires-python": _link(requires_python=">=3.8\x1b[31m"),
@@ -466,6 +465,21 @@ def test_implausible_links_are_a_miss(tmp_path: Path, bad: Link) -> None:
     cache = PlannerCache(tmp_path)
     cache.put_links(URL, _key(), [_link("good-1.0-py3-none-any.whl"), bad])
     assert cache.get_links(URL, _key(), INDEX, True) is None
+
+
+def test_a_record_row_is_read_as_the_page_row_would_be(tmp_path: Path) -> None:
+    """A record holds a page's files as the page gave them: a file that is not a distribution is
+    skipped where it is used, and an upload time that is not one is no time (``index._parse_time``)."""
+    cache = PlannerCache(tmp_path)
+    good = _link("good-1.0-py3-none-any.whl")
+    cache.put_links(URL, _key(), [good, _link("demo-1.0-py3-none-any.exe")])
+    assert cache.get_links(URL, _key(), INDEX, True) == [good]
+    _write_links(cache, _columns(upload_time=["yesterday"]))
+    [undated] = cache.get_links(URL, _key(), INDEX, True) or []
+    assert undated.upload_time is None
+    _write_links(cache, _columns(upload_time=["2024-01-01T00:00:00"]))
+    [naive] = cache.get_links(URL, _key(), INDEX, True) or []
+    assert naive.upload_time is not None and naive.upload_time.tzinfo is not None
 
 
 def test_local_file_links_only_for_a_local_page(tmp_path: Path) -> None:
@@ -533,8 +547,6 @@ _LINKS_DAMAGE: dict[str, Callable[[PlannerCache], object]] = {
     "metadata a string": lambda c: _write_links(c, _columns(metadata=["yes"])),
     "metadata null": lambda c: _write_links(c, _columns(metadata=[None])),
     "yanked a bool": lambda c: _write_links(c, _columns(yanked=[True])),
-    "upload time without a zone": lambda c: _write_links(c, _columns(upload_time=["2024-01-01T00:00:00"])),
-    "upload time garbage": lambda c: _write_links(c, _columns(upload_time=["yesterday"])),
     "upload time a number": lambda c: _write_links(c, _columns(upload_time=[1704067200])),
     "url with a scheme a remote page may not give": lambda c: _write_links(c, _columns(url=["file:///etc/passwd"])),
     "filename with a path": lambda c: _write_links(c, _columns(filename=["../demo-1.0-py3-none-any.whl"])),

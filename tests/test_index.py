@@ -690,18 +690,19 @@ def test_redact_url_never_shows_an_encoded_bare_token(token: str, host: str, pat
 
 
 # ---------------------------------------------------------------------------------------------
-# plausible_links: the batch check of links read back from the planner's cache
+# plausible_links: the batch check of files read back from the planner's cache (pagefiles.usual)
 
 
 def _plausible_one(k: Link, remote: bool) -> bool:
-    """The same checks, one link at a time and in the plainest spelling."""
+    """The same checks, one link at a time and in the plainest spelling (the name's grammar is
+    checked when a file is used, as for a page's files)."""
     import re
 
-    return (len(k.filename) <= 255 and re.fullmatch(r"[A-Za-z0-9._+!-]+\.(whl|tar\.gz|zip|tar\.bz2|tgz)", k.filename) is not None
+    return (0 < len(k.filename) <= 255 and k.filename.isprintable() and not any(c in k.filename for c in " /\\")
             and k.url.startswith(("http://", "https://") if remote else ("http://", "https://", "file:"))
-            and not any(c.isspace() or ord(c) < 32 for c in k.url)
+            and k.url.isprintable() and " " not in k.url and "#" not in k.url
             and all(h is None or re.fullmatch(r"[0-9a-f]{64}", h) is not None for h in (k.sha256, k.metadata_sha256))
-            and all(t is None or re.search(r"[\x00-\x1f\x7f-\x9f]", t) is None for t in (k.requires_python, k.yanked)))
+            and all(t is None or t.isprintable() for t in (k.requires_python, k.yanked)))
 
 
 _ODD = st.sampled_from(["", " ", "\t", "\n", "\x00", "\x1f", "\x7f", "\x85", "\xa0", "\u2028", "\u3000", "\u200b", "é", "/", "a"])
