@@ -3,13 +3,15 @@
 ``select.versions_for_target`` looks at every file of a project (tens of thousands for some) to find
 the best wheel of each version for a target. Its answer depends only on the page's links, the
 project, the target's tags and Python, and the policy, so for a page read back from the planner's
-cache (``links_key`` names its exact links) the answer is stored and reused: a list of (position
-of the chosen link in the page, version, rank).
+cache (``links_key`` names its exact links) the answer is stored and reused: the chosen files as
+columns (``pagefiles.FIELDS``), with the version and rank of each. A page whose rankings are all
+remembered is then never parsed (``repository`` parses JSON pages on first use).
 
-A record read back is checked before use: its shape, each position in range, and each chosen link
-re-checked for the target (``select._check`` or ``check_sdist``) with the same version and rank; any
-flaw is a miss, and the ranking runs as it would have. Pages without a cache key (local folders,
-in-memory test indexes, a disabled cache) are always ranked afresh.
+A record read back is checked before use: its shape, its columns as a page's are
+(``pagefiles.usual``), each file's name a distribution's, and each chosen file re-checked for the
+target (``select._check`` or ``check_sdist``) with the same version and rank; any flaw is a miss,
+and the ranking runs as it would have. Pages without a cache key (local folders, in-memory test
+indexes, a disabled cache) are always ranked afresh.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from bundler.index import Link
-from bundler.pagefiles import PageFiles
+from bundler.pagefiles import PageFiles, columns_of
 from bundler.profile import Profile
 from bundler.select import SDIST_RANK, Policy, WheelChoice, _check, check_sdist, sdist_version, versions_for_target, wheel_info
 
 if TYPE_CHECKING:
     from bundler.httpcache import PlannerCache
 
-FORMAT = "wheelhouse-choices-2"  # changes whenever selection changes what it chooses
+FORMAT = "wheelhouse-choices-3"  # changes whenever selection changes what it chooses
 
 
 class ChoiceMemo:
@@ -52,8 +54,8 @@ class ChoiceMemo:
         if hit is not None:
             return hit
         found = versions_for_target(project, links, profile, policy=policy, ranks=ranks)
-        where = links.positions()
-        record = [[where[id(c.link)], str(c.version), c.rank] for c in found]
+        record = {"versions": [str(c.version) for c in found], "ranks": [c.rank for c in found],
+                  "files": columns_of([c.link for c in found])}
         self.cache.put_choices(key, json.dumps(record, separators=(",", ":")).encode())
         return found
 
@@ -75,22 +77,23 @@ class ChoiceMemo:
             return None
         try:
             record = json.loads(data)
-            found = [_choice(entry, project, links, profile, policy, ranks) for entry in record]
-        except (ValueError, TypeError, IndexError, KeyError, RecursionError, InvalidVersion):
+            versions, ranks_of, columns = record["versions"], record["ranks"], record["files"]
+            files = PageFiles.checked(links.index, columns, remote=True)
+            if files is None or type(versions) is not list or type(ranks_of) is not list or not len(versions) == len(ranks_of) == files.count:
+                return None
+            found = [_choice(project, files.link(i), text, rank, profile, policy, ranks) for i, (text, rank) in enumerate(zip(versions, ranks_of))]
+        except (ValueError, TypeError, KeyError, RecursionError, InvalidVersion):
             return None
         # newest first, each version once, as versions_for_target answers
         return found if all(a.version > b.version for a, b in zip(found, found[1:])) else None
 
 
-def _choice(entry: Any, project: str, links: PageFiles, profile: Profile, policy: Policy,
+def _choice(project: str, link: Link | None, text: Any, rank: Any, profile: Profile, policy: Policy,
             ranks: dict[str, int]) -> WheelChoice:
     """One recorded choice, checked again for the target; ValueError when it does not hold."""
-    i, text, rank = entry
-    if type(i) is not int or type(rank) is not int or type(text) is not str or not 0 <= i < links.count:
+    if link is None or type(rank) is not int or type(text) is not str:
         raise ValueError("not a choice record")
-    link, version = links.link(i), Version(text)
-    if link is None:
-        raise ValueError("a recorded choice is not a distribution")
+    version = Version(text)
     if rank == SDIST_RANK:
         ok = sdist_version(link.filename, project) == version and check_sdist(link, version, profile, policy, False, None) is None
     else:

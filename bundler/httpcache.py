@@ -7,8 +7,7 @@ Layout under the cache directory::
 
     pages/<sha256 of redacted URL>.json   {"url", "etag", "last-modified", "content-type", "stored", "max-age"}
     pages/<sha256 of redacted URL>.body   the page bytes
-    pages/<sha256 of redacted URL>.links  the page's parsed links (``put_links``): sha256 of the rest,
-                                          a newline, then {"key", "columns": [[value per link], ...]}
+    choices/<aa>/<key>                    a target's ranking of a page (``bundler.choicememo``)
     metadata/<aa>/<key>                   core metadata, permanent; key = sha256(file sha256 | file URL)
 
 Every write goes to a temporary file first and is published with ``os.replace``.
@@ -23,18 +22,16 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from bundler.fsutil import atomic_write, read_regular
 from bundler.errors import IndexUnavailable
 from bundler.index import IndexConfig, Link, project_of_filename, redact_url
-from bundler.pagefiles import PageFiles, columns_of, usual
 
 
 MAX_PAGE = 64 << 20  # the largest simple page on PyPI is a few MB
 MAX_RECORD = 16 << 20  # validator records and core metadata
-LINKS_FORMAT = "wheelhouse-links-1"  # changes whenever a parser or Link changes what a page yields
+LINKS_FORMAT = "wheelhouse-links-2"  # changes whenever a parser or Link changes what a page yields
 
 
 def _read(path: Path, limit: int) -> bytes:
@@ -145,35 +142,6 @@ class PlannerCache:
             meta["final-url"] = redact_url(page.final_url)
         _store(meta_path, json.dumps(meta).encode())
 
-    # -- parsed pages: a warm lock reads the links of a big page without parsing and validating it
-
-    def get_links(self, url: str, key: str, index: IndexConfig, remote: bool) -> PageFiles | None:
-        """The files stored by ``put_links(url, key, ...)`` for exactly this ``key``, or None.
-
-        The record is outside input: a torn, damaged or edited record, or one for another key,
-        is a miss (never wrong links, never a traceback); its columns are checked again as a
-        page's are (``pagefiles.usual``)."""
-        if self.root is None:
-            return None
-        try:
-            data = _read(self._page_paths(url)[0].with_suffix(".links"), MAX_PAGE)
-            digest, _, payload = data.partition(b"\n")
-            if hashlib.sha256(payload).hexdigest().encode() != digest:
-                return None
-            record = json.loads(payload)
-            if not isinstance(record, dict) or record.get("key") != key:
-                return None
-            return PageFiles.checked(index, record.get("columns"), remote=remote, key=key)
-        except (OSError, ValueError, TypeError, RecursionError):
-            return None
-
-    def put_links(self, url: str, key: str, links: Sequence[Link]) -> None:
-        """Remember the files of the page at ``url`` under ``key`` (see ``links_key``)."""
-        if self.root is None:
-            return
-        payload = json.dumps({"key": key, "columns": columns_of(links)}, separators=(",", ":")).encode()
-        _store(self._page_paths(url)[0].with_suffix(".links"), hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
-
     def _metadata_path(self, sha256: str) -> Path:
         assert self.root is not None
         return self.root / "metadata" / sha256[:2] / sha256
@@ -235,9 +203,3 @@ def links_key(body: bytes, content_type: str, page_url: str, index: IndexConfig,
         return None
     fields = [LINKS_FORMAT, body_sha256 or hashlib.sha256(body).hexdigest(), content_type, page_url, index.name, index.url]
     return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
-
-
-def plausible_links(links: Sequence[Link], remote: bool) -> bool:
-    """Whether ``links`` read back from the cache of parsed pages hold only values of the usual kind
-    (``pagefiles.usual``); the file-name grammar is checked when a file is used."""
-    return usual(columns_of(links), remote=remote)

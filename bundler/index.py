@@ -428,10 +428,15 @@ def parse_html_page(body: bytes, page_url: str, index: IndexConfig) -> list[Link
     return links
 
 
+def is_json_type(content_type: str) -> bool:
+    """Whether a page of this Content-Type is read as PEP 691 JSON (anything else as HTML, or refused)."""
+    return content_type.split(";")[0].strip().lower() in (JSON_TYPE, "application/json")
+
+
 def parse_page(body: bytes, content_type: str, page_url: str, index: IndexConfig) -> Sequence[Link]:
     """Parse a project page by its Content-Type (JSON for the PEP 691 type, HTML otherwise)."""
     ctype = content_type.split(";")[0].strip().lower()
-    if ctype == JSON_TYPE or ctype == "application/json":
+    if is_json_type(ctype):
         return parse_json_page(body, page_url, index)
     if ctype in ("text/html", "application/vnd.pypi.simple.v1+html", "application/xhtml+xml", ""):
         return parse_html_page(body, page_url, index)

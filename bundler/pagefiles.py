@@ -3,8 +3,8 @@
 A big project's page lists tens of thousands of files (psycopg-binary, pydantic-core, torch), and a
 target can use a few of them: making and checking a ``Link`` for every file was most of a cold lock's
 CPU. A ``PageFiles`` holds the values a page gives for its files as lists, checked a column at a time
-(``checked``: the types, one ``isprintable`` over the joined URLs, one regex over the joined digests,
-all in C), and makes the ``Link`` of file ``i`` on first use (``link``). The file-name grammar
+(``usual``: the types, one ``isprintable`` over the joined URLs, one ``translate`` over the joined
+digests, all in C), and makes the ``Link`` of file ``i`` on first use (``link``). The file-name grammar
 (``index._is_distribution``) and the upload time are decided there, per file, so files that are not
 distributions are skipped where they are met, as the page parsers skip them.
 
@@ -12,14 +12,16 @@ The selection asks only for the files of the tag sets a target accepts (``tag_gr
 non-wheels (``non_wheels``); anything else (the diagnostics, the tests) sees a ``Sequence[Link]`` of
 every distribution on the page, made when first iterated.
 
-The same columns are what the planner's cache stores for a page (``httpcache.put_links``), and what
-it reads back is checked by ``checked`` again, so a record is as trusted as the page it came from.
+A JSON page is parsed on first use (``load``): a warm re-lock whose rankings are remembered
+(``choicememo``, which stores the chosen files as these columns and checks them with ``usual`` when
+read back) does not parse the page at all.
 """
 
 from __future__ import annotations
 
+import threading
 from itertools import repeat
-from typing import Any, Iterator, Sequence, overload
+from typing import Any, Callable, Iterator, Sequence, overload
 
 from bundler.index import IndexConfig, Link, _is_distribution, _parse_time
 
@@ -93,16 +95,34 @@ class PageFiles(Sequence[Link]):
     ``key`` is the planner cache's key of exactly these files (``httpcache.links_key``), or None.
     """
 
-    def __init__(self, index: IndexConfig, columns: list[list[Any]], *, key: str | None = None) -> None:
-        """``columns`` as ``checked`` accepts them (callers other than ``checked`` and ``of_links``
-        pass columns they have checked themselves)."""
+    def __init__(self, index: IndexConfig, columns: list[list[Any]] | None = None, *, key: str | None = None,
+                 load: Callable[[], list[list[Any]]] | None = None) -> None:
+        """``columns`` as ``usual`` accepts them (checked by the caller), or ``load`` to make them on
+        first use: a page whose targets' rankings are remembered (``choicememo``) is then never
+        parsed. An error ``load`` raises is raised to each use, and it is called again next time."""
         self.index = index
-        self.columns = columns
         self.key = key
-        self.count = len(columns[0])  # files on the page, distributions or not: positions run 0..count-1
+        self._columns = columns
+        self._load = load
+        self._load_lock = threading.Lock()
         self._made: dict[int, Link | None] = {}
         self._all: list[Link] | None = None
         self._groups: dict[str, list[int]] | None = None
+
+    @property
+    def columns(self) -> list[list[Any]]:
+        """One list of values per field of ``FIELDS``, one value per file of the page."""
+        if self._columns is None:
+            with self._load_lock:
+                if self._columns is None:
+                    assert self._load is not None
+                    self._columns = self._load()
+        return self._columns
+
+    @property
+    def count(self) -> int:
+        """The files on the page, distributions or not: positions run from 0 to count - 1."""
+        return len(self.columns[0])
 
     @classmethod
     def checked(cls, index: IndexConfig, columns: Any, *, remote: bool, key: str | None = None) -> PageFiles | None:
@@ -114,10 +134,6 @@ class PageFiles(Sequence[Link]):
     def of_links(cls, index: IndexConfig, links: Sequence[Link], *, key: str | None = None) -> PageFiles:
         """The files of ``links`` (already checked where they entered, as ``Link``s)."""
         return cls(index, links.columns if isinstance(links, PageFiles) else columns_of(links), key=key)
-
-    def with_key(self, key: str | None) -> PageFiles:
-        """These files, carrying ``key``."""
-        return self if key == self.key else PageFiles(self.index, self.columns, key=key)
 
     # -- one file at a time ------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from bundler.errors import BadInput, HashMismatch, IndexUnavailable, ResponseToo
 from bundler.findlinks import MAX_FILE, Download, UnhashedFiles, download, whole_wheel_metadata
 from bundler.fsutil import read_regular
 from bundler.httpcache import MAX_PAGE, CachedPage, PlannerCache, links_key, max_age_of, offline_miss
-from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadata_key, parse_html_page, parse_page,
+from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, is_json_type, metadata_key, parse_html_page, parse_page,
                            project_of_filename, project_url, redact_url, split_hash, supplying_indexes)
 from bundler.localfiles import folder_links, hash_regular, local_path, open_regular
 from bundler.pagefiles import PageFiles
@@ -55,7 +55,7 @@ _PASSWORD = re.compile(rb"<input\b[^>]{0,500}?type\s*=\s*[\"']?password", re.IGN
 _FORM = re.compile(rb"<form\b", re.IGNORECASE)
 
 
-def _check_page(index: IndexConfig, body: bytes, ctype: str, asked: str, final: str, has_files: bool) -> None:
+def _check_page(index: IndexConfig, body: bytes, ctype: str, asked: str, final: str, files: Sequence[Link]) -> None:
     """Refuse a 200 answer that is not a simple-API page: taking it for "no such project" would let
     the next index supply a look-alike.
 
@@ -64,7 +64,7 @@ def _check_page(index: IndexConfig, body: bytes, ctype: str, asked: str, final: 
     any file is accepted as "present, no files" only if it looks like PEP 503: no form, and not
     reached by a redirect to another path (``/login?next=...``).
     """
-    if "json" in ctype.lower() or (has_files and not _PASSWORD.search(body)):
+    if "json" in ctype.lower() or (files and not _PASSWORD.search(body)):
         return
     if _PASSWORD.search(body):
         why = "a login page (it has a password field)"
@@ -287,7 +287,7 @@ class Repository:
             if body is None:
                 raise IndexUnavailable(f"find-links page {redact_url(index.url)} was not found (404)")
             links = [replace(link, flat=True) for link in parse_html_page(body, url, index)]
-            _check_page(index, body, ctype, index.url, url, bool(links))
+            _check_page(index, body, ctype, index.url, url, links)
         grouped: dict[str, list[Link]] = {}
         for link in links:
             grouped.setdefault(project_of_filename(link.filename), []).append(link)
@@ -310,23 +310,19 @@ class Repository:
         body, ctype, final_url, digest = self._get_page(index, url, cached)
         if body is None:
             return None
-        links = self._parse(index, url, body, ctype, final_url, digest)
-        _check_page(index, body, ctype, url, final_url, bool(links))
-        if links:
-            self._deliver(self._page_listeners, project, index, links)
+        links = self._parse(index, body, ctype, final_url, digest)
+        _check_page(index, body, ctype, url, final_url, links)
+        self._deliver(self._page_listeners, project, index, links)
         return links
 
-    def _parse(self, index: IndexConfig, url: str, body: bytes, ctype: str, final_url: str, digest: str | None) -> PageFiles:
-        """``parse_page``, through the cache's record of this exact body's files (a warm lock of a
-        project with tens of thousands of files then skips parsing the page)."""
+    def _parse(self, index: IndexConfig, body: bytes, ctype: str, final_url: str, digest: str | None) -> Sequence[Link]:
+        """``parse_page``; a JSON page is parsed when its files are first needed, so a page whose
+        targets' rankings are remembered (``choicememo``, by the page's ``links_key``) is not parsed
+        at all (HTML pages are parsed here: ``_check_page`` needs to know whether they list files)."""
         key = links_key(body, ctype, final_url, index, body_sha256=digest)
-        remote = final_url.startswith(("http://", "https://"))
-        files = self.cache.get_links(url, key, index, remote) if key else None
-        if files is None:
-            files = PageFiles.of_links(index, parse_page(body, ctype, final_url, index), key=key)
-            if key:
-                self.cache.put_links(url, key, files)
-        return files  # the key lets choicememo reuse a target's ranking of exactly these files
+        if not is_json_type(ctype):
+            return PageFiles.of_links(index, parse_page(body, ctype, final_url, index), key=key)
+        return PageFiles(index, key=key, load=lambda: PageFiles.of_links(index, parse_page(body, ctype, final_url, index)).columns)
 
     def _get_page(self, index: IndexConfig, url: str, cached: CachedPage | None) -> tuple[bytes | None, str, str, str | None]:
         """The page at ``url`` (``cached`` is what the cache holds for it), revalidated unless it is

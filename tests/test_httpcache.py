@@ -17,7 +17,6 @@ import threading
 import time
 import zipfile
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,8 +26,7 @@ from hypothesis import strategies as st
 
 from bundler.cache import BlobStore
 from bundler.errors import IndexUnavailable
-from bundler.httpcache import (MAX_PAGE, MAX_RECORD, CachedPage, PlannerCache, links_key, max_age_of, offline_miss,
-                               plausible_links)
+from bundler.httpcache import MAX_PAGE, MAX_RECORD, CachedPage, PlannerCache, links_key, max_age_of, offline_miss
 from bundler.index import IndexConfig, Link
 from bundler.wheelmeta import BadMetadata
 from support.wheelgen import make_wheel
@@ -59,10 +57,9 @@ def _link(filename: str = "demo-1.0-py3-none-any.whl", **changes: Any) -> Link:
     return Link(**fields)
 
 
-def _paths(cache: PlannerCache, url: str = URL) -> tuple[Path, Path, Path]:
-    """The validator record, body and parsed-links record of ``url``, where the cache puts them."""
-    meta, body = cache._page_paths(url)
-    return meta, body, meta.with_suffix(".links")
+def _paths(cache: PlannerCache, url: str = URL) -> tuple[Path, Path]:
+    """The validator record and body of ``url``, where the cache puts them."""
+    return cache._page_paths(url)
 
 
 def _finishes(call: Callable[[], object], seconds: float = 10) -> list[object]:
@@ -145,7 +142,7 @@ def test_a_304_refresh_keeps_the_body_and_updates_the_time(tmp_path: Path) -> No
     old = _page(stored=time.time() - 3600, max_age=60)
     cache.put_page(old)
     assert not cache.get_page(URL).fresh  # type: ignore[union-attr]
-    _, body, _ = _paths(cache)
+    _, body = _paths(cache)
     inode = body.stat().st_ino
     now = time.time()
     cache.put_page(replace(old, stored=now, max_age=300, etag='"v2"'), body_unchanged=True)
@@ -197,10 +194,10 @@ def test_a_disabled_cache_stores_and_returns_nothing(tmp_path: Path, monkeypatch
     cache = PlannerCache(None)
     cache.put_page(_page())
     cache.put_page(_page(), body_unchanged=True)
-    cache.put_links(URL, "k", [_link()])
+    cache.put_choices("k" * 64, b"[]")
     cache.put_metadata(META_KEY, b"Name: demo\n")
     assert cache.get_page(URL) is None
-    assert cache.get_links(URL, "k", INDEX, True) is None
+    assert cache.get_choices("k" * 64) is None
     assert cache.get_metadata(META_KEY) is None
     assert cache.kept_wheel_metadata(_link()) is None
     assert list(tmp_path.iterdir()) == []
@@ -284,18 +281,14 @@ def test_an_oversized_page_file_is_a_miss(tmp_path: Path, which: str) -> None:
 
 
 @needs_fifo
-@pytest.mark.parametrize("which", [0, 1, 2], ids=["record", "body", "links"])
+@pytest.mark.parametrize("which", [0, 1], ids=["record", "body"])
 def test_a_fifo_where_a_page_file_should_be_is_a_miss_not_a_hang(tmp_path: Path, which: int) -> None:
     cache = PlannerCache(tmp_path)
     cache.put_page(_page())
-    key = links_key(b"<html>demo</html>", "text/html", URL, INDEX)
-    assert key is not None
-    cache.put_links(URL, key, [_link()])
     path = _paths(cache)[which]
     path.unlink()
     os.mkfifo(path)
-    [(page, links)] = _finishes(lambda: (cache.get_page(URL), cache.get_links(URL, key, INDEX, True)))
-    assert (page is None, links is None) == ((False, True) if which == 2 else (True, False))
+    assert _finishes(lambda: cache.get_page(URL)) == [None]
 
 
 def _plant_link(tmp_path: Path, path: Path, data: bytes | None) -> Path:
@@ -327,7 +320,7 @@ def test_a_link_where_a_page_file_should_be_is_a_miss(tmp_path: Path, which: int
 def test_a_link_to_a_fifo_or_nowhere_is_a_miss(tmp_path: Path) -> None:
     cache = PlannerCache(tmp_path / "cache")
     cache.put_page(_page())
-    meta, body, _ = _paths(cache)
+    meta, body = _paths(cache)
     _plant_link(tmp_path, body, None)
     assert _finishes(lambda: cache.get_page(URL)) == [None]
     meta.unlink()
@@ -337,7 +330,7 @@ def test_a_link_to_a_fifo_or_nowhere_is_a_miss(tmp_path: Path) -> None:
 
 def test_a_folder_where_a_page_file_should_be(tmp_path: Path) -> None:
     cache = PlannerCache(tmp_path)
-    meta, body, _ = _paths(cache)
+    meta, body = _paths(cache)
     meta.mkdir(parents=True)
     (meta / "inside").write_text("x")
     cache.put_page(_page())  # cannot replace the folder: the store is skipped, the run goes on
@@ -349,28 +342,29 @@ def test_a_file_where_the_pages_folder_should_be(tmp_path: Path) -> None:
     (tmp_path / "pages").write_text("in the way")
     cache = PlannerCache(tmp_path)
     cache.put_page(_page())
-    cache.put_links(URL, "k", [_link()])
-    assert cache.get_page(URL) is None and cache.get_links(URL, "k", INDEX, True) is None
+    assert cache.get_page(URL) is None
     assert (tmp_path / "pages").read_text() == "in the way"
 
 
 def test_writes_replace_a_planted_link_never_write_through_it(tmp_path: Path) -> None:
     cache = PlannerCache(tmp_path / "cache")
+    choice = "c" * 64
     cache.put_page(_page(body=b"old"))
-    cache.put_links(URL, "k", [_link()])
+    cache.put_choices(choice, b"old")
     cache.put_metadata(META_KEY, b"old")
-    meta, body, links = _paths(cache)
+    meta, body = _paths(cache)
+    choices = cache.root / "choices" / choice[:2] / choice  # type: ignore[operator]
     victims = [_plant_link(tmp_path, p, b"precious " + p.name.encode())
-               for p in (meta, body, links, cache._metadata_path(META_KEY))]
+               for p in (meta, body, choices, cache._metadata_path(META_KEY))]
     cache.put_page(_page(body=b"new"))
-    cache.put_links(URL, "k2", [_link("demo-2.0-py3-none-any.whl")])
+    cache.put_choices(choice, b"new")
     cache.put_metadata(META_KEY, b"Name: demo\n")
     for victim in victims:
         assert victim.read_bytes() == b"precious " + victim.name.encode()
-    for p in (meta, body, links, cache._metadata_path(META_KEY)):
+    for p in (meta, body, choices, cache._metadata_path(META_KEY)):
         assert p.is_file() and not p.is_symlink()
     assert cache.get_page(URL).body == b"new"  # type: ignore[union-attr]
-    assert cache.get_links(URL, "k2", INDEX, True) == [_link("demo-2.0-py3-none-any.whl")]
+    assert cache.get_choices(choice) == b"new"
     assert cache.get_metadata(META_KEY) == b"Name: demo\n"
 
 
@@ -387,195 +381,11 @@ def test_a_304_refresh_does_not_write_through_a_planted_record_link(tmp_path: Pa
 def test_a_write_over_a_fifo_does_not_block(tmp_path: Path) -> None:
     cache = PlannerCache(tmp_path)
     cache.put_page(_page(body=b"old"))
-    _, body, _ = _paths(cache)
+    _, body = _paths(cache)
     body.unlink()
     os.mkfifo(body)
     _finishes(lambda: cache.put_page(_page(body=b"new")))
     assert cache.get_page(URL).body == b"new"  # type: ignore[union-attr]
-
-
-# ---------------------------------------------------------------------------------------------
-# parsed-link records
-
-
-def _key(body: bytes = b"<html>demo</html>") -> str:
-    key = links_key(body, "text/html", URL, INDEX)
-    assert key is not None
-    return key
-
-
-_FULL = _link("demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", requires_python=">=3.8", yanked="broken build",
-              upload_time=datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc), size=12345, metadata=True,
-              metadata_sha256="ef" * 32)
-
-
-@pytest.mark.parametrize("links", [
-    [],
-    [_link()],
-    [_FULL, _link("demo-1.0.tar.gz", sha256=None, yanked="", size=0), _link("demo-0.9.zip", url="http://plain.example/x.zip")],
-], ids=["none", "one", "all-fields"])
-def test_links_round_trip(tmp_path: Path, links: list[Link]) -> None:
-    cache = PlannerCache(tmp_path)
-    cache.put_links(URL, _key(), links)
-    assert cache.get_links(URL, _key(), INDEX, True) == links
-
-
-def test_links_take_the_index_they_are_read_for(tmp_path: Path) -> None:
-    cache = PlannerCache(tmp_path)
-    cache.put_links(URL, _key(), [_link()])
-    other = IndexConfig(name="mirror", url="https://mirror.example/simple/")
-    got = cache.get_links(URL, _key(), other, True)
-    assert got is not None and (got[0].index, got[0].index_url) == ("mirror", other.url)
-
-
-def test_links_for_another_key_or_page_are_a_miss(tmp_path: Path) -> None:
-    cache = PlannerCache(tmp_path)
-    cache.put_links(URL, _key(), [_link()])
-    assert cache.get_links(URL, _key(b"<html>changed</html>"), INDEX, True) is None
-    assert cache.get_links("https://pypi.example/simple/other/", _key(), INDEX, True) is None
-    cache.put_links(URL, _key(b"<html>changed</html>"), [_link("demo-2.0-py3-none-any.whl")])
-    assert cache.get_links(URL, _key(), INDEX, True) is None  # one record per page: the newest
-
-
-_IMPLAUSIBLE = {
-    "local file from a remote page": _link(url="file:///etc/passwd"),
-    "javascript url": _link(url="javascript:alert(1)"),
-    "ftp url": _link(url="ftp://files.example/demo-1.0-py3-none-any.whl"),
-    "space in url": _link(url="https://files.example/demo 1.0.whl"),
-    "newline in url": _link(url="https://files.example/demo\n-1.0.whl"),
-    "nul in url": _link(url="https://files.example/demo\x00.whl"),
-    "upper-case sha256": _link(sha256="AB" * 32),
-    "short sha256": _link(sha256="ab" * 31),
-    "non-hex sha256": _link(sha256="zz" * 32),
-    "two sha256 in one": _link(sha256="ab" * 32 + "\n" + "ab" * 32),
-    "bad metadata sha256": _link(metadata=True, metadata_sha256="not-a-digest"),
-    "parent folder in filename": _link("../../demo-1.0-py3-none-any.whl"),
-    "slash in filename": _link("sub/demo-1.0-py3-none-any.whl"),
-    "backslash in filename": _link("sub\\demo-1.0-py3-none-any.whl"),
-    "newline in filename": _link("demo-1.0-py3-none-any.whl\ndemo-2.0-py3-none-any.whl"),
-    "empty filename": _link(""),
-    "filename over 255": _link("a" * 252 + ".whl"),
-    "escape in requires-python": _link(requires_python=">=3.8\x1b[31m"),
-    "nul in yank reason": _link(yanked="reason\x00"),
-}
-
-
-@pytest.mark.parametrize("bad", _IMPLAUSIBLE.values(), ids=_IMPLAUSIBLE.keys())
-def test_implausible_links_are_a_miss(tmp_path: Path, bad: Link) -> None:
-    cache = PlannerCache(tmp_path)
-    cache.put_links(URL, _key(), [_link("good-1.0-py3-none-any.whl"), bad])
-    assert cache.get_links(URL, _key(), INDEX, True) is None
-
-
-def test_a_record_row_is_read_as_the_page_row_would_be(tmp_path: Path) -> None:
-    """A record holds a page's files as the page gave them: a file that is not a distribution is
-    skipped where it is used, and an upload time that is not one is no time (``index._parse_time``)."""
-    cache = PlannerCache(tmp_path)
-    good = _link("good-1.0-py3-none-any.whl")
-    cache.put_links(URL, _key(), [good, _link("demo-1.0-py3-none-any.exe")])
-    assert cache.get_links(URL, _key(), INDEX, True) == [good]
-    _write_links(cache, _columns(upload_time=["yesterday"]))
-    [undated] = cache.get_links(URL, _key(), INDEX, True) or []
-    assert undated.upload_time is None
-    _write_links(cache, _columns(upload_time=["2024-01-01T00:00:00"]))
-    [naive] = cache.get_links(URL, _key(), INDEX, True) or []
-    assert naive.upload_time is not None and naive.upload_time.tzinfo is not None
-
-
-def test_local_file_links_only_for_a_local_page(tmp_path: Path) -> None:
-    cache = PlannerCache(tmp_path)
-    local = _link(url="file:///srv/wheels/demo-1.0-py3-none-any.whl")
-    cache.put_links(URL, _key(), [local])
-    assert cache.get_links(URL, _key(), INDEX, False) == [local]
-    assert cache.get_links(URL, _key(), INDEX, True) is None
-    assert plausible_links([local], remote=False) and not plausible_links([local], remote=True)
-
-
-def _write_links(cache: PlannerCache, payload: bytes, digest: bytes | None = None) -> None:
-    """A parsed-links record with ``payload``, under its right digest unless ``digest`` is given."""
-    path = _paths(cache)[2]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes((hashlib.sha256(payload).hexdigest().encode() if digest is None else digest) + b"\n" + payload)
-
-
-def _columns(**changes: list[Any]) -> bytes:
-    """A record for ``_key()`` of one good link, with some columns replaced."""
-    names = ["filename", "url", "sha256", "requires_python", "yanked", "upload_time", "size", "metadata", "metadata_sha256"]
-    cols: dict[str, list[Any]] = dict(zip(names, [["demo-1.0-py3-none-any.whl"], ["https://files.example/demo-1.0-py3-none-any.whl"],
-                                                  [SHA], [None], [None], ["2024-01-01T00:00:00+00:00"], [10], [False], [None]]))
-    cols.update(changes)
-    return json.dumps({"key": _key(), "columns": list(cols.values())}).encode()
-
-
-def test_a_hand_written_links_record_is_read(tmp_path: Path) -> None:
-    # the baseline of the damaged records below: the same record, undamaged, is a hit
-    cache = PlannerCache(tmp_path)
-    _write_links(cache, _columns())
-    assert cache.get_links(URL, _key(), INDEX, True) == [
-        _link(upload_time=datetime(2024, 1, 1, tzinfo=timezone.utc), size=10)]
-
-
-_LINKS_DAMAGE: dict[str, Callable[[PlannerCache], object]] = {
-    "truncated": lambda c: _write_links(c, _columns()[:-10]),
-    "truncated after the digest": lambda c: _paths(c)[2].write_bytes(_paths(c)[2].read_bytes()[:70]),
-    "wrong digest": lambda c: _write_links(c, _columns(), digest=b"0" * 64),
-    "no newline": lambda c: _paths(c)[2].write_bytes(_columns()),
-    "empty": lambda c: _paths(c)[2].write_bytes(b""),
-    "garbage": lambda c: _paths(c)[2].write_bytes(os.urandom(200)),
-    "not json": lambda c: _write_links(c, b"{not json"),
-    "not utf-8": lambda c: _write_links(c, b'{"key": "\xff"}'),
-    "a list": lambda c: _write_links(c, b"[1, 2]"),
-    "a number": lambda c: _write_links(c, b"5"),
-    "null": lambda c: _write_links(c, b"null"),
-    "nested deep": lambda c: _write_links(c, b"[" * 100_000 + b"]" * 100_000),
-    "nested deep in the columns": lambda c: _write_links(
-        c, b'{"key": "' + _key().encode() + b'", "columns": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
-    "no key": lambda c: _write_links(c, json.dumps({"columns": []}).encode()),
-    "columns missing": lambda c: _write_links(c, json.dumps({"key": _key()}).encode()),
-    "columns an object": lambda c: _write_links(c, json.dumps({"key": _key(), "columns": {"a": 1}}).encode()),
-    "eight columns": lambda c: _write_links(c, json.dumps({"key": _key(), "columns": [[]] * 8}).encode()),
-    "ten columns": lambda c: _write_links(c, json.dumps({"key": _key(), "columns": [[]] * 10}).encode()),
-    "a column not a list": lambda c: _write_links(c, _columns(size=5)),  # type: ignore[arg-type]
-    "columns of different lengths": lambda c: _write_links(c, _columns(size=[1, 2])),
-    "filename a number": lambda c: _write_links(c, _columns(filename=[5])),
-    "url null": lambda c: _write_links(c, _columns(url=[None])),
-    "sha256 a number": lambda c: _write_links(c, _columns(sha256=[5])),
-    "size a string": lambda c: _write_links(c, _columns(size=["10"])),
-    "size a bool": lambda c: _write_links(c, _columns(size=[True])),
-    "size a float": lambda c: _write_links(c, _columns(size=[1.5])),
-    "size negative": lambda c: _write_links(c, _columns(size=[-1])),
-    "metadata a string": lambda c: _write_links(c, _columns(metadata=["yes"])),
-    "metadata null": lambda c: _write_links(c, _columns(metadata=[None])),
-    "yanked a bool": lambda c: _write_links(c, _columns(yanked=[True])),
-    "upload time a number": lambda c: _write_links(c, _columns(upload_time=[1704067200])),
-    "url with a scheme a remote page may not give": lambda c: _write_links(c, _columns(url=["file:///etc/passwd"])),
-    "filename with a path": lambda c: _write_links(c, _columns(filename=["../demo-1.0-py3-none-any.whl"])),
-    "bad sha256": lambda c: _write_links(c, _columns(sha256=["ABC"])),
-}
-
-
-@pytest.mark.parametrize("damage", _LINKS_DAMAGE.values(), ids=_LINKS_DAMAGE.keys())
-def test_a_damaged_links_record_is_a_miss(tmp_path: Path, damage: Callable[[PlannerCache], object]) -> None:
-    cache = PlannerCache(tmp_path)
-    cache.put_links(URL, _key(), [_link()])
-    damage(cache)
-    assert cache.get_links(URL, _key(), INDEX, True) is None
-
-
-def test_an_oversized_links_record_is_a_miss(tmp_path: Path) -> None:
-    cache = PlannerCache(tmp_path)
-    cache.put_links(URL, _key(), [_link()])
-    with open(_paths(cache)[2], "r+b") as f:
-        f.truncate(MAX_PAGE + 1)
-    assert cache.get_links(URL, _key(), INDEX, True) is None
-
-
-def test_a_link_where_the_links_record_should_be_is_a_miss(tmp_path: Path) -> None:
-    cache = PlannerCache(tmp_path / "cache")
-    cache.put_links(URL, _key(), [_link()])
-    path = _paths(cache)[2]
-    _plant_link(tmp_path, path, path.read_bytes())
-    assert cache.get_links(URL, _key(), INDEX, True) is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -700,55 +510,15 @@ _json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
 _PAGE_KEYS = ("url", "content-type", "etag", "last-modified", "stored", "max-age", "final-url")
 _page_records = st.fixed_dictionaries({}, optional={k: _json | st.text(max_size=30) for k in _PAGE_KEYS})
 
-_names = st.sampled_from(["demo-1.0-py3-none-any.whl", "demo-1.0.tar.gz", "../demo-1.0.whl", "a/b.whl", "a\n.whl", ""])
-_urls = st.sampled_from(["https://h.example/a.whl", "http://h.example/a.zip", "file:///etc/passwd", "javascript:x",
-                         "https://h.example/a b.whl", "https://h.example/\x00.whl"])
-_digests = st.none() | st.sampled_from([SHA, SHA.upper(), SHA[:10], SHA + "\n" + SHA])
-_times = st.none() | st.sampled_from(["2024-01-01T00:00:00+00:00", "2024-01-01T00:00:00", "2024-13-01", "x"])
-_COLUMN_VALUES = [_names | st.text(max_size=10), _urls | st.text(max_size=10), _digests | st.text(max_size=10),
-                  st.none() | st.text(max_size=10), st.none() | st.text(max_size=10), _times,
-                  st.none() | st.integers(-3, 2**70) | st.booleans(), st.booleans() | st.none(), _digests]
-
-
-@st.composite
-def _links_records(draw: st.DrawFn) -> bytes:
-    n = draw(st.integers(0, 3))
-    columns: list[Any] = [draw(st.lists(values, min_size=n, max_size=n)) for values in _COLUMN_VALUES]
-    if draw(st.booleans()):
-        columns[draw(st.integers(0, 8))] = draw(_json)
-    if draw(st.booleans()):
-        columns = draw(st.lists(st.lists(_scalars, max_size=3), max_size=10))
-    key = draw(st.sampled_from([_key(), "other"]) | _json)
-    return json.dumps({"key": key, "columns": columns} if draw(st.booleans()) else draw(_json)).encode()
-
-
-def _check_links(got: list[Link] | None, remote: bool) -> None:
-    if got is None:
-        return
-    for k in got:
-        assert (k.index, k.index_url) == (INDEX.name, INDEX.url)
-        assert "/" not in k.filename and "\\" not in k.filename and k.filename.endswith((".whl", ".tar.gz", ".zip"))
-        assert k.url.startswith(("http://", "https://") if remote else ("http://", "https://", "file:"))
-        assert not any(c.isspace() or ord(c) < 32 for c in k.url)
-        for digest in (k.sha256, k.metadata_sha256):
-            assert digest is None or (len(digest) == 64 and set(digest) <= set("0123456789abcdef"))
-        assert k.upload_time is None or k.upload_time.tzinfo is not None
-        assert k.size is None or (type(k.size) is int and k.size >= 0)
-        assert type(k.metadata) is bool
-
-
 @SETTINGS
-@given(which=st.sampled_from(["record", "body", "links", "metadata"]),
-       raw=st.binary(max_size=300), page_record=_page_records, links_record=_links_records(),
-       structured=st.booleans(), right_digest=st.booleans(), remote=st.booleans())
-def test_fuzz_record_files(which: str, raw: bytes, page_record: dict[str, Any], links_record: bytes, structured: bool,
-                           right_digest: bool, remote: bool) -> None:
+@given(which=st.sampled_from(["record", "body", "metadata"]),
+       raw=st.binary(max_size=300), page_record=_page_records, structured=st.booleans(), right_digest=st.booleans())
+def test_fuzz_record_files(which: str, raw: bytes, page_record: dict[str, Any], structured: bool, right_digest: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cache = PlannerCache(Path(tmp))
         cache.put_page(_page())
-        cache.put_links(URL, _key(), [_link()])
         cache.put_metadata(META_KEY, b"Name: demo\n")
-        meta_path, body_path, links_path = _paths(cache)
+        meta_path, body_path = _paths(cache)
         if which == "record":
             if structured:
                 # with the body's right digest the damage reaches the checks of every field
@@ -758,9 +528,6 @@ def test_fuzz_record_files(which: str, raw: bytes, page_record: dict[str, Any], 
                 meta_path.write_bytes(raw)
         elif which == "body":
             body_path.write_bytes(raw)
-        elif which == "links":
-            payload = links_record if structured else raw
-            links_path.write_bytes((hashlib.sha256(payload).hexdigest().encode() if right_digest else raw[:64]) + b"\n" + payload)
         else:
             cache._metadata_path(META_KEY).write_bytes(raw)
 
@@ -769,7 +536,5 @@ def test_fuzz_record_files(which: str, raw: bytes, page_record: dict[str, Any], 
                                 and isinstance(page.stored, float) and type(page.max_age) is int
                                 and all(v is None or isinstance(v, str) for v in (page.etag, page.last_modified, page.final_url)))
         assert page is None or (isinstance(page.fresh, bool) and page.base(URL) == URL)
-        links = cache.get_links(URL, _key(), INDEX, remote)
-        _check_links(links, remote)
         meta = cache.get_metadata(META_KEY)
         assert meta is None or isinstance(meta, bytes)

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from bundler.errors import IndexUnavailable
-from bundler.httpcache import plausible_links
+from bundler.pagefiles import columns_of, usual
 from bundler.index import (
     JSON_TYPE,
     PYPI_SIMPLE,
@@ -690,7 +690,7 @@ def test_redact_url_never_shows_an_encoded_bare_token(token: str, host: str, pat
 
 
 # ---------------------------------------------------------------------------------------------
-# plausible_links: the batch check of files read back from the planner's cache (pagefiles.usual)
+# pagefiles.usual: the batch check of a page's files (and of those a choice record holds)
 
 
 def _plausible_one(k: Link, remote: bool) -> bool:
@@ -721,8 +721,8 @@ def _record_links(draw: st.DrawFn) -> Link:
 
 @settings(max_examples=500, deadline=None)
 @given(links=st.lists(_record_links(), max_size=4), remote=st.booleans())
-def test_plausible_links_is_the_per_link_check(links: list[Link], remote: bool) -> None:
-    assert plausible_links(links, remote) == all(_plausible_one(k, remote) for k in links)
+def test_usual_columns_is_the_per_link_check(links: list[Link], remote: bool) -> None:
+    assert usual(columns_of(links), remote=remote) == all(_plausible_one(k, remote) for k in links)
 
 
 _PART = st.sampled_from(["pkg", "Pkg_x", "a__b", "", "1.0", "1.0rc1", "1!2.0+local.1", "x.y", "1_a", "cp311", "py2.py3",

@@ -7,24 +7,23 @@ strategies are also tested directly.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from bundler.cli import main
 from bundler.errors import HashMismatch, ResponseTooLarge
-from bundler.httpcache import PlannerCache, links_key, plausible_links
-from bundler.index import IndexConfig, Link, parse_page, supplying_indexes
+from bundler.httpcache import CachedPage, PlannerCache, links_key
+from bundler.index import IndexConfig, Link, supplying_indexes
 from bundler.lock import read_lock
 from bundler.remote_metadata import remote_metadata
+from bundler.repository import Repository
 from support.wheelgen import make_wheel, read_metadata
 from support.hermetic import hermetic
 from support.indexserver import IndexServer
@@ -438,41 +437,13 @@ def test_range_reads_that_are_not_a_zip_fall_back_to_the_whole_wheel(index_serve
 
 
 # ---------------------------------------------------------------------------------------------
-# the cache of parsed pages (``PlannerCache.get_links``/``put_links``): outside input when read back
+# pages parsed on first use: a warm lock whose rankings are remembered (choicememo) parses none
 
 RIX = IndexConfig(name="main", url="https://idx.example/simple/")
 RPAGE = "https://idx.example/simple/pkg/"
 RECORD_BODY = json.dumps({"meta": {"api-version": "1.1"}, "name": "pkg", "files": [
-    {"filename": "pkg-2.0-cp311-cp311-manylinux_2_28_x86_64.whl", "url": "../../f/pkg-2.0-cp311-cp311-manylinux_2_28_x86_64.whl",
-     "hashes": {"sha256": "A" * 64}, "requires-python": ">=3.9", "upload-time": "2024-01-02T03:04:05.123456Z", "size": 1234,
-     "core-metadata": {"sha256": "b" * 64}},
-    {"filename": "pkg-1.0-py3-none-any.whl", "url": "https://files.example/pkg-1.0-py3-none-any.whl", "hashes": {"sha256": "c" * 64},
-     "yanked": "broken build", "upload-time": "2023-05-06T07:08:09+02:00"},
-    {"filename": "pkg-1.0.tar.gz", "url": "https://files.example/pkg-1.0.tar.gz", "hashes": {}, "yanked": True},
-    {"filename": "setup.exe", "url": "https://files.example/setup.exe", "hashes": {}},
+    {"filename": "pkg-1.0-py3-none-any.whl", "url": "https://files.example/pkg-1.0-py3-none-any.whl", "hashes": {"sha256": "c" * 64}},
 ]}).encode()
-
-
-def _recorded(tmp_path: Path) -> tuple[PlannerCache, str, list[Link], Path]:
-    cache = PlannerCache(tmp_path)
-    links = parse_page(RECORD_BODY, JSON_TYPE, RPAGE, RIX)
-    key = links_key(RECORD_BODY, JSON_TYPE, RPAGE, RIX)
-    assert key is not None and len(links) == 3
-    cache.put_links(RPAGE, key, links)
-    (record,) = tmp_path.rglob("*.links")
-    return cache, key, links, record
-
-
-def _rewrite(record: Path, payload: bytes) -> None:
-    """Store ``payload`` as a record with a matching digest: an edit made on purpose, not damage."""
-    record.write_bytes(hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
-
-
-def test_links_record_gives_back_exactly_the_parsed_links(tmp_path: Path) -> None:
-    cache, key, links, _ = _recorded(tmp_path)
-    assert cache.get_links(RPAGE, key, RIX, True) == links
-    assert cache.get_links(RPAGE, "0" * 64, RIX, True) is None  # another body, Content-Type, base URL or index
-    assert PlannerCache(None).get_links(RPAGE, key, RIX, True) is None
 
 
 @pytest.mark.parametrize("change", ["body", "content-type", "page-url", "index-name", "index-url"])
@@ -484,95 +455,54 @@ def test_links_key_changes_with_everything_the_links_depend_on(change: str) -> N
     assert links_key(**args) != links_key(**{**args, field_name: other[change]})  # type: ignore[arg-type]
 
 
-def test_no_links_record_for_urls_with_credentials() -> None:
+def test_no_links_key_for_urls_with_credentials() -> None:
     """Relative links inherit the page URL's userinfo, and the cache never stores credentials."""
     assert links_key(RECORD_BODY, JSON_TYPE, "https://u:tok@idx.example/simple/pkg/", RIX) is None
     assert links_key(RECORD_BODY, JSON_TYPE, RPAGE, IndexConfig(name="main", url="https://u:tok@idx.example/simple/")) is None
 
 
-@pytest.mark.parametrize("damage", [
-    lambda b: b[: len(b) // 2],  # torn
-    lambda b: b[:70] + bytes([b[70] ^ 1]) + b[71:],  # one bit of the payload
-    lambda b: bytes([b[0] ^ 1]) + b[1:],  # the digest
-    lambda b: b"",
-    lambda b: b"\xff\xfe" * 100,
-    lambda b: b.replace(b"\n", b"", 1),
-], ids=["torn", "payload-bit", "digest-bit", "empty", "garbage", "no-digest-line"])
-def test_damaged_links_record_is_a_miss(tmp_path: Path, damage: Any) -> None:
-    cache, key, _, record = _recorded(tmp_path)
-    record.write_bytes(damage(record.read_bytes()))
-    assert cache.get_links(RPAGE, key, RIX, True) is None
+def test_a_warm_lock_parses_no_page_and_a_lost_ranking_parses_its_page_again(index_server: IndexServer, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from bundler import repository
 
-
-def _columns(*rows: list[Any]) -> list[list[Any]]:
-    """The stored form of ``rows`` (one list of values per Link field)."""
-    return [list(c) for c in itertools.zip_longest(*rows)]
-
-
-GOOD_ROW = ["pkg-1.0-py3-none-any.whl", "https://f.example/pkg-1.0-py3-none-any.whl", "c" * 64, None, None,
-            "2023-05-06T07:08:09+00:00", 10, False, None]
-
-
-@pytest.mark.parametrize(("position", "value"), [
-    (0, "../pkg-1.0-py3-none-any.whl"), (0, "pkg 1.0.whl"), (0, 7), (1, "file:///etc/passwd.whl"),
-    (1, "https://f.example/a b.whl"), (1, "https://f.example/a\x00.whl"), (1, "javascript:x"), (2, "zz"), (2, "C" * 64),
-    (3, ">=3\x1b[2J"), (4, 1), (5, 1704067200), (5, ["2023"]), (6, -1), (6, True), (6, "10"), (7, "yes"),
-    (8, "d" * 63), (9, "extra field"),
-], ids=lambda v: repr(v)[:20])
-def test_edited_links_record_is_a_miss(tmp_path: Path, position: int, value: Any) -> None:
-    """A record edited so that it parses and its digest matches is still checked, row by row."""
-    cache, key, _, record = _recorded(tmp_path)
-    row = list(GOOD_ROW)
-    if position < len(row):
-        row[position] = value
-    else:
-        row.append(value)
-    _rewrite(record, json.dumps({"key": key, "columns": _columns(GOOD_ROW)}).encode())
-    assert cache.get_links(RPAGE, key, RIX, True) is not None  # the untouched row is accepted
-    _rewrite(record, json.dumps({"key": key, "columns": _columns(GOOD_ROW, row)}).encode())
-    assert cache.get_links(RPAGE, key, RIX, True) is None
-
-
-@pytest.mark.parametrize("payload", [
-    b"[]", b'{"key": 1}', b'"x"', b"[" * 100000, b'{"key": "K", "columns": {}}', b'{"key": "K", "columns": ["abcdefghi"]}',
-    b'{"key": "K", "columns": [{"a": 1}]}', b'{"key": "K", "links": []}', b'{"key": "K", "columns": [[], [], []]}',
-    json.dumps({"key": "K", "columns": [c[:1] if i == 3 else c for i, c in enumerate(_columns(GOOD_ROW, GOOD_ROW))]}).encode(),
-])
-def test_links_record_of_the_wrong_shape_is_a_miss(tmp_path: Path, payload: bytes) -> None:
-    cache, key, _, record = _recorded(tmp_path)
-    _rewrite(record, payload.replace(b'"K"', json.dumps(key).encode()))
-    assert cache.get_links(RPAGE, key, RIX, True) is None
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.data())
-def test_any_edit_of_a_links_record_is_a_miss_or_plausible_links(tmp_path_factory: pytest.TempPathFactory, data: st.DataObject) -> None:
-    cache, key, links, record = _recorded(tmp_path_factory.mktemp("rec"))
-    digest, _, payload = record.read_bytes().partition(b"\n")
-    at = data.draw(st.integers(0, len(payload) - 1))
-    new = payload[:at] + data.draw(st.binary(max_size=8)) + payload[at + data.draw(st.integers(0, 8)):]
-    if data.draw(st.booleans()):
-        _rewrite(record, new)  # an edit on purpose: rows are checked again
-        got = cache.get_links(RPAGE, key, RIX, True)
-        assert got is None or (all(isinstance(k, Link) for k in got) and plausible_links(got, True))
-    else:
-        record.write_bytes(digest + b"\n" + new)  # damage: the digest no longer matches
-        assert cache.get_links(RPAGE, key, RIX, True) in (None, links)
-
-
-def test_warm_lock_reads_links_records_and_survives_damaged_ones(index_server: IndexServer, tmp_path: Path) -> None:
     publish(index_server, [W("app", "1.0", deps=["lib"]), W("lib", "1.0"), W("lib", "2.0")])
+    parsed: list[str] = []
+    real = repository.parse_page
+
+    def counting(body: bytes, ctype: str, url: str, index: IndexConfig) -> Any:
+        parsed.append(url.rstrip("/").rsplit("/", 1)[-1])
+        return real(body, ctype, url, index)
+
+    monkeypatch.setattr(repository, "parse_page", counting)
     assert lock(tmp_path, index_server, "app") == 0
     first = (tmp_path / "pylock.toml").read_bytes()
-    records = list((tmp_path / "cache" / "pages").rglob("*.links"))
-    assert len(records) == 2  # app and lib
+    assert {"app", "lib"} <= set(parsed)
+    parsed.clear()
     assert lock(tmp_path, index_server, "app") == 0
-    assert (tmp_path / "pylock.toml").read_bytes() == first
-    for r in records:
-        r.write_bytes(r.read_bytes()[:-20])
+    assert (tmp_path / "pylock.toml").read_bytes() == first and parsed == []
+    for record in (tmp_path / "cache" / "choices").rglob("*"):
+        if record.is_file():
+            record.write_bytes(record.read_bytes()[:-20])
     assert lock(tmp_path, index_server, "app") == 0
-    assert (tmp_path / "pylock.toml").read_bytes() == first
-    assert all(r.read_bytes().count(b"\n") == 1 and r.stat().st_size > 100 for r in records)  # rewritten whole
+    assert (tmp_path / "pylock.toml").read_bytes() == first and {"app", "lib"} <= set(parsed)
+
+
+def test_a_broken_json_page_is_an_error_when_it_is_first_used(index_server: IndexServer, tmp_path: Path) -> None:
+    """A JSON page is parsed on first use, not on arrival: a broken one is still the lock's error."""
+    from bundler.errors import IndexUnavailable
+
+    cache = PlannerCache(tmp_path)
+    cache.put_page(CachedPage(url=RPAGE, body=b'{"files": [', content_type=JSON_TYPE, etag=None, last_modified=None,
+                              stored=time.time(), max_age=600))
+    repo = Repository([RIX], lambda: pytest.fail("no request: the page is fresh in the cache"), cache)  # type: ignore[arg-type,return-value]
+    try:
+        found = repo.project_links("pkg")
+        assert found is not None
+        for _ in range(2):  # raised at each use, not once
+            with pytest.raises(IndexUnavailable, match="broken JSON page"):
+                list(found[1])
+    finally:
+        repo.close()
 
 
 def test_client_is_made_on_the_first_request_and_closed_with_the_repository(index_server: IndexServer, tmp_path: Path) -> None:
