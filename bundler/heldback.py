@@ -15,14 +15,16 @@ from typing import Any, Mapping, Sequence
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from bundler.choicememo import ChoiceMemo
 from bundler.errors import BundlerError, ResolutionImpossible
 from bundler.index import Link, ProjectIndex
 from bundler.model import Inputs, Plan, TargetPlan
 from bundler.plan import MetadataStore, SdistMetadata, evaluate_markers, resolve_target
 from bundler.refusals import sdist_story
-from bundler.select import filter_specifier, versions_for_target
+from bundler.select import filter_specifier
 
 
 def held_back_warnings(repo: ProjectIndex, inputs: Inputs, result: Plan, *, sources: SdistMetadata | None = None,
@@ -30,19 +32,21 @@ def held_back_warnings(repo: ProjectIndex, inputs: Inputs, result: Plan, *, sour
     """One warning per (target, requested project) locked below its newest release for that target
     because that release needs an sdist the policy forbids building, or cannot otherwise be served."""
     store = MetadataStore(repo, sources)
+    memo = ChoiceMemo(getattr(repo, "cache", None))  # the rankings the lock made, when the policies agree
     out: list[str] = []
     for target in result.targets:
+        ranks = target.profile.tag_ranks()
         for req in evaluate_markers(inputs.requirements, target.profile):
             if req.url:
                 continue
-            warning = _held_back(repo, store, inputs, target, req.name, req.specifier, direct_links or {})
+            warning = _held_back(repo, store, memo, ranks, inputs, target, req.name, req.specifier, direct_links or {})
             if warning:
                 out.append(warning)
     return out
 
 
-def _held_back(repo: ProjectIndex, store: MetadataStore, inputs: Inputs, target: TargetPlan, name: str,
-               spec: SpecifierSet, direct_links: Mapping[str, Link]) -> str | None:
+def _held_back(repo: ProjectIndex, store: MetadataStore, memo: ChoiceMemo, ranks: dict[str, int], inputs: Inputs,
+               target: TargetPlan, name: str, spec: SpecifierSet, direct_links: Mapping[str, Link]) -> str | None:
     pin = next((p for p in target.pins if p.name == name), None)
     found = repo.project_links(name)
     if pin is None or found is None or inputs.preferred.get(target.profile.name, {}).get(name) == pin.version:
@@ -54,7 +58,8 @@ def _held_back(repo: ProjectIndex, store: MetadataStore, inputs: Inputs, target:
     # The newest release that could serve the target if building were allowed (Requires-Python,
     # yanking, --exclude-newer and pre-release rules still hold).
     anything = dataclasses.replace(policy, only_binary=frozenset(), no_binary=frozenset())
-    newest = filter_specifier(versions_for_target(name, found[1], profile, policy=anything), spec, allow_pre=policy.allow_pre)
+    choices = memo.versions(canonicalize_name(name), found[1], profile, policy=anything, ranks=ranks)
+    newest = filter_specifier(choices, spec, allow_pre=policy.allow_pre)
     if not newest or newest[0].version <= Version(pin.version):
         return None
     release = newest[0].version
