@@ -211,7 +211,7 @@ class Repository:
         sources = supplying_indexes(self.indexes, project)
         futures = [(i, self._page_future(i, project)) for i in sources]
         for index, fut in futures:
-            links = fut.result()
+            links = self._wait(fut)
             if links is not None:  # only "not found" means absent: an index with the page owns the name
                 return index, links
         return None
@@ -219,7 +219,7 @@ class Repository:
     def all_links(self, project: str) -> list[tuple[IndexConfig, Sequence[Link]]]:
         """Links of ``project`` on every configured index (for ``explain``)."""
         futures = [(i, self._page_future(i, project)) for i in self.indexes]
-        return [(i, f.result() or []) for i, f in futures]
+        return [(i, self._wait(f) or []) for i, f in futures]
 
     def prefetch_projects(self, projects: Sequence[str]) -> None:
         for project in projects:
@@ -391,7 +391,12 @@ class Repository:
                 self._meta_future(link)
 
     def metadata(self, link: Link) -> bytes:
-        return self._meta_future(link).result()
+        return self._wait(self._meta_future(link))
+
+    def _wait(self, fut: Future[_T]) -> _T:
+        """The result of ``fut``, run here if no worker has started it (``DaemonPool.run_now``)."""
+        self._pool.run_now(fut)
+        return fut.result()
 
     def _meta_future(self, link: Link) -> Future[bytes]:
         key = link.url
