@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark planning: wheelhouse lock vs uv pip compile (and optionally pip-compile) on the same inputs.
 
-Each tool locks each requirement set cold (empty cache) and warm (second run, same cache). uv and
-wheelhouse resolve for x86_64-manylinux_2_28 / CPython 3.11 from PyPI alone (the torch set too:
-torch's PyPI wheels for Linux x86_64) with a fixed --exclude-newer; pip-compile can only resolve
+Each tool locks each requirement set cold (empty cache) and warm (second run, same cache); the tools
+take turns within each repetition and the best of each is kept. uv and wheelhouse resolve for
+x86_64-manylinux_2_28 / CPython 3.11 from PyPI alone (the torch set too: torch's PyPI wheels for Linux
+x86_64) with a fixed --exclude-newer and the same --only-binary :all:; pip-compile can only resolve
 for the interpreter it runs in, so it locks for this host (CPython 3.11, --only-binary :all:).
 pip's and uv's configuration files are ignored, so both ask PyPI itself.
 
@@ -59,8 +60,8 @@ def commands(reqs: list[str], work: Path, cache: Path) -> dict[str, list[str]]:
     req_in = work / "requirements.in"
     req_in.write_text("\n".join(reqs) + "\n")
     return {
-        "wheelhouse": [sys.executable, "-m", "bundler", "lock", *reqs, "--python-platform", PLATFORM, "--python-version", VERSION,
-                       "--exclude-newer", EXCLUDE_NEWER, "--index-url", PYPI, "-o", str(work / "pylock.toml"),
+        "wheelhouse": [sys.executable, "-m", "bundler", "lock", *reqs, "--only-binary", ":all:", "--python-platform", PLATFORM,
+                       "--python-version", VERSION, "--exclude-newer", EXCLUDE_NEWER, "--index-url", PYPI, "-o", str(work / "pylock.toml"),
                        "--cache-dir", str(cache / "wheelhouse"), "--quiet"],
         "uv": [tool("uv", "pip install -e .[test]"), "pip", "compile", str(req_in), "--only-binary", ":all:", "--python-platform", PLATFORM,
                "--python-version", VERSION, "--exclude-newer", EXCLUDE_NEWER, "--index-url", PYPI, "--quiet",
@@ -82,21 +83,21 @@ def main() -> int:
     rows = {}
     for set_name in args.sets.split(","):
         reqs = SETS[set_name]
-        results: dict[str, tuple[float, float]] = {}
-        for name in ("wheelhouse", "uv", "pip-compile"):
-            if name == "pip-compile" and not args.pip_compile:
-                continue
-            best_cold = best_warm = float("inf")
-            for _ in range(args.repeat):
+        tools = ["wheelhouse", "uv", *(["pip-compile"] if args.pip_compile else [])]
+        best = {name: [float("inf"), float("inf")] for name in tools}
+        # The tools take turns within each repetition, so a change in the machine's speed during the
+        # run (a shared VM's can be large) weighs on both sides of a ratio alike.
+        for _ in range(args.repeat):
+            for name in tools:
                 with tempfile.TemporaryDirectory() as tmp:
                     work, cache = Path(tmp) / "w", Path(tmp) / "c"
                     work.mkdir()
                     cmd = commands(reqs, work, cache)[name]
-                    best_cold = min(best_cold, timed(cmd, work))
-                    best_warm = min(best_warm, timed(cmd, work))
-            results[name] = (best_cold, best_warm)
-            print(f"{set_name:<9} {name:<12} {best_cold:8.2f} {best_warm:8.2f}", flush=True)
-        rows[set_name] = results
+                    best[name][0] = min(best[name][0], timed(cmd, work))
+                    best[name][1] = min(best[name][1], timed(cmd, work))
+        for name in tools:
+            print(f"{set_name:<9} {name:<12} {best[name][0]:8.2f} {best[name][1]:8.2f}", flush=True)
+        rows[set_name] = {name: (cold, warm) for name, (cold, warm) in best.items()}
     return report(rows)
 
 
