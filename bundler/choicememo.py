@@ -79,9 +79,11 @@ class ChoiceMemo:
             record = json.loads(data)
             versions, ranks_of, columns = record["versions"], record["ranks"], record["files"]
             files = PageFiles.checked(links.index, columns, remote=True)
-            if files is None or type(versions) is not list or type(ranks_of) is not list or not len(versions) == len(ranks_of) == files.count:
+            if (files is None or type(versions) is not list or type(ranks_of) is not list
+                    or not len(versions) == len(ranks_of) == files.count):
                 return None
-            found = [_choice(project, files.link(i), text, rank, profile, policy, ranks) for i, (text, rank) in enumerate(zip(versions, ranks_of))]
+            found = [_choice(project, files.link(i), text, rank, profile, policy, ranks)
+                     for i, (text, rank) in enumerate(zip(versions, ranks_of))]
         except (ValueError, TypeError, KeyError, RecursionError, InvalidVersion):
             return None
         # newest first, each version once, as versions_for_target answers

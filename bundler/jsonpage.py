@@ -1,13 +1,14 @@
-"""PEP 691 JSON project pages, parsed with the checks of ``index._entry_link`` done a column at a time.
+"""PEP 691 JSON project pages, read a column at a time into ``pagefiles.PageFiles``.
 
 A big project's page lists tens of thousands of files, and a cold lock reads several such pages:
 checking each file's URL, digest and texts one call at a time was most of a cold lock's CPU. Here
-the values of all files are taken as columns and checked in C where the grammar allows it (one
-``isprintable`` over the joined URLs, one regex over the joined digests); only the file name's
-grammar and the upload time stay per file. When any column holds anything unusual (a relative or
-non-http(s) URL, a ``#`` fragment, a missing file name, a value of an unexpected type, a control
-character, a malformed digest), the page is parsed file by file with ``index._entry_link``, which
-gives the same links or raises the same precise error; tests check that both paths agree.
+the values of all files are taken as columns (``dict.get`` mapped in C) and checked by
+``pagefiles.usual`` (the types counted in C, one ``isprintable`` over the joined URLs, one
+``translate`` over the joined digests); the file name's grammar and the upload time are decided when
+a file is used. When any column holds anything unusual (a relative or non-http(s) URL, a ``#``
+fragment, a missing file name, a value of an unexpected type, a control character, a malformed
+digest), the page is parsed file by file with ``index._entry_link``, which gives the same links or
+raises the same precise error; tests check that both paths agree.
 """
 
 from __future__ import annotations

@@ -151,10 +151,6 @@ class PageFiles(Sequence[Link]):
                         metadata=c[7][i], metadata_sha256=c[8][i])
         return self._made.setdefault(i, link)  # one Link per file whichever thread made it first
 
-    def positions(self) -> dict[int, int]:
-        """The position of each ``Link`` this page has made, by the Link's ``id``."""
-        return {id(made): i for i, made in list(self._made.items()) if made is not None}
-
     def tag_groups(self) -> dict[str, list[int]]:
         """The positions of the wheels, grouped by ``tag_key`` (a project's thousands of files share a
         few dozen tag sets), each group in page order."""
