@@ -3,6 +3,7 @@ reading gives (the same links, or the same error), whatever the page holds; hypo
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -89,3 +90,33 @@ def test_usual_pages_take_the_column_path_and_agree(files: list) -> None:
     fast = columns_links(files, PAGE, IX)
     assert fast is not None  # nothing unusual here: the column reading must decide, and agree
     assert fast == entries_links(files, PAGE, IX)
+
+
+def test_the_collector_is_paused_while_pages_are_read_and_restored_after() -> None:
+    """Reads from several threads nest; the collector ends as it was (on, or off if it was off)."""
+    import gc
+    import threading
+
+    from bundler.jsonpage import parse_json_page
+
+    body = json.dumps({"meta": {"api-version": "1.1"}, "files": [
+        {"filename": f"pkg-{i}-py3-none-any.whl", "url": f"https://h/pkg-{i}-py3-none-any.whl", "hashes": {"sha256": H}}
+        for i in range(3000)]}).encode()
+    seen: list[bool] = []
+
+    def read() -> None:
+        for _ in range(20):
+            seen.append(len(parse_json_page(body, PAGE, IX)) == 3000)
+
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            threads = [threading.Thread(target=read) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
+    assert seen and all(seen)
