@@ -117,6 +117,7 @@ class PageFiles(Sequence[Link]):
                 if self._columns is None:
                     assert self._load is not None
                     self._columns = self._load()
+                    self._load = None  # nor the page's bytes it holds
         return self._columns
 
     @property
