@@ -34,12 +34,11 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote, unquote, urlsplit
 
-from .loopback import LoopbackServer
+from .loopback import LoopbackHandler, LoopbackServer
 
 __all__ = [
     "ChangeEtag", "Fault", "FaultServer", "Flip", "Gzip", "IgnoreRange", "RangeStatus", "Redirect",
@@ -435,15 +434,8 @@ class _Close(Exception):
         self.how = how
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server_version = "wheelhouse-test-faults/1.0"
-    timeout = 30  # idle keep-alive connections don't pin threads forever
-    disable_nagle_algorithm = True
-    server: LoopbackServer
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        """Stay quiet."""
 
     def setup(self) -> None:
         super().setup()
@@ -457,12 +449,6 @@ class _Handler(BaseHTTPRequestHandler):
             super().finish()
         except OSError:
             pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._handle()
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        self._handle()
 
     def _handle(self) -> None:
         owner = self.server.owner

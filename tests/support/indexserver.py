@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Optional
@@ -34,7 +33,7 @@ from urllib.parse import quote, unquote, urlsplit
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import Version
 
-from .loopback import LoopbackServer
+from .loopback import LoopbackHandler, LoopbackServer
 
 from .wheelgen import make_wheel, read_metadata
 
@@ -483,21 +482,8 @@ def _cached_page(req: Request, body: bytes, content_type: str) -> Response:
     return Response(200, headers, body)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server_version = "wheelhouse-test-index/1.0"
-    timeout = 30  # idle keep-alive connections don't pin threads forever
-    disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms stalls
-    server: LoopbackServer
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        """Stay quiet."""
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._handle()
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        self._handle()
 
     def _handle(self) -> None:
         owner = self.server.owner

@@ -23,3 +23,25 @@ class LoopbackServer(ThreadingHTTPServer):
     def handle_error(self, request: object, client_address: object) -> None:
         if not isinstance(sys.exc_info()[1], self.quiet):
             super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """The handler both loopback servers share: HTTP/1.1 keep-alive, quiet, GET and HEAD answered by
+    ``_handle`` (a HEAD without the body, as the subclass decides)."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # idle keep-alive connections don't pin threads forever
+    disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms stalls
+    server: LoopbackServer
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Stay quiet."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._handle()
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._handle()
+
+    def _handle(self) -> None:
+        raise NotImplementedError
