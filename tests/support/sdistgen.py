@@ -118,18 +118,9 @@ def make_setuptools_sdist(dest: Path, name: str, version: str, *, requires: Iter
                           install_requires: Iterable[str] = ()) -> Path:
     """An sdist with a setup.py and no static metadata (Metadata-Version 2.1), built by setuptools."""
     module = name.replace("-", "_")
-    root = f"{module}-{version}"
-    dest.mkdir(parents=True, exist_ok=True)
-    path = dest / f"{root}.tar.gz"
-    reqs = ", ".join(f'"{r}"' for r in requires)
     setup = (f"from setuptools import setup\nsetup(name={name!r}, version={version!r}, py_modules=[{module!r}], "
              f"install_requires={list(install_requires)!r})\n")
-    with tarfile.open(path, "w:gz") as tar:
-        _add(tar, f"{root}/PKG-INFO", pkg_info(name, version, (), metadata_version="2.1").encode())
-        _add(tar, f"{root}/pyproject.toml", f'[build-system]\nrequires = [{reqs}]\nbuild-backend = "setuptools.build_meta"\n'.encode())
-        _add(tar, f"{root}/setup.py", setup.encode())
-        _add(tar, f"{root}/{module}.py", f"NAME = {name!r}\n".encode())
-    return path
+    return _setup_py_sdist(dest, name, version, requires, setup, f"{module}.py", f"NAME = {name!r}\n")
 
 
 C_SOURCE = """#include <Python.h>
@@ -145,17 +136,23 @@ def make_c_extension_sdist(dest: Path, name: str, version: str, *, requires: Ite
     """An sdist of one C extension module ``name`` (``name.answer()`` returns 42), built by setuptools
     from a setup.py with ``ext_modules``; PKG-INFO is not static (Metadata-Version 2.1)."""
     module = name.replace("-", "_")
-    root = f"{module}-{version}"
+    setup = (f"from setuptools import Extension, setup\nsetup(name={name!r}, version={version!r}, "
+             f"ext_modules=[Extension({module!r}, [{module + '.c'!r}])])\n")
+    return _setup_py_sdist(dest, name, version, requires, setup, f"{module}.c", C_SOURCE % (module, module))
+
+
+def _setup_py_sdist(dest: Path, name: str, version: str, requires: Iterable[str], setup: str, source: str, text: str) -> Path:
+    """``dest/<module>-<version>.tar.gz``: PKG-INFO (Metadata-Version 2.1), a setuptools pyproject.toml
+    with build ``requires``, the ``setup`` script and one ``source`` file holding ``text``."""
+    root = f"{name.replace('-', '_')}-{version}"
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / f"{root}.tar.gz"
     reqs = ", ".join(f'"{r}"' for r in requires)
-    setup = (f"from setuptools import Extension, setup\nsetup(name={name!r}, version={version!r}, "
-             f"ext_modules=[Extension({module!r}, [{module + '.c'!r}])])\n")
     with tarfile.open(path, "w:gz") as tar:
         _add(tar, f"{root}/PKG-INFO", pkg_info(name, version, (), metadata_version="2.1").encode())
         _add(tar, f"{root}/pyproject.toml", f'[build-system]\nrequires = [{reqs}]\nbuild-backend = "setuptools.build_meta"\n'.encode())
         _add(tar, f"{root}/setup.py", setup.encode())
-        _add(tar, f"{root}/{module}.c", (C_SOURCE % (module, module)).encode())
+        _add(tar, f"{root}/{source}", text.encode())
     return path
 
 
