@@ -11,14 +11,15 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import random
 import re
 import shutil
 import stat
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Sequence
 
 CHUNK = 1 << 20
+_names = random.Random()  # temporary names: O_EXCL makes them safe, not their randomness
 
 
 def default_file_mode() -> int:
@@ -66,22 +67,41 @@ def temp_prefix(final: Path) -> str:
     return f".{final.name[:60]}."
 
 
-def _write_temp(final: Path, data: bytes) -> Path:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=temp_prefix(final), suffix=".tmp")
+def _write_temp(final: Path, data: bytes, *, make_parent: bool = True) -> Path:
+    """``data`` in a new temporary file beside ``final`` (its mode the umask's, as ``open()`` gives).
+
+    Made with plain descriptor calls: in a process whose threads compete for the interpreter lock,
+    each system call is a hand-off of that lock, and a cold lock writes hundreds of cache entries
+    (``os.fdopen`` alone adds an ``fstat`` and an ``isatty``; ``mkstemp`` a ``fchmod`` after it)."""
+    if make_parent:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = final.parent / f"{temp_prefix(final)}{_names.getrandbits(48):012x}.tmp"
+        try:
+            fd = os.open(tmp, flags, 0o666)  # O_EXCL: never an existing file, nor through a link
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, "no unused temporary name", str(final.parent))
     try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), default_file_mode())
-            f.write(data)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return Path(tmp)
+    return tmp
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    tmp = _write_temp(path, data)
+def atomic_write(path: Path, data: bytes, *, make_parent: bool = True) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one (``make_parent``
+    False: the caller knows ``path``'s folder exists, and a missing one is ``FileNotFoundError``)."""
+    tmp = _write_temp(path, data, make_parent=make_parent)
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -116,18 +136,35 @@ def atomic_write_all(files: Sequence[tuple[Path, bytes]]) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def read_regular(path: Path, limit: int) -> bytes:
+def read_regular(path: Path, limit: int, *, follow: bool = True) -> bytes:
     """The bytes of the regular file ``path``, at most ``limit`` of them.
 
     The file is opened without blocking and checked with ``fstat`` on the open descriptor, so a FIFO,
     a device or a socket is refused instead of hanging or streaming forever. Raises ``OSError``
-    (``EINVAL`` for a non-regular file, ``EFBIG`` for one over ``limit``).
+    (``EINVAL`` for a non-regular file, ``EFBIG`` for one over ``limit``; with ``follow`` False,
+    ``ELOOP`` when ``path`` itself is a link, where the system can tell). Plain descriptor calls,
+    as ``_write_temp`` explains.
     """
-    with open_regular(path) as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:
+    nofollow = 0 if follow else getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | nofollow)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        chunks, size = [], 0
+        want = min(st.st_size, limit) + 1  # one read for a file that did not grow; the loop for one that did
+        while size <= limit:
+            chunk = os.read(fd, want)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            want = min(CHUNK, limit + 1 - size) or 1
+    finally:
+        os.close(fd)
+    if size > limit:
         raise OSError(errno.EFBIG, f"larger than {limit} bytes", str(path))
-    return data
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def remove_odd(path: Path) -> bool:

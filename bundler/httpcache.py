@@ -18,7 +18,9 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import os
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,16 +39,31 @@ LINKS_FORMAT = "wheelhouse-links-2"  # changes whenever a parser or Link changes
 def _read(path: Path, limit: int) -> bytes:
     """``read_regular`` refusing a link: ``_store`` never leaves one, so a link was planted, and
     what it points at (outside the cache, perhaps) is no cache entry."""
-    if path.is_symlink():
+    if not hasattr(os, "O_NOFOLLOW") and path.is_symlink():  # else the open refuses it
         raise OSError(errno.ELOOP, "a link, not a cache entry", str(path))
-    return read_regular(path, limit)
+    return read_regular(path, limit, follow=False)
+
+
+_folders: set[Path] = set()  # cache folders this process made or found: not made again for each entry
+_folders_lock = threading.Lock()
 
 
 def _store(path: Path, data: bytes) -> None:
     """Write a cache entry; the cache is an optimisation, so a full disk or a damaged cache folder
     (a file where a folder should be) costs a later miss, never the run."""
+    folder = path.parent
     try:
-        atomic_write(path, data)
+        with _folders_lock:
+            known = folder in _folders
+        try:
+            atomic_write(path, data, make_parent=not known)
+        except FileNotFoundError:  # the folder was removed meanwhile: made again, once
+            if not known:
+                raise
+            atomic_write(path, data)
+        if not known:
+            with _folders_lock:
+                _folders.add(folder)
     except OSError:
         pass
 
