@@ -93,7 +93,7 @@ def open_repository(indexes: Sequence[IndexConfig], net: Network) -> Repository:
     def client() -> httpx.Client:
         from bundler.http import make_client
 
-        return make_client(cert=net.cert, max_connections=max(net.jobs, 4))
+        return make_client(cert=net.cert, max_connections=max(net.jobs, 4), lean=True)
 
     return Repository(indexes, client, cache, jobs=net.jobs, page_ttl=0.0 if net.refresh else 600.0, offline=net.offline)
 

@@ -13,14 +13,18 @@ import random
 import ssl
 import threading
 import time
+import urllib.request
 from pathlib import Path
-from typing import Callable, Generator, TypeVar
+from typing import TYPE_CHECKING, Callable, Generator, TypeVar
 
 import httpx
 
 from bundler import __version__
 from bundler.errors import BadInput
 from bundler.urls import credential_pieces, credentials_for, redact_url
+
+if TYPE_CHECKING:
+    from bundler.http1 import LeanGet
 
 _T = TypeVar("_T")
 
@@ -42,22 +46,43 @@ class NetrcAuth(httpx.Auth):
             except (netrc.NetrcParseError, OSError):
                 self._netrc = None
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def authorization(self, url: httpx.URL) -> str | None:
+        """The Authorization header for a request to ``url`` (see the class docstring), or None."""
         # A client-wide auth makes httpx ignore URL userinfo, so it is honoured here, before netrc.
-        if "Authorization" not in request.headers and (request.url.username or request.url.password):
-            request.headers["Authorization"] = httpx.BasicAuth(request.url.username, request.url.password)._auth_header
-        elif "Authorization" not in request.headers and (given := credentials_for(str(request.url))) is not None:
-            # A direct reference's userinfo, taken off its URL where it entered (``remember_credentials``).
-            request.headers["Authorization"] = httpx.BasicAuth(*given)._auth_header
-        elif self._netrc is not None and "Authorization" not in request.headers:
-            entry = self._netrc.authenticators(request.url.host)
+        if url.username or url.password:
+            return httpx.BasicAuth(url.username, url.password)._auth_header
+        given = credentials_for(str(url))  # a direct reference's userinfo, taken off its URL where it entered
+        if given is not None:
+            return httpx.BasicAuth(*given)._auth_header
+        if self._netrc is not None:
+            entry = self._netrc.authenticators(url.host)
             if entry and entry[0] is not None:
-                request.headers["Authorization"] = httpx.BasicAuth(entry[0], entry[2] or "")._auth_header
+                return httpx.BasicAuth(entry[0], entry[2] or "")._auth_header
+        return None
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if "Authorization" not in request.headers and (header := self.authorization(request.url)) is not None:
+            request.headers["Authorization"] = header
         yield request
 
 
-def make_client(*, cert: str | None = None, timeout: float = 30.0, max_connections: int = 32, http2: bool = False) -> httpx.Client:
-    """A client honouring HTTPS_PROXY/NO_PROXY, SSL_CERT_FILE (or ``cert``) and netrc.
+class Client(httpx.Client):
+    """httpx's client and, as ``lean``, the lean GET (``bundler.http1``) that ``request_with_retries``
+    sends plain GETs through; None when a proxy is configured or HTTP/2 asked."""
+
+    lean: LeanGet | None = None
+
+    def close(self) -> None:
+        if self.lean is not None:
+            self.lean.close()
+        super().close()
+
+
+def make_client(*, cert: str | None = None, timeout: float = 30.0, max_connections: int = 32, http2: bool = False,
+                lean: bool = False) -> Client:
+    """A client honouring HTTPS_PROXY/NO_PROXY, SSL_CERT_FILE (or ``cert``; else SSL_CERT_DIR, else
+    certifi's bundle, as httpx would) and netrc; with ``lean``, plain GETs go through ``http1.LeanGet``
+    unless a proxy is configured or ``http2`` asked.
 
     HTTP/2 is opt-in: for the planner's many small requests, a pool of HTTP/1.1 connections
     measured as fast here (3.1-3.3 s vs 3.6-3.9 s cold for the science set), and a proxy that
@@ -67,19 +92,34 @@ def make_client(*, cert: str | None = None, timeout: float = 30.0, max_connectio
         raise BadInput("--http2 needs the h2 package", hint="pip install 'wheelhouse[http2]'")
     bundle = cert or os.environ.get("SSL_CERT_FILE")
     try:
-        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=bundle) if bundle else True
+        if bundle:
+            context = ssl.create_default_context(cafile=bundle)
+        elif os.environ.get("SSL_CERT_DIR"):
+            context = ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+        else:
+            import certifi
+
+            context = ssl.create_default_context(cafile=certifi.where())
     except OSError as e:  # ssl.SSLError is one too: a missing or unreadable CA bundle
-        raise BadInput(f"cannot load the CA bundle {bundle} ({'--cert' if cert else 'SSL_CERT_FILE'}): {e.strerror or e}") from None
-    return httpx.Client(
+        what = "--cert" if cert else "SSL_CERT_FILE" if bundle else "SSL_CERT_DIR" if os.environ.get("SSL_CERT_DIR") else "certifi"
+        raise BadInput(f"cannot load the CA bundle {bundle or ''} ({what}): {e.strerror or e}") from None
+    auth = NetrcAuth()
+    client = Client(
         http2=http2,
-        verify=verify,
+        verify=context,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         follow_redirects=True,
         trust_env=True,
-        auth=NetrcAuth(),
+        auth=auth,
         headers={"User-Agent": USER_AGENT},
     )
+    if lean and not http2 and not urllib.request.getproxies():
+        from bundler.http1 import LeanGet
+
+        client.lean = LeanGet(context, timeout=timeout, connect_timeout=min(timeout, 15.0), max_idle=max_connections,
+                              headers={"User-Agent": USER_AGENT}, authorization=auth.authorization, too_large=BodyTooLarge)
+    return client
 
 
 MAX_BODY = 64 << 20  # index pages, metadata files and range reads; whole files go through fetch
@@ -106,7 +146,14 @@ def request_with_retries(
     is read as it is decoded and refused (``BodyTooLarge``) once it passes ``limit`` bytes, so a
     small gzip bomb cannot inflate to gigabytes in memory.
     """
+    lean = getattr(client, "lean", None) if method == "GET" else None
+
     def once(may_retry: bool) -> httpx.Response:
+        answer = lean.get(url, headers or {}, limit) if lean is not None else None
+        if answer is not None:
+            if answer.status_code in RETRY_STATUS and may_retry:
+                raise Again(retry_after(answer))
+            return answer
         with client.stream(method, url, headers=headers) as response:
             if response.status_code not in RETRY_STATUS or not may_retry:
                 return _read_capped(response, limit)
