@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from bundler.fetch import FetchOptions, FetchReport, FileSpec, Reporter
     from bundler.pack import PackResult
     from bundler.repository import Repository
+    from bundler.http1 import LeanGet
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,6 +78,7 @@ def open_repository(indexes: Sequence[IndexConfig], net: Network) -> Repository:
     request, so a lock served from the cache never imports httpx; offline, none is ever made."""
     from bundler.httpcache import PlannerCache
     from bundler.repository import Repository
+    from bundler.transport import Trust
 
     if net.jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -90,12 +92,20 @@ def open_repository(indexes: Sequence[IndexConfig], net: Network) -> Repository:
             why = "not a directory" if isinstance(e, FileExistsError) else e.strerror or e
             raise BadInput(f"cannot use cache directory {cache.root}: {why}", hint="give another --cache-dir, or --no-cache") from None
 
+    trust = Trust(net.cert)  # one CA bundle and one set of credentials for both clients
+
     def client() -> httpx.Client:
         from bundler.http import make_client
 
-        return make_client(cert=net.cert, max_connections=max(net.jobs, 4), lean=True)
+        return make_client(max_connections=max(net.jobs, 4), trust=trust)
 
-    return Repository(indexes, client, cache, jobs=net.jobs, page_ttl=0.0 if net.refresh else 600.0, offline=net.offline)
+    def lean() -> LeanGet | None:
+        from bundler.http1 import lean_get
+
+        return lean_get(trust, max_idle=max(net.jobs, 4))
+
+    return Repository(indexes, client, cache, jobs=net.jobs, page_ttl=0.0 if net.refresh else 600.0, offline=net.offline,
+                      lean=lean)
 
 
 def resolve(job: Job, repo: ProjectIndex, *, progress: Callable[[Any], None] | None = None, bootstrap: bool = True,

@@ -1,88 +1,55 @@
 """The httpx edge: one client factory with auth, proxies, CA bundle and polite retries.
 
-Credentials come from URL userinfo (httpx sends them as Basic auth) or ``~/.netrc``; they are
-never logged or stored. Redirects to another host drop the Authorization header (httpx does this).
+Credentials come from URL userinfo (httpx sends them as Basic auth), remembered credentials or
+``~/.netrc`` (``transport.Credentials``); they are never logged or stored. Redirects to another
+host drop the Authorization header (httpx does this). What this client shares with the lean GET of
+``bundler.http1`` (trust, credentials, retries, messages) is in ``bundler.transport``, which
+imports no HTTP client; its names are also importable from here.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import netrc
-import os
-import random
-import ssl
 import threading
 import time
-import urllib.request
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Generator, TypeVar
+from typing import Callable, Generator, TypeVar
 
 import httpx
 
-from bundler import __version__
 from bundler.errors import BadInput
-from bundler.urls import credential_pieces, credentials_for, redact_url
+from bundler.transport import (MAX_BODY, RETRY_STATUS, USER_AGENT, Again, Credentials, Trust, backoff_delay,
+                               describe_failure, retry_after)
+from bundler.transport import with_retries as _with_retries
+from bundler.urls import credential_pieces, redact_url
 
-if TYPE_CHECKING:
-    from bundler.http1 import LeanGet
+__all__ = ["MAX_BODY", "RETRY_STATUS", "USER_AGENT", "Again", "BodyTooLarge", "NetrcAuth", "RateLimiter", "backoff_delay",
+           "describe_http_error", "make_client", "request_with_retries", "retry_after", "with_retries"]
 
 _T = TypeVar("_T")
 
-USER_AGENT = f"wheelhouse/{__version__}"
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
-
 
 class NetrcAuth(httpx.Auth):
-    """Basic auth from the URL's userinfo, else from credentials remembered for exactly that URL
-    (``bundler.urls.remember_credentials``), else from ``~/.netrc`` (or ``$NETRC``) for hosts that have an
-    entry, else nothing."""
+    """httpx's side of ``transport.Credentials``: the Authorization header it gives, unless the
+    request already has one."""
 
-    def __init__(self, path: str | None = None) -> None:
-        self._netrc: netrc.netrc | None = None
-        file = path or os.environ.get("NETRC") or str(Path.home() / ".netrc")
-        if os.path.isfile(file):
-            try:
-                self._netrc = netrc.netrc(file)
-            except (netrc.NetrcParseError, OSError):
-                self._netrc = None
-
-    def authorization(self, url: httpx.URL) -> str | None:
-        """The Authorization header for a request to ``url`` (see the class docstring), or None."""
-        # A client-wide auth makes httpx ignore URL userinfo, so it is honoured here, before netrc.
-        if url.username or url.password:
-            return httpx.BasicAuth(url.username, url.password)._auth_header
-        given = credentials_for(str(url))  # a direct reference's userinfo, taken off its URL where it entered
-        if given is not None:
-            return httpx.BasicAuth(*given)._auth_header
-        if self._netrc is not None:
-            entry = self._netrc.authenticators(url.host)
-            if entry and entry[0] is not None:
-                return httpx.BasicAuth(entry[0], entry[2] or "")._auth_header
-        return None
+    def __init__(self, credentials: Credentials | None = None) -> None:
+        self.credentials = credentials or Credentials()
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if "Authorization" not in request.headers and (header := self.authorization(request.url)) is not None:
-            request.headers["Authorization"] = header
+        # A client-wide auth makes httpx ignore URL userinfo, so it is honoured here, before netrc.
+        if "Authorization" not in request.headers:
+            url = request.url
+            userinfo = (url.username, url.password) if url.username or url.password else None
+            header = self.credentials.authorization(str(url), userinfo, url.host)
+            if header is not None:
+                request.headers["Authorization"] = header
         yield request
 
 
-class Client(httpx.Client):
-    """httpx's client and, as ``lean``, the lean GET (``bundler.http1``) that ``request_with_retries``
-    sends plain GETs through; None when a proxy is configured or HTTP/2 asked."""
-
-    lean: LeanGet | None = None
-
-    def close(self) -> None:
-        if self.lean is not None:
-            self.lean.close()
-        super().close()
-
-
 def make_client(*, cert: str | None = None, timeout: float = 30.0, max_connections: int = 32, http2: bool = False,
-                lean: bool = False) -> Client:
-    """A client honouring HTTPS_PROXY/NO_PROXY, SSL_CERT_FILE (or ``cert``; else SSL_CERT_DIR, else
-    certifi's bundle, as httpx would) and netrc; with ``lean``, plain GETs go through ``http1.LeanGet``
-    unless a proxy is configured or ``http2`` asked.
+                trust: Trust | None = None) -> httpx.Client:
+    """A client honouring HTTPS_PROXY/NO_PROXY, the CA bundle and credentials of ``trust`` (else of
+    ``Trust(cert)``: ``cert``, SSL_CERT_FILE, SSL_CERT_DIR or certifi's) and netrc.
 
     HTTP/2 is opt-in: for the planner's many small requests, a pool of HTTP/1.1 connections
     measured as fast here (3.1-3.3 s vs 3.6-3.9 s cold for the science set), and a proxy that
@@ -90,39 +57,17 @@ def make_client(*, cert: str | None = None, timeout: float = 30.0, max_connectio
     """
     if http2 and importlib.util.find_spec("h2") is None:  # httpx needs it for http2=True
         raise BadInput("--http2 needs the h2 package", hint="pip install 'wheelhouse[http2]'")
-    bundle = cert or os.environ.get("SSL_CERT_FILE")
-    try:
-        if bundle:
-            context = ssl.create_default_context(cafile=bundle)
-        elif os.environ.get("SSL_CERT_DIR"):
-            context = ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
-        else:
-            import certifi
-
-            context = ssl.create_default_context(cafile=certifi.where())
-    except OSError as e:  # ssl.SSLError is one too: a missing or unreadable CA bundle
-        what = "--cert" if cert else "SSL_CERT_FILE" if bundle else "SSL_CERT_DIR" if os.environ.get("SSL_CERT_DIR") else "certifi"
-        raise BadInput(f"cannot load the CA bundle {bundle or ''} ({what}): {e.strerror or e}") from None
-    auth = NetrcAuth()
-    client = Client(
+    trust = trust or Trust(cert)
+    return httpx.Client(
         http2=http2,
-        verify=context,
+        verify=trust.context,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         follow_redirects=True,
         trust_env=True,
-        auth=auth,
+        auth=NetrcAuth(trust.credentials),
         headers={"User-Agent": USER_AGENT},
     )
-    if lean and not http2 and not urllib.request.getproxies():
-        from bundler.http1 import LeanGet
-
-        client.lean = LeanGet(context, timeout=timeout, connect_timeout=min(timeout, 15.0), max_idle=max_connections,
-                              headers={"User-Agent": USER_AGENT}, authorization=auth.authorization, too_large=BodyTooLarge)
-    return client
-
-
-MAX_BODY = 64 << 20  # index pages, metadata files and range reads; whole files go through fetch
 
 
 class BodyTooLarge(httpx.HTTPError):
@@ -146,14 +91,7 @@ def request_with_retries(
     is read as it is decoded and refused (``BodyTooLarge``) once it passes ``limit`` bytes, so a
     small gzip bomb cannot inflate to gigabytes in memory.
     """
-    lean = getattr(client, "lean", None) if method == "GET" else None
-
     def once(may_retry: bool) -> httpx.Response:
-        answer = lean.get(url, headers or {}, limit) if lean is not None else None
-        if answer is not None:
-            if answer.status_code in RETRY_STATUS and may_retry:
-                raise Again(retry_after(answer))
-            return answer
         with client.stream(method, url, headers=headers) as response:
             if response.status_code not in RETRY_STATUS or not may_retry:
                 return _read_capped(response, limit)
@@ -162,31 +100,9 @@ def request_with_retries(
     return with_retries(once, retries, sleep)
 
 
-class Again(Exception):
-    """An attempt's answer that another attempt may change (a 5xx, a 429), after ``delay`` seconds
-    (None: the backoff's)."""
-
-    def __init__(self, delay: float | None) -> None:
-        super().__init__()
-        self.delay = delay
-
-
 def with_retries(attempt: Callable[[bool], _T], retries: int, sleep: Callable[[float], None]) -> _T:
-    """``attempt(may_retry)`` until it returns: ``Again`` and transport errors are retried with backoff
-    (``Again``'s own delay first, Retry-After: 0 meaning now), ``retries`` times; then the error is raised,
-    and ``may_retry`` is False for the last attempt so it returns what it got."""
-    n = 0
-    while True:
-        try:
-            return attempt(n < retries)
-        except Again as again:
-            delay = again.delay if again.delay is not None else backoff_delay(n)
-        except httpx.TransportError:
-            if n >= retries:
-                raise
-            delay = backoff_delay(n)
-        n += 1
-        sleep(delay)
+    """``transport.with_retries`` retrying httpx's transport errors."""
+    return _with_retries(attempt, retries, sleep, (httpx.TransportError,))
 
 
 def _read_capped(response: httpx.Response, limit: int) -> httpx.Response:
@@ -202,44 +118,24 @@ def _read_capped(response: httpx.Response, limit: int) -> httpx.Response:
                           content=b"".join(chunks), request=response.request)
 
 
-def backoff_delay(attempt: int) -> float:
-    """Exponential backoff with jitter: about 0.25 s, 0.5 s, 1 s, ... capped at 8 s."""
-    return min(8.0, 0.25 * 2**attempt) * (0.5 + random.random())
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """Seconds asked for by a Retry-After header in delta-seconds form (capped at 60), else None."""
-    value = response.headers.get("Retry-After")
-    if value and value.strip().isdigit():
-        return min(60.0, float(value.strip()))
-    return None
-
-
 def describe_http_error(exc: Exception, url: str) -> str:
-    """A one-line, credential-free description of a transport failure.
+    """A one-line, credential-free description of an httpx failure (``transport.describe_failure``).
 
     httpx's messages may quote the URL (or the one a redirect led to) in any spelling, so every
     spelling of the userinfo of both is scrubbed from the reason, not only the URL as given.
     """
-    kind = type(exc).__name__
-    pieces = credential_pieces(url)
-    if isinstance(exc, httpx.InvalidURL) and pieces:  # a token with a raw '/', '?' or '#' split the URL
+    if isinstance(exc, httpx.InvalidURL) and credential_pieces(url):  # a token with a raw '/', '?' or '#' split the URL
         return (f"the URL {redact_url(url)} is malformed: percent-encode '/', '?', '#', '@' and ':' in its "
                 "credentials (as %2F, %3F, %23, %40, %3A)")
-    reason = str(exc).replace(url, redact_url(url)) or kind
+    also: tuple[str, ...] = ()
     if isinstance(exc, httpx.RequestError):
         try:
-            pieces += credential_pieces(str(exc.request.url))
+            also = (str(exc.request.url),)
         except RuntimeError:  # an error raised before any request existed
             pass
-    for piece in sorted(set(pieces), key=len, reverse=True):
-        reason = reason.replace(piece, "***")
-    where = redact_url(url)
-    if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect to {where} ({reason})"
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out talking to {where}"
-    return f"{kind} while fetching {where}: {reason}"
+    kind = ("connect" if isinstance(exc, httpx.ConnectError) else "timeout" if isinstance(exc, httpx.TimeoutException)
+            else type(exc).__name__)
+    return describe_failure(kind, str(exc), url, also=also)
 
 
 class RateLimiter:

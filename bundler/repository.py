@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
-from bundler.errors import BadInput, HashMismatch, IndexUnavailable, ResponseTooLarge
+from bundler.errors import BadInput, HashMismatch, IndexUnavailable
 from bundler.findlinks import MAX_FILE, Download, UnhashedFiles, download, whole_wheel_metadata
 from bundler.fsutil import read_regular
 from bundler.httpcache import MAX_PAGE, CachedPage, PlannerCache, links_key, max_age_of, offline_miss
@@ -35,18 +35,17 @@ from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, is_json
 from bundler.localfiles import folder_links, hash_regular, local_path, open_regular
 from bundler.pagefiles import PageFiles
 from bundler.remote_metadata import remote_metadata
+from bundler.sender import Sender
 from bundler.wheelmeta import BadMetadata, metadata_from_zip
 from bundler.workers import DaemonPool
 
-if TYPE_CHECKING:  # httpx (and bundler.http) are imported on the first request: a warm lock sends none
+if TYPE_CHECKING:  # httpx (and bundler.http) are imported when a request needs them: a warm lock sends none
     import httpx
+
+    from bundler.http1 import LeanGet, LeanResponse
 
 NOT_FOUND = "x-wheelhouse/not-found"  # content type of a cached 404
 _T = TypeVar("_T")
-
-
-class _Closed(Exception):
-    """Raised in worker threads after ``Repository.close``; nobody waits for their results."""
 
 
 # What a project page that is not one looks like: a login form (e.g. an internal index's SSO page
@@ -92,14 +91,11 @@ class Repository:
         page_ttl: float = 600.0,
         offline: bool = False,
         max_file: int = MAX_FILE,
+        lean: Callable[[], LeanGet | None] | None = None,
     ) -> None:
         if not indexes:
             raise BadInput("no index to resolve from")
         self.indexes = list(indexes)
-        # A factory is called on the first request, and the client it makes is closed by ``close``.
-        self._client: httpx.Client | None = None if callable(client) else client
-        self._make_client = client if callable(client) else None
-        self._client_lock = threading.Lock()
         self.cache = cache
         # Pages younger than this are reused without asking: PyPI itself sends max-age=600, but
         # some mirrors send no Cache-Control at all. 0 (``--refresh``) revalidates every page.
@@ -112,8 +108,8 @@ class Repository:
         self._meta: dict[str, Future[bytes]] = {}
         self._page_listeners: list[Callable[[str, IndexConfig, Sequence[Link]], None]] = []
         self._meta_listeners: list[Callable[[Link, bytes], None]] = []
-        self.requests = 0  # HTTP requests sent, for the summary line
         self._closed = threading.Event()
+        self._sender = Sender(client, lean, closed=self._closed, offline=offline)
         self._local = threading.local()  # per thread: listener calls waiting to run (see _deliver)
         self.max_file = max_file  # the largest file read whole to be hashed (a find-links page without hashes)
         self._unhashed = UnhashedFiles(cache.root, self._download, ttl=self.page_ttl, offline=offline)
@@ -146,52 +142,24 @@ class Repository:
 
     def close(self) -> None:
         """Stop: queued work is dropped, speculative work in flight sends no further requests (and
-        the exit does not wait for it), and a client this repository made is closed."""
+        the exit does not wait for it), and the clients this repository made are closed."""
         self._closed.set()
         self._pool.shutdown()
-        with self._client_lock:
-            if self._make_client is not None and self._client is not None:
-                self._client.close()
+        self._sender.close()
 
-    def _http(self) -> httpx.Client:
-        with self._client_lock:
-            if self._client is None:
-                if self._closed.is_set() or self._make_client is None:  # a client made now would never be closed
-                    raise _Closed()
-                self._client = self._make_client()
-            return self._client
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent, for the summary line."""
+        return self._sender.count
 
     def _send(self, url: str, headers: Mapping[str, str], what: str = "", hint: str | None = None,
-              limit: int | None = None) -> httpx.Response:
-        """GET ``url`` (a body up to ``limit`` bytes, default ``http.MAX_BODY``); a transport failure is
-        ``IndexUnavailable(what + why, hint)``, a longer body ``ResponseTooLarge``."""
-        from bundler.http import MAX_BODY, request_with_retries
-
-        return self._guarded(url, what, hint, lambda c: request_with_retries(c, "GET", url, headers=dict(headers),
-                                                                           limit=limit or MAX_BODY))
+              limit: int | None = None) -> httpx.Response | LeanResponse:
+        return self._sender.get(url, headers, what, hint, limit)
 
     def _download(self, url: str, headers: Mapping[str, str], folder: Path, what: str) -> Download:
         """GET ``url`` whole into a file in ``folder``, hashed as it streams (``findlinks.download``)."""
-        return self._guarded(url, f"{what}: ", None, lambda c: download(c, url, headers, folder, what=what, limit=self.max_file))
-
-    def _guarded(self, url: str, what: str, hint: str | None, call: Callable[[httpx.Client], _T]) -> _T:
-        """``call(client)``, a request to ``url``: none offline or once closed, each counted, failures explained."""
-        import httpx
-
-        from bundler.http import BodyTooLarge, describe_http_error
-
-        if self._closed.is_set():
-            raise _Closed()
-        if self.offline:  # the last guard: callers name what is missing better where they can
-            raise offline_miss(f"{what}{redact_url(url)}")
-        self.requests += 1
-        try:
-            return call(self._http())
-        except httpx.InvalidURL as e:  # not an HTTPError: a link such as https://host:99999/x.whl
-            raise IndexUnavailable(describe_http_error(e, url)) from None
-        except httpx.HTTPError as e:
-            error = ResponseTooLarge if isinstance(e, BodyTooLarge) else IndexUnavailable
-            raise error(what + describe_http_error(e, url), hint=hint) from None
+        return self._sender.guarded(url, f"{what}: ", None, lambda: download(self._sender.http(), url, headers, folder,
+                                                                            what=what, limit=self.max_file))
 
     def hashed(self, link: Link) -> Link:
         """``link`` with its sha256: as its page gave it, or for a find-links page that gives none,

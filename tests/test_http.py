@@ -40,20 +40,14 @@ def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     httpd.shutdown()
 
 
-@pytest.fixture(params=[False, True], ids=["httpx", "lean"])
-def lean(request: pytest.FixtureRequest) -> bool:
-    """Each test runs with httpx alone and with the lean GET (``bundler.http1``) in front of it."""
-    return request.param
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     yield from _serve(_Bomb)
 
 
-def test_gzip_bomb_is_refused_with_flat_memory(server: str, lean: bool) -> None:
+def test_gzip_bomb_is_refused_with_flat_memory(server: str) -> None:
     assert len(BOMB) < 1 << 20
-    with make_client(lean=lean) as client:
+    with make_client() as client:
         tracemalloc.start()
         try:
             with pytest.raises(BodyTooLarge):
@@ -64,8 +58,8 @@ def test_gzip_bomb_is_refused_with_flat_memory(server: str, lean: bool) -> None:
     assert peak < 200 << 20  # the cap is 64 MiB; the 256 MiB body is never held
 
 
-def test_small_body_is_read_and_decoded(server: str, lean: bool) -> None:
-    with make_client(lean=lean) as client:
+def test_small_body_is_read_and_decoded(server: str) -> None:
+    with make_client() as client:
         r = request_with_retries(client, "GET", f"{server}/ok")
     assert r.status_code == 200 and r.content == b"hello" and str(r.url).endswith("/ok")
 
@@ -93,9 +87,9 @@ def _refused_port() -> int:
 
 
 @pytest.mark.parametrize("token", AWKWARD)
-def test_describe_http_error_never_shows_the_token(token: str, lean: bool) -> None:
+def test_describe_http_error_never_shows_the_token(token: str) -> None:
     url = f"http://user:{token}@127.0.0.1:{_refused_port()}/pkg-1.0-py3-none-any.whl"
-    with make_client(lean=lean) as client:
+    with make_client() as client:
         try:
             request_with_retries(client, "GET", url, retries=0)
         except (httpx.HTTPError, httpx.InvalidURL) as e:  # InvalidURL is no HTTPError
@@ -135,12 +129,12 @@ def echo() -> Iterator[str]:
 
 
 @pytest.mark.parametrize("token", AWKWARD)
-def test_remembered_credentials_go_to_that_url_only(echo: str, token: str, lean: bool) -> None:
+def test_remembered_credentials_go_to_that_url_only(echo: str, token: str) -> None:
     import base64
     clean = remember_credentials(f"{echo.replace('http://', f'http://user:{token}@')}/only/pkg-1.0-py3-none-any.whl")
     assert clean == f"{echo}/only/pkg-1.0-py3-none-any.whl"
     want = "Basic " + base64.b64encode(f"user:{unquote(token)}".encode()).decode()
-    with make_client(lean=lean) as client:
+    with make_client() as client:
         assert request_with_retries(client, "GET", clean).text == want
         assert request_with_retries(client, "GET", clean + "#sha256=00").text == want
         assert request_with_retries(client, "GET", f"{echo}/only/other.whl").text == "none"

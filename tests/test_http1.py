@@ -1,4 +1,4 @@
-"""bundler.http1: the lean GET answers as httpx would, or hands the request to httpx.
+"""bundler.http1: the lean GET answers as httpx would (``bundler.http``), or hands the request to httpx.
 
 Everything runs against real servers on 127.0.0.1: each path of ``Script`` answers in its own way
 (chunked, gzip, a redirect, a cut body, a kept connection closed, silence).
@@ -7,11 +7,13 @@ Everything runs against real servers on 127.0.0.1: each path of ``Script`` answe
 from __future__ import annotations
 
 import base64
+import os
 import gzip
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -19,7 +21,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bundler.http import BodyTooLarge, describe_http_error, make_client, request_with_retries
+from bundler.http import describe_http_error, make_client, request_with_retries
+from bundler.http1 import LeanFailure, LeanGet, lean_get
+from bundler.transport import Trust
+from bundler.urls import remember_credentials
 
 
 class Script(BaseHTTPRequestHandler):
@@ -117,97 +122,135 @@ def _base(s: _Server) -> str:
 
 
 @pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with make_client(lean=True, timeout=1.0) as c:
-        assert c.lean is not None
-        yield c
+def client() -> Iterator[LeanGet]:
+    c = lean_get(Trust(), timeout=1.0)
+    assert c is not None
+    yield c
+    c.close()
 
 
-def test_the_lean_answer_equals_httpxs(srv: _Server, client: httpx.Client) -> None:
+def _no_sleep(seconds: float) -> None:
+    pass
+
+
+def test_the_lean_answer_equals_httpxs(srv: _Server, client: LeanGet) -> None:
     with make_client() as plain:
         for path in ("/plain", "/chunked", "/gzip", "/range", "/missing"):
             headers = {"Accept-Encoding": "gzip"} if path == "/gzip" else {"Range": "bytes=-10"} if path == "/range" else {}
-            lean = client.lean.get(_base(srv) + path, headers, 1 << 20)  # type: ignore[union-attr]
+            lean = client.fetch(_base(srv) + path, headers)
             assert lean is not None
             ref = request_with_retries(plain, "GET", _base(srv) + path, headers=headers)
             assert (lean.status_code, lean.content) == (ref.status_code, ref.content)
-            assert lean.headers.get("ETag") == ref.headers.get("ETag")
-            assert "content-encoding" not in lean.headers and str(lean.url) == str(ref.url)
+            for name in ("ETag", "etag", "Content-Range", "X-Twice"):
+                assert lean.headers.get(name) == ref.headers.get(name)
+            assert lean.headers.get("Content-Encoding") is None and str(lean.url) == str(ref.url)
 
 
-def test_connections_are_kept_and_reused(srv: _Server, client: httpx.Client) -> None:
+def test_connections_are_kept_and_reused(srv: _Server, client: LeanGet) -> None:
     for _ in range(5):
-        assert request_with_retries(client, "GET", _base(srv) + "/plain").content == b"plain body"
+        assert client.fetch(_base(srv) + "/plain", {}).content == b"plain body"  # type: ignore[union-attr]
     assert len(srv.connections) == 1
 
 
-def test_a_kept_connection_the_server_closed_is_replaced_unseen(srv: _Server, client: httpx.Client) -> None:
-    assert request_with_retries(client, "GET", _base(srv) + "/close-after").content == b"once"
-    assert request_with_retries(client, "GET", _base(srv) + "/plain", retries=0).content == b"plain body"
+def test_a_kept_connection_the_server_closed_is_replaced_unseen(srv: _Server, client: LeanGet) -> None:
+    assert client.fetch(_base(srv) + "/close-after", {}).content == b"once"  # type: ignore[union-attr]
+    assert client.fetch(_base(srv) + "/plain", {}, retries=0).content == b"plain body"  # type: ignore[union-attr]
 
 
-def test_a_redirect_goes_through_httpx_and_is_followed(srv: _Server, client: httpx.Client) -> None:
-    r = request_with_retries(client, "GET", _base(srv) + "/redirect")
-    assert r.status_code == 200 and r.content == b"plain body" and str(r.url).endswith("/plain")
-    assert client.lean.get(_base(srv) + "/redirect", {}, 100) is None  # type: ignore[union-attr]
+def test_a_redirect_or_an_encoding_it_does_not_read_is_left_to_httpx(srv: _Server, client: LeanGet) -> None:
+    assert client.fetch(_base(srv) + "/redirect", {}) is None
+    assert client.fetch(_base(srv) + "/brotli", {}) is None
 
 
-def test_an_encoding_it_does_not_read_goes_through_httpx(srv: _Server, client: httpx.Client) -> None:
-    assert client.lean.get(_base(srv) + "/brotli", {}, 100) is None  # type: ignore[union-attr]
+@pytest.mark.parametrize("url", ["https://h/a/../b", "https://h:99999/x", "https://h/a b", "https://bücher.de/x",
+                                 "ftp://h/x", "https://u:a/b@h/x", "https://[fe80::1%25eth0]/x"])
+def test_a_url_httpx_would_normalise_or_refuse_is_left_to_it(client: LeanGet, url: str) -> None:
+    assert client.get(url, {}, 100) is None  # no connection is even tried
 
 
-def test_retried_statuses_are_retried(srv: _Server, client: httpx.Client) -> None:
+def test_retried_statuses_are_retried(srv: _Server, client: LeanGet) -> None:
     srv.busy = 2
-    r = request_with_retries(client, "GET", _base(srv) + "/busy", sleep=lambda s: None)
-    assert r.status_code == 200 and r.content == b"served"
+    r = client.fetch(_base(srv) + "/busy", {}, sleep=_no_sleep)
+    assert r is not None and r.status_code == 200 and r.content == b"served"
+    srv.busy = 5
+    r = client.fetch(_base(srv) + "/busy", {}, sleep=_no_sleep, retries=1)
+    assert r is not None and r.status_code == 503  # the last answer, for the caller to explain
 
 
-def test_a_cut_body_is_an_httpx_protocol_error_retried_then_explained(srv: _Server, client: httpx.Client) -> None:
+def test_a_cut_body_is_retried_then_explained_as_httpx_would(srv: _Server, client: LeanGet) -> None:
     url = _base(srv) + "/cut"
-    with pytest.raises(httpx.RemoteProtocolError) as e:
-        request_with_retries(client, "GET", url, sleep=lambda s: None, retries=2)
+    with pytest.raises(LeanFailure) as e:
+        client.fetch(url, {}, sleep=_no_sleep, retries=2)
     assert sum(1 for p, _ in srv.requests if p == "/cut") == 3
-    assert "127.0.0.1" in describe_http_error(e.value, url)
+    assert e.value.describe(url).startswith(f"RemoteProtocolError while fetching {url}")
+    with make_client() as plain, pytest.raises(httpx.RemoteProtocolError) as ref:
+        request_with_retries(plain, "GET", url, retries=0)
+    assert describe_http_error(ref.value, url).startswith(f"RemoteProtocolError while fetching {url}")
 
 
-def test_silence_is_a_read_timeout(srv: _Server, client: httpx.Client) -> None:
+def test_silence_is_a_timeout(srv: _Server, client: LeanGet) -> None:
     url = _base(srv) + "/slow"
-    with pytest.raises(httpx.ReadTimeout) as e:
-        request_with_retries(client, "GET", url, retries=0)
-    assert describe_http_error(e.value, url).startswith("timed out talking to")
+    with pytest.raises(LeanFailure) as e:
+        client.fetch(url, {}, retries=0)
+    assert e.value.describe(url) == f"timed out talking to {url}"
 
 
-def test_nothing_listening_is_a_connect_error() -> None:
+def test_nothing_listening_is_a_connect_failure(client: LeanGet) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/x"
-    with make_client(lean=True) as c, pytest.raises(httpx.ConnectError) as e:
-        request_with_retries(c, "GET", url, retries=0)
-    assert describe_http_error(e.value, url).startswith("cannot connect to")
+    url = f"http://user:tok3n@127.0.0.1:{port}/x"
+    with pytest.raises(LeanFailure) as e:
+        client.fetch(url, {}, retries=0)
+    text = e.value.describe(url)
+    assert text.startswith(f"cannot connect to http://127.0.0.1:{port}/x (") and "tok3n" not in text
 
 
-def test_bodies_are_capped_known_length_or_inflated(srv: _Server, client: httpx.Client) -> None:
-    with pytest.raises(BodyTooLarge):
-        request_with_retries(client, "GET", _base(srv) + "/big", limit=4999)
-    assert len(request_with_retries(client, "GET", _base(srv) + "/big", limit=5000).content) == 5000
+def test_bodies_are_capped_known_length_or_inflated(srv: _Server, client: LeanGet) -> None:
+    with pytest.raises(LeanFailure) as e:
+        client.fetch(_base(srv) + "/big", {}, limit=4999)
+    assert e.value.too_large and not e.value.transient
+    assert len(client.fetch(_base(srv) + "/big", {}, limit=5000).content) == 5000  # type: ignore[union-attr]
     srv.payload = b"\0" * (4 << 20)
-    with pytest.raises(BodyTooLarge):
-        request_with_retries(client, "GET", _base(srv) + "/gzip", headers={"Accept-Encoding": "gzip"}, limit=1 << 20)
+    with pytest.raises(LeanFailure) as e:
+        client.fetch(_base(srv) + "/gzip", {"Accept-Encoding": "gzip"}, limit=1 << 20)
+    assert e.value.too_large
 
 
-def test_userinfo_is_sent_as_basic_auth_and_not_in_the_request_line(srv: _Server, client: httpx.Client) -> None:
+def test_userinfo_is_sent_as_basic_auth_and_not_in_the_request_line(srv: _Server, client: LeanGet) -> None:
     url = _base(srv).replace("http://", "http://alice:s%40cret@") + "/auth"
-    r = request_with_retries(client, "GET", url)
-    assert r.text == "Basic " + base64.b64encode(b"alice:s@cret").decode()
+    r = client.fetch(url, {})
+    assert r is not None and r.content.decode() == "Basic " + base64.b64encode(b"alice:s@cret").decode()
     path, headers = srv.requests[-1]
     assert "alice" not in path and "cret" not in path and headers["Host"] == f"127.0.0.1:{srv.server_address[1]}"
 
 
+def test_remembered_credentials_go_to_that_url_only(srv: _Server, client: LeanGet) -> None:
+    clean = remember_credentials(_base(srv).replace("http://", "http://bob:pw@") + "/auth?only")
+    want = "Basic " + base64.b64encode(b"bob:pw").decode()
+    assert client.fetch(clean, {}).content.decode() == want  # type: ignore[union-attr]
+    assert client.fetch(clean + "#sha256=00", {}).content.decode() == want  # type: ignore[union-attr]
+    assert client.fetch(_base(srv) + "/auth", {}).content == b"none"  # type: ignore[union-attr]
+
+
+def test_a_netrc_entry_gives_the_hosts_credentials(srv: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login carol password n3trc\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    lean = LeanGet(Trust())
+    try:
+        r = lean.fetch(_base(srv) + "/auth", {})
+        assert r is not None and r.content.decode() == "Basic " + base64.b64encode(b"carol:n3trc").decode()
+        r = lean.fetch(_base(srv) + "/auth", {"Authorization": "Bearer given"})
+        assert r is not None and r.content == b"Bearer given"  # a header the caller gave is kept
+    finally:
+        lean.close()
+
+
 def test_a_configured_proxy_leaves_every_request_to_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    with make_client(lean=True) as c:
-        assert c.lean is None
+    assert lean_get(Trust()) is None
 
 
 @settings(max_examples=40, deadline=None)
@@ -216,14 +259,40 @@ def test_gzip_bodies_inflate_to_what_was_sent_or_are_refused_past_the_limit(payl
     s = _Server()
     s.payload = payload
     threading.Thread(target=s.serve_forever, daemon=True).start()
+    lean = LeanGet(Trust())
     try:
-        with make_client(lean=True) as c:
-            url = _base(s) + "/gzip"
-            if len(payload) <= limit:
-                assert request_with_retries(c, "GET", url, headers={"Accept-Encoding": "gzip"}, limit=limit).content == payload
-            else:
-                with pytest.raises(BodyTooLarge):
-                    request_with_retries(c, "GET", url, headers={"Accept-Encoding": "gzip"}, limit=limit)
+        url = _base(s) + "/gzip"
+        if len(payload) <= limit:
+            assert lean.fetch(url, {"Accept-Encoding": "gzip"}, limit=limit).content == payload  # type: ignore[union-attr]
+        else:
+            with pytest.raises(LeanFailure) as e:
+                lean.fetch(url, {"Accept-Encoding": "gzip"}, limit=limit)
+            assert e.value.too_large
     finally:
+        lean.close()
         s.shutdown()
         s.server_close()
+
+
+def test_a_cold_lock_sends_every_request_lean_and_never_imports_httpx(index_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The planner's pages, range reads and metadata files all go through the lean GET; httpx (about
+    0.1 s to import and set up) is not even imported. A redirect would be the exception: see above."""
+    import subprocess
+    import sys
+
+    index_server.add_index("main", metadata_files=False)  # metadata by range reads
+    index_server.add_wheel("main", "app", "1.0", requires_dist=["lib>=1"])
+    index_server.add_wheel("main", "lib", "1.2")
+    index_server.add_wheel("main", "pip", "25.0")
+    probe = ("import runpy, sys, atexit\n"
+             "atexit.register(lambda: print('httpx imported' if 'httpx' in sys.modules else 'httpx not imported', file=sys.stderr))\n"
+             "sys.argv = ['wheelhouse', *sys.argv[1:]]\n"
+             "runpy.run_module('bundler', run_name='__main__')\n")
+    r = subprocess.run([sys.executable, "-c", probe, "lock", "app", "--index-url", index_server.index_url("main"),
+                        "--python-platform", "aarch64-manylinux_2_28", "--python-version", "3.12",
+                        "--cache-dir", str(tmp_path / "cache"), "-o", str(tmp_path / "pylock.toml")],
+                       capture_output=True, text=True, timeout=120, env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
+    assert r.returncode == 0, r.stderr
+    assert "httpx not imported" in r.stderr
+    lock = (tmp_path / "pylock.toml").read_text()
+    assert 'name = "app"' in lock and 'name = "lib"' in lock
