@@ -111,6 +111,9 @@ class LeanGet:
                     conn.putheader(name, value)
                 conn.endheaders()
                 resp = conn.getresponse()
+            except ValueError:  # a header value http.client refuses (a planted validator with a line break)
+                conn.close()
+                return None  # httpx refuses it too, and says so as a transport error
             except (OSError, http.client.HTTPException) as e:
                 conn.close()
                 if reused and attempt == 0 and not isinstance(e, TimeoutError):

@@ -296,3 +296,9 @@ def test_a_cold_lock_sends_every_request_lean_and_never_imports_httpx(index_serv
     assert "httpx not imported" in r.stderr
     lock = (tmp_path / "pylock.toml").read_text()
     assert 'name = "app"' in lock and 'name = "lib"' in lock
+
+
+def test_a_header_value_with_a_line_break_is_left_to_httpx(srv: _Server, client: LeanGet) -> None:
+    """A validator from a planted cache entry must not inject a header, nor crash the lean GET."""
+    assert client.get(_base(srv) + "/plain", {"If-None-Match": '"x"\r\nX-Injected: 1'}, 100) is None
+    assert all("X-Injected" not in headers for _, headers in srv.requests)
