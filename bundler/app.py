@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from bundler.pack import PackResult
     from bundler.repository import Repository
     from bundler.http1 import LeanGet
+    from bundler.transport import Trust
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +42,7 @@ class Network:
     cert: str | None = None
     jobs: int = 16
     offline: bool = False
+    trust: Trust | None = None  # the CA bundle and credentials, perhaps already loading (else ``Trust(cert)``)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,7 +94,7 @@ def open_repository(indexes: Sequence[IndexConfig], net: Network) -> Repository:
             why = "not a directory" if isinstance(e, FileExistsError) else e.strerror or e
             raise BadInput(f"cannot use cache directory {cache.root}: {why}", hint="give another --cache-dir, or --no-cache") from None
 
-    trust = Trust(net.cert)  # one CA bundle and one set of credentials for both clients
+    trust = net.trust or Trust(net.cert)  # one CA bundle and one set of credentials for both clients
 
     def client() -> httpx.Client:
         from bundler.http import make_client

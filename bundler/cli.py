@@ -65,23 +65,26 @@ def _job(args: argparse.Namespace, *, need_requirements: bool = True) -> Any:
     return job
 
 
-def _network(args: argparse.Namespace) -> Any:
+def _network(args: argparse.Namespace, trust: Any = None) -> Any:
     from bundler.app import Network
     from bundler.cache import default_cache_dir
 
     cache = None if args.no_cache else Path(args.cache_dir) if args.cache_dir else default_cache_dir()
-    return Network(cache_dir=cache, refresh=args.refresh, cert=args.cert, jobs=args.jobs, offline=args.offline)
+    return Network(cache_dir=cache, refresh=args.refresh, cert=args.cert, jobs=args.jobs, offline=args.offline, trust=trust)
 
 
 def _lock(args: argparse.Namespace, output: Path, *, temporary: bool = False, outputs: Sequence[Path] = ()) -> Any:
     """Plan the job ``args`` describe and write its lock to ``output``, printing the summary."""
+    from bundler.transport import Trust
+
+    trust = None if args.offline else Trust(args.cert).preload()  # ready by the first request
     from bundler import app
 
     job = _job(args)
     app.refuse_overwriting(outputs, job.files)
     progress = ResolveProgress(not args.quiet)
     try:
-        result = app.lock(job, output, _network(args), progress=progress, upgrade=args.upgrade,
+        result = app.lock(job, output, _network(args, trust), progress=progress, upgrade=args.upgrade,
                           upgrade_packages=args.upgrade_package)
     finally:
         progress.close()

@@ -76,6 +76,20 @@ class Trust:
         self._context: ssl.SSLContext | None = None
         self._credentials: Credentials | None = None
 
+    def preload(self) -> Trust:
+        """Start loading the CA bundle on a daemon thread, and return self. Loading takes 20-30 ms and
+        lets go of the interpreter lock, so started before the planner's modules are imported it is
+        ready for the first request instead of delaying it; a failure is raised again where the
+        context is used."""
+        def load() -> None:
+            try:
+                self.context
+            except BadInput:
+                pass
+
+        threading.Thread(target=load, name="wheelhouse-trust", daemon=True).start()
+        return self
+
     @property
     def context(self) -> ssl.SSLContext:
         """The CA bundle: ``cert``, else SSL_CERT_FILE, else SSL_CERT_DIR, else certifi's (``BadInput``
