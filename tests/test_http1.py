@@ -302,3 +302,26 @@ def test_a_header_value_with_a_line_break_is_left_to_httpx(srv: _Server, client:
     """A validator from a planted cache entry must not inject a header, nor crash the lean GET."""
     assert client.get(_base(srv) + "/plain", {"If-None-Match": '"x"\r\nX-Injected: 1'}, 100) is None
     assert all("X-Injected" not in headers for _, headers in srv.requests)
+
+
+def test_the_repositorys_sender_hands_a_redirect_to_httpx_and_explains_failures(srv: _Server) -> None:
+    import threading as _threading
+
+    from bundler.errors import IndexUnavailable, ResponseTooLarge
+    from bundler.sender import Sender
+
+    trust = Trust()
+    sender = Sender(lambda: make_client(trust=trust), lambda: lean_get(trust), closed=_threading.Event(), offline=False)
+    try:
+        r = sender.get(_base(srv) + "/plain", {})
+        assert type(r).__name__ == "LeanResponse" and r.content == b"plain body" and sender.count == 1
+        r = sender.get(_base(srv) + "/redirect", {})  # the lean GET declines; httpx follows the redirect
+        assert type(r).__name__ == "Response" and r.content == b"plain body" and str(r.url).endswith("/plain")
+        assert sender.count == 3
+        with pytest.raises(ResponseTooLarge, match="^index x: BodyTooLarge while fetching"):
+            sender.get(_base(srv) + "/big", {}, "index x: ", limit=100)
+        with pytest.raises(IndexUnavailable, match="^index x: RemoteProtocolError while fetching") as e:
+            sender.get(_base(srv) + "/cut", {}, "index x: ", hint="check it")
+        assert e.value.hint == "check it"
+    finally:
+        sender.close()
