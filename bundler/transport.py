@@ -77,17 +77,18 @@ class Trust:
         self._credentials: Credentials | None = None
 
     def preload(self) -> Trust:
-        """Start loading the CA bundle on a daemon thread, and return self. Loading takes 20-30 ms and
-        lets go of the interpreter lock, so started before the planner's modules are imported it is
+        """Start loading the CA bundle on a thread of its own, and return self. Loading takes 20-30 ms
+        and lets go of the interpreter lock, so started before the planner's modules are imported it is
         ready for the first request instead of delaying it; a failure is raised again where the
-        context is used."""
+        context is used. Not a daemon thread: a run that ends at once (a bad argument) waits for it,
+        because OpenSSL's exit handlers freeing what a load still uses crash the process (SIGSEGV)."""
         def load() -> None:
             try:
                 self.context
             except BadInput:
                 pass
 
-        threading.Thread(target=load, name="wheelhouse-trust", daemon=True).start()
+        threading.Thread(target=load, name="wheelhouse-trust").start()
         return self
 
     @property

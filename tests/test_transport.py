@@ -84,3 +84,28 @@ def test_transport_imports_no_http_client() -> None:
     code = "import sys, bundler.transport, bundler.http1; print('httpx' in sys.modules, 'h11' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_the_preload_is_waited_for_at_exit() -> None:
+    """A daemon thread still inside OpenSSL when the interpreter exits (a run that fails at once on a
+    bad argument) crashed the process now and then (SIGSEGV from OpenSSL's exit handlers)."""
+    import threading
+
+    Trust().preload()
+    loaders = [t for t in threading.enumerate() if t.name == "wheelhouse-trust"]
+    assert loaders and not any(t.daemon for t in loaders)
+    for t in loaders:
+        t.join(10)
+
+
+def test_a_run_that_fails_at_once_exits_cleanly_every_time(tmp_path: Path) -> None:
+    """The exit right after the preload started: one status, never a signal."""
+    import os
+
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    for _ in range(15):
+        r = subprocess.run([sys.executable, "-m", "bundler", "lock", "good", "--python-platform", "x86_64-manylinux_2_28",
+                            "--python-version", "3.11", "--index-url", "https://user:s3cret@[bad/simple/",
+                            "-o", str(tmp_path / "pylock.toml"), "--cache-dir", str(tmp_path / "c")],
+                           capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode == 1 and "s3cret" not in r.stderr, r.stderr
