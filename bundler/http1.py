@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import socket
 import threading
 import time
 import zlib
@@ -77,6 +78,7 @@ class LeanGet:
         self.connect_timeout = min(timeout, 15.0)
         self.max_idle = max_idle
         self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}
+        self._busy: set[http.client.HTTPConnection] = set()  # connections with a request on them
         self._lock = threading.Lock()
         self._closed = False
 
@@ -112,10 +114,10 @@ class LeanGet:
                 conn.endheaders()
                 resp = conn.getresponse()
             except ValueError:  # a header value http.client refuses (a planted validator with a line break)
-                conn.close()
+                self._drop(conn)
                 return None  # httpx refuses it too, and says so as a transport error
             except (OSError, http.client.HTTPException) as e:
-                conn.close()
+                self._drop(conn)
                 if reused and attempt == 0 and not isinstance(e, TimeoutError):
                     continue  # a kept connection the server had closed meanwhile: once more, on a new one
                 raise _failure(e, connecting=False) from None
@@ -126,20 +128,20 @@ class LeanGet:
                 limit: int) -> LeanResponse | None:
         encoding = (resp.getheader("Content-Encoding") or "identity").strip().lower()
         if resp.status in REDIRECTS or encoding not in ("identity", "gzip", "x-gzip"):
-            conn.close()
+            self._drop(conn)
             return None
         try:
             body = _read(resp, limit, gzip=encoding != "identity")
         except (OSError, http.client.HTTPException, zlib.error) as e:
-            conn.close()
+            self._drop(conn)
             if isinstance(e, zlib.error):
                 raise LeanFailure("DecodingError", f"the {encoding} body does not inflate: {e}", transient=False) from None
             raise _failure(e, connecting=False) from None
         except BaseException:
-            conn.close()
+            self._drop(conn)
             raise
         if resp.will_close:
-            conn.close()
+            self._drop(conn)
         else:
             self._checkin(key, conn)
         kept = Message()
@@ -150,40 +152,60 @@ class LeanGet:
 
     def _checkout(self, key: _Key) -> tuple[http.client.HTTPConnection, bool]:
         with self._lock:
+            if self._closed:  # no new request once closed (a retry of one in flight, say)
+                raise LeanFailure("closed", "the client was closed", transient=False)
             idle = self._idle.get(key)
             if idle:
-                return idle.pop(), True
+                conn = idle.pop()
+                self._busy.add(conn)
+                return conn, True
         scheme, host, port = key
         conn: http.client.HTTPConnection
         if scheme == "https":
             conn = http.client.HTTPSConnection(host, port, timeout=self.connect_timeout, context=self.trust.context)
         else:
             conn = http.client.HTTPConnection(host, port, timeout=self.connect_timeout)
+        with self._lock:
+            self._busy.add(conn)
         try:
             conn.connect()
             assert conn.sock is not None
             conn.sock.settimeout(self.timeout)
         except (OSError, http.client.HTTPException) as e:
-            conn.close()
+            self._drop(conn)
             raise _failure(e, connecting=True) from None
         return conn, False
 
     def _checkin(self, key: _Key, conn: http.client.HTTPConnection) -> None:
         with self._lock:
+            self._busy.discard(conn)
             idle = self._idle.setdefault(key, [])
             if not self._closed and len(idle) < self.max_idle:
                 idle.append(conn)
                 return
         conn.close()
 
+    def _drop(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._busy.discard(conn)
+        conn.close()
+
     def close(self) -> None:
-        """Close the kept connections; a connection in use is closed when its request ends."""
+        """Close the kept connections, and end the requests in flight: their sockets are shut down, so
+        a thread reading one stops now rather than inside OpenSSL while the interpreter exits (the
+        planner's workers are daemon threads, and nobody waits for their speculation any more)."""
         with self._lock:
             self._closed = True
-            conns = [c for idle in self._idle.values() for c in idle]
+            idle = [c for conns in self._idle.values() for c in conns]
+            busy = [c.sock for c in self._busy if c.sock is not None]
             self._idle.clear()
-        for c in conns:
+        for c in idle:
             c.close()
+        for sock in busy:
+            try:  # the plain socket's shutdown: ``SSLSocket.shutdown`` would also unset what a reader uses
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 def lean_get(trust: Trust, *, timeout: float = 30.0, max_idle: int = 16) -> LeanGet | None:

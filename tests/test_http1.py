@@ -325,3 +325,25 @@ def test_the_repositorys_sender_hands_a_redirect_to_httpx_and_explains_failures(
         assert e.value.hint == "check it"
     finally:
         sender.close()
+
+
+def test_close_ends_a_request_in_flight_and_sends_no_other(srv: _Server) -> None:
+    """The planner's workers are daemon threads: closing ends their reads now, not inside OpenSSL at exit."""
+    lean = LeanGet(Trust(), timeout=10.0)
+    outcome: list[object] = []
+
+    def ask() -> None:
+        try:
+            outcome.append(lean.fetch(_base(srv) + "/slow", {}))  # the server answers after 2 s
+        except LeanFailure as e:
+            outcome.append(e)
+
+    t = threading.Thread(target=ask)
+    started = time.monotonic()
+    t.start()
+    time.sleep(0.3)
+    lean.close()
+    t.join(10)
+    assert time.monotonic() - started < 1.8  # well before the server's answer
+    assert len(outcome) == 1 and isinstance(outcome[0], LeanFailure) and not outcome[0].transient
+    assert [p for p, _ in srv.requests] == ["/slow"]  # the retry found the client closed
