@@ -98,6 +98,15 @@ class CachedPage:
         return final
 
 
+def _absolute_http(url: str) -> bool:
+    """Whether ``url`` is an absolute http(s) URL with a host (what a redirect of a page can lead to)."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and url.isprintable() and " " not in url
+    except ValueError:
+        return False
+
+
 def max_age_of(cache_control: str | None) -> int:
     """Seconds a response may be reused without revalidation, from Cache-Control (0 if none)."""
     if not cache_control or "no-store" in cache_control or "no-cache" in cache_control:
@@ -134,7 +143,8 @@ class PlannerCache:
         stored, max_age = meta.get("stored", 0), meta.get("max-age", 0)
         # a stored time is finite and float() can take it (1e400 as an integer would overflow)
         if (not all(t is None or isinstance(t, str) for t in texts) or not isinstance(stored, (int, float))
-                or not abs(stored) < 1e18 or not isinstance(max_age, int) or isinstance(max_age, bool)):
+                or not abs(stored) < 1e18 or not isinstance(max_age, int) or isinstance(max_age, bool)
+                or (texts[3] is not None and not _absolute_http(texts[3]))):  # where a redirect led: a web URL
             return None
         return CachedPage(url=url, body=body, content_type=texts[0] or "", etag=texts[1], last_modified=texts[2],
                           stored=float(stored), max_age=max_age, final_url=texts[3], body_sha256=meta["body-sha256"])

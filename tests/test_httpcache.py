@@ -13,6 +13,7 @@ import io
 import json
 import os
 import tempfile
+from urllib.parse import urlsplit
 import threading
 import time
 import zipfile
@@ -535,6 +536,23 @@ def test_fuzz_record_files(which: str, raw: bytes, page_record: dict[str, Any], 
         assert page is None or (isinstance(page.body, bytes) and isinstance(page.content_type, str)
                                 and isinstance(page.stored, float) and type(page.max_age) is int
                                 and all(v is None or isinstance(v, str) for v in (page.etag, page.last_modified, page.final_url)))
-        assert page is None or (isinstance(page.fresh, bool) and page.base(URL) == URL)
+        # links resolve against the URL asked for, or against where a redirect led: a web URL
+        assert page is None or (isinstance(page.fresh, bool) and (page.base(URL) == URL or urlsplit(page.base(URL)).scheme
+                                                                  in ("http", "https") and urlsplit(page.base(URL)).hostname))
         meta = cache.get_metadata(META_KEY)
         assert meta is None or isinstance(meta, bytes)
+
+
+@pytest.mark.parametrize("final", ["0", "", "/simple/demo/", "file:///etc/", "ftp://h/x", "https://", "https://h/a b", "http://[bad/"])
+def test_a_planted_final_url_that_no_redirect_leads_to_is_a_miss(tmp_path: Path, final: str) -> None:
+    cache = PlannerCache(tmp_path)
+    cache.put_page(_page())
+    meta_path, _ = _paths(cache)
+    record = json.loads(meta_path.read_text())
+    record["final-url"] = final
+    meta_path.write_text(json.dumps(record))
+    assert cache.get_page(URL) is None
+    record["final-url"] = "https://mirror.example/simple/demo/"  # a real redirect's target is kept
+    meta_path.write_text(json.dumps(record))
+    page = cache.get_page(URL)
+    assert page is not None and page.base(URL) == "https://mirror.example/simple/demo/"
