@@ -12,8 +12,8 @@ and the caller sends the request through ``bundler.http``):
   another host drops the Authorization header);
 - a URL it would have to normalise first (spaces, non-ASCII, dot segments, odd userinfo): httpx
   normalises it, or explains why it cannot;
-- proxies and HTTP/2: ``lean_get`` makes no ``LeanGet`` when a proxy is configured, and the
-  planner asks for none with ``--http2``.
+- proxies: ``lean_get`` makes no ``LeanGet`` when a proxy is configured (HTTP/2, an option of
+  ``fetch`` only, never reaches the planner).
 
 It trusts what the httpx client trusts and sends the same User-Agent and Authorization
 (``transport.Trust``), caps bodies as ``http._read_capped`` does (also once inflated), retries what
@@ -44,14 +44,18 @@ _Key = tuple[str, str, int]
 
 class LeanFailure(Exception):
     """A request that failed: ``kind`` is "connect", "timeout", or the name httpx gives such a failure;
-    ``transient`` when another attempt may succeed; ``too_large`` for a body past the limit."""
+    ``too_large`` for a body past the limit. A failure another attempt may not meet is a ``_Transient``."""
 
-    def __init__(self, kind: str, reason: str, *, transient: bool = True, too_large: bool = False) -> None:
+    def __init__(self, kind: str, reason: str, *, too_large: bool = False) -> None:
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
-        self.transient = transient
         self.too_large = too_large
+
+    @property
+    def transient(self) -> bool:
+        """Whether ``fetch`` tries again after this failure (a reset, a timeout, a cut body)."""
+        return isinstance(self, _Transient)
 
     def describe(self, url: str) -> str:
         """The credential-free message for ``url`` (``transport.describe_failure``)."""
@@ -95,7 +99,7 @@ class LeanGet:
         return with_retries(once, retries, sleep, (_Transient,))
 
     def get(self, url: str, headers: Mapping[str, str], limit: int) -> LeanResponse | None:
-        """One attempt of ``fetch`` (a transient failure is a ``LeanFailure`` with ``transient``)."""
+        """One attempt of ``fetch`` (a failure another attempt may not meet is a ``_Transient``)."""
         target = _target(url)
         if target is None:
             return None
@@ -135,7 +139,7 @@ class LeanGet:
         except (OSError, http.client.HTTPException, zlib.error) as e:
             self._drop(conn)
             if isinstance(e, zlib.error):
-                raise LeanFailure("DecodingError", f"the {encoding} body does not inflate: {e}", transient=False) from None
+                raise LeanFailure("DecodingError", f"the {encoding} body does not inflate: {e}") from None
             raise _failure(e, connecting=False) from None
         except BaseException:
             self._drop(conn)
@@ -153,7 +157,7 @@ class LeanGet:
     def _checkout(self, key: _Key) -> tuple[http.client.HTTPConnection, bool]:
         with self._lock:
             if self._closed:  # no new request once closed (a retry of one in flight, say)
-                raise LeanFailure("closed", "the client was closed", transient=False)
+                raise LeanFailure("closed", "the client was closed")
             idle = self._idle.get(key)
             if idle:
                 conn = idle.pop()
@@ -263,7 +267,7 @@ def _failure(e: BaseException, *, connecting: bool) -> LeanFailure:
 def _read(resp: http.client.HTTPResponse, limit: int, *, gzip: bool) -> bytes:
     """The body of ``resp``, inflated when ``gzip``; a ``LeanFailure`` past ``limit`` bytes (inflated)."""
     over = LeanFailure("BodyTooLarge", f"the response body is larger than {limit >> 20} MiB (decompressed)",
-                       transient=False, too_large=True)
+                       too_large=True)
     if not gzip and resp.length is not None:  # the common case: one read of a known length
         if resp.length > limit:
             raise over
