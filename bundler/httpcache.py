@@ -5,12 +5,15 @@ sha256 records of files a find-links page gives no hash for, to ``bundler.findli
 
 Layout under the cache directory::
 
-    pages/<sha256 of redacted URL>.json   {"url", "etag", "last-modified", "content-type", "stored", "max-age"}
+    pages/<sha256 of redacted URL>.json   {"url", "etag", "last-modified", "content-type", "stored", "max-age", "body-sha256"}
     pages/<sha256 of redacted URL>.body   the page bytes
-    choices/<aa>/<key>                    a target's ranking of a page (``bundler.choicememo``)
-    metadata/<aa>/<key>                   core metadata, permanent; key = sha256(file sha256 | file URL)
+    choices/<key>                         a target's ranking of a page (``bundler.choicememo``)
+    metadata/<key>                        core metadata, permanent; key = sha256(file sha256 | file URL)
 
-Every write goes to a temporary file first and is published with ``os.replace``.
+Each kind is one flat folder. A cold lock writes a few hundred entries, and on common file systems
+making a folder costs more than the write itself (ext4 searches its block groups for a new folder's
+place); one folder of many thousand entries is still a cheap look-up on all of them. Every write goes
+to a temporary file first and is published with ``os.replace``.
 """
 
 from __future__ import annotations
@@ -124,7 +127,7 @@ class PlannerCache:
     def _page_paths(self, url: str) -> tuple[Path, Path]:
         assert self.root is not None
         key = hashlib.sha256(redact_url(url).encode()).hexdigest()
-        base = self.root / "pages" / key[:2] / key
+        base = self.root / "pages" / key
         return base.with_suffix(".json"), base.with_suffix(".body")
 
     def get_page(self, url: str) -> CachedPage | None:
@@ -171,7 +174,7 @@ class PlannerCache:
 
     def _metadata_path(self, sha256: str) -> Path:
         assert self.root is not None
-        return self.root / "metadata" / sha256[:2] / sha256
+        return self.root / "metadata" / sha256
 
     def get_metadata(self, key: str | None) -> bytes | None:
         if self.root is None or not key:
@@ -191,13 +194,13 @@ class PlannerCache:
         if self.root is None:
             return None
         try:
-            return _read(self.root / "choices" / key[:2] / key, MAX_RECORD)
+            return _read(self.root / "choices" / key, MAX_RECORD)
         except OSError:
             return None
 
     def put_choices(self, key: str, data: bytes) -> None:
         if self.root is not None:
-            _store(self.root / "choices" / key[:2] / key, data)
+            _store(self.root / "choices" / key, data)
 
     def kept_wheel_metadata(self, link: Link) -> bytes | None:
         """The core metadata of ``link`` read from its whole wheel in the blob store (kept there by a

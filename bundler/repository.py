@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import replace
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple, Sequence, TypeVar
 from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
@@ -46,6 +46,18 @@ if TYPE_CHECKING:  # httpx (and bundler.http) are imported when a request needs 
 
 NOT_FOUND = "x-wheelhouse/not-found"  # content type of a cached 404
 _T = TypeVar("_T")
+
+
+class _Body(NamedTuple):
+    """A page's bytes as read (``url`` is empty for a local folder's page, read from ``final_url``)."""
+
+    index: IndexConfig
+    project: str
+    url: str
+    body: bytes
+    ctype: str
+    final_url: str
+    digest: str | None
 
 
 # What a project page that is not one looks like: a login form (e.g. an internal index's SSO page
@@ -213,7 +225,7 @@ class Repository:
                 if index.kind == "find-links":
                     fut = self._pool.submit(self._flat_links, index, key[1])
                 else:
-                    fut = self._pool.submit(self._fetch_page, index, key[1], cached)
+                    fut = self._pool.submit_staged(self._page_body, self._page_links, index, key[1], cached)
                 self._pages[key] = fut
                 return fut
             fut = self._pages[key] = Future()
@@ -262,6 +274,10 @@ class Repository:
         return grouped
 
     def _fetch_page(self, index: IndexConfig, project: str, cached: CachedPage | None) -> Sequence[Link] | None:
+        return self._page_links(self._page_body(index, project, cached))
+
+    def _page_body(self, index: IndexConfig, project: str, cached: CachedPage | None) -> _Body | None:
+        """The I/O half of a page (on a worker): its bytes, read or requested (and cached), or None on 404."""
         local = local_path(index.url)
         if local is not None:
             path = local / project / "index.html"
@@ -271,13 +287,21 @@ class Repository:
                 body = read_regular(path, MAX_PAGE)
             except OSError as e:
                 raise IndexUnavailable(f"index {index.name}: cannot read {path}: {e.strerror or e}") from None
-            return parse_html_page(body, path.resolve().as_uri(), index)
+            return _Body(index, project, "", body, "", path.resolve().as_uri(), None)
         url = project_url(index.url, project)
         if cached is None and self.offline:
             raise offline_miss(f"the page of {project} on index {index.name} ({redact_url(url)})")
         body, ctype, final_url, digest = self._get_page(index, url, cached)
-        if body is None:
+        return None if body is None else _Body(index, project, url, body, ctype, final_url, digest)
+
+    def _page_links(self, got: _Body | None) -> Sequence[Link] | None:
+        """The computing half of a page (on the pool's lane, or on the thread that waits for it):
+        its links, checked, and handed to the listeners."""
+        if got is None:
             return None
+        index, project, url, body, ctype, final_url, digest = got
+        if not url:  # a local folder's page
+            return parse_html_page(body, final_url, index)
         links = self._parse(index, body, ctype, final_url, digest)
         _check_page(index, body, ctype, url, final_url, links)
         self._deliver(self._page_listeners, project, index, links)
@@ -362,9 +386,8 @@ class Repository:
         return self._wait(self._meta_future(link))
 
     def _wait(self, fut: Future[_T]) -> _T:
-        """The result of ``fut``, run here if no worker has started it (``DaemonPool.run_now``)."""
-        self._pool.run_now(fut)
-        return fut.result()
+        """The result of ``fut``; what of its work has not started runs here (``DaemonPool.wait``)."""
+        return self._pool.wait(fut)
 
     def _meta_future(self, link: Link) -> Future[bytes]:
         key = link.url
@@ -378,14 +401,15 @@ class Repository:
             if fut is not None:
                 return fut
             if cached is None:
-                fut = self._meta[key] = self._pool.submit(self._load_metadata, link)
+                fut = self._meta[key] = self._pool.submit_staged(self._load_metadata, self._metadata_loaded, link)
                 return fut
             fut = self._meta[key] = Future()
         fut.set_result(cached)  # cached for good (keyed by the file's hash): nothing to wait for
         self._deliver(self._meta_listeners, link, cached)
         return fut
 
-    def _load_metadata(self, link: Link) -> bytes:
+    def _load_metadata(self, link: Link) -> tuple[Link, bytes]:
+        """The I/O half of a metadata read (on a worker): the bytes, read or requested, and cached."""
         local = local_path(link.url)
         if local is not None and link.index != "direct" and local_path(link.index_url) is None:
             # Local paths come only from a folder or URL the user gave; the parsers already refuse
@@ -414,5 +438,9 @@ class Repository:
         except OSError as e:
             raise IndexUnavailable(f"cannot read {link.filename}: {e}") from None
         self.cache.put_metadata(metadata_key(link), data)
-        self._deliver(self._meta_listeners, link, data)
-        return data
+        return link, data
+
+    def _metadata_loaded(self, loaded: tuple[Link, bytes]) -> bytes:
+        """The computing half of a metadata read: the listeners (on the lane, or on the waiting thread)."""
+        self._deliver(self._meta_listeners, *loaded)
+        return loaded[1]

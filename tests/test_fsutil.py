@@ -101,7 +101,7 @@ def test_read_regular_gives_back_what_was_written_or_refuses_past_the_limit(tmp_
 def test_a_cache_entry_is_written_again_after_its_folder_was_removed(tmp_path: Path) -> None:
     cache = PlannerCache(tmp_path / "cache")
     cache.put_metadata("ab" + "0" * 62, b"one")  # the folder is made, and remembered
-    folder = next((tmp_path / "cache" / "metadata").iterdir())
+    folder = tmp_path / "cache" / "metadata"
     for entry in folder.iterdir():
         entry.unlink()
     folder.rmdir()

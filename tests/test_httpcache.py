@@ -190,6 +190,19 @@ def test_a_final_url_equal_to_the_url_is_not_stored(tmp_path: Path) -> None:
     assert cache.get_page(URL).final_url is None  # type: ignore[union-attr]
 
 
+def test_each_kind_of_entry_is_one_flat_folder(tmp_path: Path) -> None:
+    """A cold lock writes hundreds of entries: none of them makes a folder of its own."""
+    cache = PlannerCache(tmp_path)
+    for i in range(40):
+        cache.put_page(_page(url=f"https://pypi.example/simple/p{i}/", body=b"x%d" % i))
+        cache.put_metadata(f"{i:064x}", b"Name: p\n")
+        cache.put_choices(f"{i + 100:064x}", b"[]")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["choices", "metadata", "pages"]
+    assert all(entry.is_file() for kind in tmp_path.iterdir() for entry in kind.iterdir())
+    assert [len(list(kind.iterdir())) for kind in sorted(tmp_path.iterdir())] == [40, 40, 80]
+    assert cache.get_page("https://pypi.example/simple/p7/").body == b"x7"  # type: ignore[union-attr]
+
+
 def test_a_disabled_cache_stores_and_returns_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     cache = PlannerCache(None)
@@ -354,7 +367,7 @@ def test_writes_replace_a_planted_link_never_write_through_it(tmp_path: Path) ->
     cache.put_choices(choice, b"old")
     cache.put_metadata(META_KEY, b"old")
     meta, body = _paths(cache)
-    choices = cache.root / "choices" / choice[:2] / choice  # type: ignore[operator]
+    choices = cache.root / "choices" / choice  # type: ignore[operator]
     victims = [_plant_link(tmp_path, p, b"precious " + p.name.encode())
                for p in (meta, body, choices, cache._metadata_path(META_KEY))]
     cache.put_page(_page(body=b"new"))

@@ -99,3 +99,89 @@ def test_shutdown_cancels_queued_work_and_run_now_then_does_nothing() -> None:
     assert blocker.result(10) is True
     with pytest.raises(RuntimeError):
         pool.submit(print)
+
+
+# -- two stages: the first on a worker, the second on the lane or on the thread that waits -------
+
+
+def test_a_second_stage_runs_on_the_lane_not_on_the_worker() -> None:
+    pool = DaemonPool(2, "t")
+    fut = pool.submit_staged(lambda x: (x, threading.current_thread().name), lambda v: (*v, threading.current_thread().name), 3)
+    assert fut.result(10) == (3, "t_1", "t_lane")
+    pool.shutdown()
+
+
+def test_wait_takes_a_ready_second_stage_while_the_lane_is_busy() -> None:
+    pool = DaemonPool(2, "t")
+    gate = threading.Event()
+    busy = pool.submit_staged(lambda: None, lambda _: gate.wait(10))  # holds the lane
+    while busy not in pool._staged and not busy.running():
+        time.sleep(0.001)
+    time.sleep(0.05)  # the lane has taken it
+    fut = pool.submit_staged(lambda: 2, lambda v: (v * 2, threading.current_thread().name))
+    start = time.monotonic()
+    assert pool.wait(fut) == (4, threading.current_thread().name)
+    assert time.monotonic() - start < 5 and not busy.done()  # not behind the lane's work
+    gate.set()
+    assert busy.result(10) is True
+    pool.shutdown()
+
+
+def test_wait_runs_both_stages_of_work_nobody_started() -> None:
+    pool = DaemonPool(1, "t")
+    gate = threading.Event()
+    blocker = pool.submit(gate.wait, 10)
+    here = threading.current_thread().name
+    fut = pool.submit_staged(lambda: threading.current_thread().name, lambda first: (first, threading.current_thread().name))
+    assert pool.wait(fut) == (here, here)
+    gate.set()
+    assert blocker.result(10) is True
+    pool.shutdown()
+
+
+@pytest.mark.parametrize("stage", ["first", "second"])
+def test_an_error_in_either_stage_goes_to_the_future(stage: str) -> None:
+    pool = DaemonPool(2, "t")
+    first = (lambda: 1 / 0) if stage == "first" else (lambda: 1)
+    fut = pool.submit_staged(first, lambda v: v / 0)
+    with pytest.raises(ZeroDivisionError):
+        pool.wait(fut)
+    pool.shutdown()
+
+
+def test_each_second_stage_runs_once_whoever_takes_it() -> None:
+    pool = DaemonPool(4, "t")
+    runs: Counter[int] = Counter()
+    lock = threading.Lock()
+
+    def second(i: int) -> int:
+        with lock:
+            runs[i] += 1
+        time.sleep(random.random() / 2000)
+        return i * i
+
+    futures = [pool.submit_staged(lambda i: (time.sleep(random.random() / 2000), i)[1], second, i) for i in range(300)]
+
+    def steal(seed: int) -> None:
+        for fut in random.Random(seed).sample(futures, len(futures)):
+            pool.wait(fut)
+
+    stealers = [threading.Thread(target=steal, args=(s,)) for s in range(4)]
+    for t in stealers:
+        t.start()
+    for t in stealers:
+        t.join(60)
+    assert [f.result(10) for f in futures] == [i * i for i in range(300)]
+    assert set(runs.values()) == {1} and len(runs) == 300
+    pool.shutdown()
+
+
+def test_after_shutdown_a_waited_second_stage_still_runs_on_the_waiter() -> None:
+    pool = DaemonPool(1, "t")
+    gate = threading.Event()
+    fut = pool.submit_staged(lambda: gate.wait(10), lambda v: (v, threading.current_thread().name))
+    while not fut.running():
+        time.sleep(0.001)
+    pool.shutdown()  # the lane ends; the first stage is in flight
+    gate.set()
+    assert pool.wait(fut) == (True, threading.current_thread().name)
