@@ -1,6 +1,7 @@
-"""bundler/workers.py: the daemon pool behind the planner's page and metadata requests, and
-``run_now``, by which the resolver runs the work it waits for itself instead of waiting behind
-speculation queued ahead of it. Every piece of work runs once, whoever takes it."""
+"""bundler/workers.py: the daemon pool behind the planner's page and metadata requests; its lane,
+which runs the computing second stage of staged work; and ``run_now``/``wait``, by which the resolver
+runs the work it waits for itself instead of waiting behind speculation queued ahead of it. Every
+piece of work runs once, whoever takes it."""
 
 from __future__ import annotations
 
@@ -46,7 +47,10 @@ def test_run_now_leaves_started_work_to_its_worker() -> None:
     pool.shutdown()
 
 
-def test_each_piece_of_work_runs_once_whoever_takes_it() -> None:
+@pytest.mark.parametrize("staged", [False, True], ids=["one stage", "two stages"])
+def test_each_piece_of_work_runs_once_whoever_takes_it(staged: bool) -> None:
+    """Workers, the lane and six threads that take work at random (``run_now``, or ``wait``, which
+    also takes second stages): each job's last stage runs exactly once, and its result is right."""
     pool = DaemonPool(4, "t")
     runs: Counter[int] = Counter()
     lock = threading.Lock()
@@ -57,18 +61,24 @@ def test_each_piece_of_work_runs_once_whoever_takes_it() -> None:
         time.sleep(random.random() / 1000)
         return i * i
 
-    futures = [pool.submit(work, i) for i in range(300)]
+    if staged:
+        futures = [pool.submit_staged(lambda i: (time.sleep(random.random() / 2000), i)[1], work, i) for i in range(300)]
+    else:
+        futures = [pool.submit(work, i) for i in range(300)]
 
     def steal(seed: int) -> None:
         rng = random.Random(seed)
         for fut in rng.sample(futures, len(futures)):
-            pool.run_now(fut)
+            if staged:
+                pool.wait(fut)
+            else:
+                pool.run_now(fut)
 
     stealers = [threading.Thread(target=steal, args=(s,)) for s in range(6)]
     for t in stealers:
         t.start()
     for t in stealers:
-        t.join()
+        t.join(60)
     assert [f.result(10) for f in futures] == [i * i for i in range(300)]
     assert set(runs.values()) == {1} and len(runs) == 300
     pool.shutdown()
@@ -113,11 +123,9 @@ def test_a_second_stage_runs_on_the_lane_not_on_the_worker() -> None:
 
 def test_wait_takes_a_ready_second_stage_while_the_lane_is_busy() -> None:
     pool = DaemonPool(2, "t")
-    gate = threading.Event()
-    busy = pool.submit_staged(lambda: None, lambda _: gate.wait(10))  # holds the lane
-    while busy not in pool._staged and not busy.running():
-        time.sleep(0.001)
-    time.sleep(0.05)  # the lane has taken it
+    gate, taken = threading.Event(), threading.Event()
+    busy = pool.submit_staged(lambda: None, lambda _: (taken.set(), gate.wait(10))[1])
+    assert taken.wait(10)  # the lane is held
     fut = pool.submit_staged(lambda: 2, lambda v: (v * 2, threading.current_thread().name))
     start = time.monotonic()
     assert pool.wait(fut) == (4, threading.current_thread().name)
@@ -146,33 +154,6 @@ def test_an_error_in_either_stage_goes_to_the_future(stage: str) -> None:
     fut = pool.submit_staged(first, lambda v: v / 0)
     with pytest.raises(ZeroDivisionError):
         pool.wait(fut)
-    pool.shutdown()
-
-
-def test_each_second_stage_runs_once_whoever_takes_it() -> None:
-    pool = DaemonPool(4, "t")
-    runs: Counter[int] = Counter()
-    lock = threading.Lock()
-
-    def second(i: int) -> int:
-        with lock:
-            runs[i] += 1
-        time.sleep(random.random() / 2000)
-        return i * i
-
-    futures = [pool.submit_staged(lambda i: (time.sleep(random.random() / 2000), i)[1], second, i) for i in range(300)]
-
-    def steal(seed: int) -> None:
-        for fut in random.Random(seed).sample(futures, len(futures)):
-            pool.wait(fut)
-
-    stealers = [threading.Thread(target=steal, args=(s,)) for s in range(4)]
-    for t in stealers:
-        t.start()
-    for t in stealers:
-        t.join(60)
-    assert [f.result(10) for f in futures] == [i * i for i in range(300)]
-    assert set(runs.values()) == {1} and len(runs) == 300
     pool.shutdown()
 
 
