@@ -4,9 +4,12 @@ Which indexes may supply a project is ``index.supplying_indexes`` (DESIGN.md's i
 the first of them that has the project supplies it. Pages are cached with HTTP revalidation (404s
 too, so a higher-priority index is not asked again within the TTL); metadata comes from the cache,
 a local file, or ``remote_metadata``. Requests run on a thread pool so that the resolver's next
-needs are already in flight (``prefetch_*``). Only real work goes to the pool: a page that is fresh
-in the cache, and metadata that is cached, are served on the calling thread, because a hand-off to a
-worker and the wait for it cost more than reading them (a warm lock then runs on one thread).
+needs are already in flight (``prefetch_*``); what only computes (parsing and ranking a page, the
+speculation's listeners) runs after, on the pool's one lane, or on the resolver's thread as soon as
+it waits for it (``workers.DaemonPool.submit_staged``). Only real work goes to the pool: a page
+that is fresh in the cache, and metadata that is cached, are served on the calling thread, because a
+hand-off to a worker and the wait for it cost more than reading them (a warm lock then runs on one
+thread).
 Offline, every cached page is reused whatever its age and nothing is ever requested: a miss is an
 ``IndexUnavailable`` that names what the cache lacks.
 """

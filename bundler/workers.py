@@ -20,11 +20,11 @@ from __future__ import annotations
 import queue
 import threading
 from concurrent.futures import Future
-from typing import Any, Callable, Optional, Tuple, TypeVar
+from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
 S = TypeVar("S")
-_Job = Tuple[Callable[..., Any], Tuple[Any, ...], Optional[Callable[[Any], Any]]]  # first stage, its args, second stage
+_Job = tuple[Callable[..., Any], tuple[Any, ...], Callable[[Any], Any] | None]  # first stage, its args, second stage
 
 
 class DaemonPool:
@@ -84,12 +84,9 @@ class DaemonPool:
     def wait(self, fut: Future[T]) -> T:
         """The result of ``fut``; whatever of its work is not started when it is needed (the whole
         of it, or its second stage once the first is done) runs on this thread."""
-        watched = False
+        fut.add_done_callback(self._wake)
         while True:
             self.run_now(fut)
-            if not watched:
-                fut.add_done_callback(self._wake)
-                watched = True
             with self._ready:
                 while not fut.done() and fut not in self._staged:
                     self._ready.wait()
