@@ -17,7 +17,6 @@ Offline, every cached page is reused whatever its age and nothing is ever reques
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 import time
 from collections import deque
@@ -25,18 +24,17 @@ from dataclasses import replace
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple, Sequence, TypeVar
-from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
 from bundler.errors import BadInput, HashMismatch, IndexUnavailable
 from bundler.findlinks import MAX_FILE, Download, UnhashedFiles, download, whole_wheel_metadata
 from bundler.fsutil import read_regular
-from bundler.httpcache import MAX_PAGE, CachedPage, PlannerCache, links_key, max_age_of, offline_miss
-from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, is_json_type, metadata_key, parse_html_page, parse_page,
+from bundler.httpcache import MAX_PAGE, CachedPage, PlannerCache, max_age_of, offline_miss
+from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadata_key, parse_html_page,
                            project_of_filename, project_url, redact_url, split_hash, supplying_indexes)
 from bundler.localfiles import folder_links, hash_regular, local_path, open_regular
-from bundler.pagefiles import PageFiles
+from bundler.pagecheck import check_page, project_page
 from bundler.remote_metadata import remote_metadata
 from bundler.sender import Sender
 from bundler.wheelmeta import BadMetadata, metadata_from_zip
@@ -61,36 +59,6 @@ class _Body(NamedTuple):
     ctype: str
     final_url: str
     digest: str | None
-
-
-# What a project page that is not one looks like: a login form (e.g. an internal index's SSO page
-# reached through a redirect). Bounded so a page full of "<input" stays linear.
-_PASSWORD = re.compile(rb"<input\b[^>]{0,500}?type\s*=\s*[\"']?password", re.IGNORECASE)
-_FORM = re.compile(rb"<form\b", re.IGNORECASE)
-
-
-def _check_page(index: IndexConfig, body: bytes, ctype: str, asked: str, final: str, files: Sequence[Link]) -> None:
-    """Refuse a 200 answer that is not a simple-API page: taking it for "no such project" would let
-    the next index supply a look-alike.
-
-    Only a 404/410 means "no such project": anything else that answers must be a real page (PEP 691
-    JSON is checked by its parser). An HTML page with a password field is a login page; one without
-    any file is accepted as "present, no files" only if it looks like PEP 503: no form, and not
-    reached by a redirect to another path (``/login?next=...``).
-    """
-    if "json" in ctype.lower() or (files and not _PASSWORD.search(body)):
-        return
-    if _PASSWORD.search(body):
-        why = "a login page (it has a password field)"
-    elif _FORM.search(body):
-        why = "a page with a form and no files"
-    elif urlsplit(final).path.rstrip("/") != urlsplit(asked).path.rstrip("/"):
-        why = "a page without files at another path (redirected)"
-    else:
-        return
-    raise IndexUnavailable(f"index {index.name} answered {redact_url(asked)} with {why}, ended at {redact_url(final)}",
-                           hint="the index needs credentials or is misconfigured; nothing is taken from "
-                                "another index in its place")
 
 
 class Repository:
@@ -270,7 +238,7 @@ class Repository:
             if body is None:
                 raise IndexUnavailable(f"find-links page {redact_url(index.url)} was not found (404)")
             links = [replace(link, flat=True) for link in parse_html_page(body, url, index)]
-            _check_page(index, body, ctype, index.url, url, links)
+            check_page(index, body, ctype, index.url, url, links)
         grouped: dict[str, list[Link]] = {}
         for link in links:
             grouped.setdefault(project_of_filename(link.filename), []).append(link)
@@ -305,19 +273,9 @@ class Repository:
         index, project, url, body, ctype, final_url, digest = got
         if not url:  # a local folder's page
             return parse_html_page(body, final_url, index)
-        links = self._parse(index, body, ctype, final_url, digest)
-        _check_page(index, body, ctype, url, final_url, links)
+        links = project_page(index, body, ctype, url, final_url, digest)
         self._deliver(self._page_listeners, project, index, links)
         return links
-
-    def _parse(self, index: IndexConfig, body: bytes, ctype: str, final_url: str, digest: str | None) -> Sequence[Link]:
-        """``parse_page``; a JSON page is parsed when its files are first needed, so a page whose
-        targets' rankings are remembered (``choicememo``, by the page's ``links_key``) is not parsed
-        at all (HTML pages are parsed here: ``_check_page`` needs to know whether they list files)."""
-        key = links_key(body, ctype, final_url, index, body_sha256=digest)
-        if not is_json_type(ctype):
-            return PageFiles.of_links(index, parse_page(body, ctype, final_url, index), key=key)
-        return PageFiles(index, key=key, load=lambda: PageFiles.of_links(index, parse_page(body, ctype, final_url, index)).columns)
 
     def _get_page(self, index: IndexConfig, url: str, cached: CachedPage | None) -> tuple[bytes | None, str, str, str | None]:
         """The page at ``url`` (``cached`` is what the cache holds for it), revalidated unless it is

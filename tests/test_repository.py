@@ -463,17 +463,17 @@ def test_no_links_key_for_urls_with_credentials() -> None:
 
 def test_a_warm_lock_parses_no_page_and_a_lost_ranking_parses_its_page_again(index_server: IndexServer, tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from bundler import repository
+    from bundler import pagecheck
 
     publish(index_server, [W("app", "1.0", deps=["lib"]), W("lib", "1.0"), W("lib", "2.0")])
     parsed: list[str] = []
-    real = repository.parse_page
+    real = pagecheck.parse_page
 
     def counting(body: bytes, ctype: str, url: str, index: IndexConfig) -> Any:
         parsed.append(url.rstrip("/").rsplit("/", 1)[-1])
         return real(body, ctype, url, index)
 
-    monkeypatch.setattr(repository, "parse_page", counting)
+    monkeypatch.setattr(pagecheck, "parse_page", counting)
     assert lock(tmp_path, index_server, "app") == 0
     first = (tmp_path / "pylock.toml").read_bytes()
     assert {"app", "lib"} <= set(parsed)
