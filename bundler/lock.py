@@ -9,6 +9,7 @@ so later stages (fetch, pack, install) need nothing but the lock; ``bundler.lock
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import tomli_w
 from packaging.markers import Marker
 from packaging.pylock import Package, PackageSdist, PackageWheel, Pylock, PylockValidationError
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from bundler.model import BuildRecord, Pin, Plan
 
 __all__ = ["Lock", "LockedPackage", "LockedWheel", "from_pylock", "read_lock", "read_lock_source", "render_lock",
-           "render_requirements", "requirements_path", "target_marker", "to_pylock", "write_lock"]
+           "lock_table", "render_requirements", "requirements_path", "target_marker", "to_pylock", "write_lock"]
 
 
 def target_marker(profile: Profile) -> str:
@@ -181,12 +183,43 @@ def _check_distinguishable(grouped: dict[tuple[str, str], dict[str, Pin]], marke
 
 
 def render_lock(pylock: Pylock) -> str:
-    """Serialize a validated lock as TOML."""
+    """Serialize a validated lock as TOML: the table written is the one validated."""
+    table = lock_table(pylock)
     try:
-        pylock.validate()
+        Pylock.from_dict(table)  # what ``Pylock.validate`` does, without making the table again
     except PylockValidationError as e:  # a bug in wheelhouse, not in the user's input
         raise RuntimeError(f"generated pylock.toml does not validate: {e}") from e
-    return tomli_w.dumps(pylock.to_dict())
+    return tomli_w.dumps(table)
+
+
+def lock_table(pylock: Pylock) -> dict[str, Any]:
+    """``pylock.to_dict()``, made without the deep copy of every value that ``dataclasses.asdict``
+    makes there (most of the time of writing a big lock): values are read, not copied, since the
+    table is serialized at once. The same rules as packaging's: ``_`` in a name becomes ``-``, None
+    is left out, versions, markers and specifiers become strings. Tests hold both to equality."""
+    return _table(pylock)
+
+
+def _table(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for f in dataclasses.fields(value):
+            v = getattr(value, f.name)
+            if v is None:
+                continue
+            if isinstance(v, (Version, Marker, SpecifierSet)):
+                v = str(v)
+            elif f.name == "environments":
+                v = [str(e) for e in v]
+            else:
+                v = _table(v)
+            out[f.name.replace("_", "-")] = v
+        return out
+    if isinstance(value, (list, tuple)):
+        return type(value)(_table(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _table(v) for k, v in value.items()}
+    return value
 
 
 def render_requirements(lock: Lock) -> str:

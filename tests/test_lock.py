@@ -8,13 +8,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+import tomli_w
 from packaging.markers import Marker
 from packaging.pylock import Pylock
 
 from bundler.errors import BadInput, ResolutionImpossible
 from bundler.index import IndexConfig, Link
 from bundler.inputs import RequirementSet, read_requirements_file
-from bundler.lock import from_pylock, read_lock, render_lock, render_requirements, target_marker, to_pylock, write_lock
+from bundler.lock import from_pylock, lock_table, read_lock, render_lock, render_requirements, target_marker, to_pylock, write_lock
+from bundler.model import BuildRecord
 from bundler.plan import Pin, Plan, TargetPlan
 from bundler.profile import profile_for_platform
 
@@ -117,6 +119,26 @@ def test_lock_validates_with_packaging(plan: Plan) -> None:
             assert w.size == 1000 + len(w.name)
     tool = tomllib.loads(text)["tool"]["wheelhouse"]
     assert tool["exclude-newer"] == T
+
+
+def _with_sdist_and_builds() -> Plan:
+    sdist = pin("pkg", "1.0", "pkg-1.0.tar.gz")
+    tools = (pin("setuptools", "70.0"), pin("wheel", "0.43.0"))
+    plan = make_plan((LINUX, [pin("requests", "2.31.0"), sdist]), (WINDOWS, [pin("requests", "2.31.0"), sdist]))
+    return dataclasses.replace(plan, builds=(BuildRecord(sdist=sdist.link.sha256 or "", filename="pkg-1.0.tar.gz",
+                                                         requires=("setuptools", "wheel"), builder=tools,
+                                                         targets={"linux": tools, "win": tools[:1]}),))
+
+
+@pytest.mark.parametrize("plan, kw", [(ONE, {}), (TWO, {"exclude_newer": T, "title": "lab", "smoke": ("requests",)}),
+                                      (_with_sdist_and_builds(), {"exclude_newer": T})],
+                         ids=["one-target", "two-targets", "sdist-and-builds"])
+def test_lock_table_is_packagings_to_dict(plan: Plan, kw: dict) -> None:
+    """The table written (made without packaging's deep copies) is exactly ``Pylock.to_dict()``."""
+    pylock = to_pylock(plan, **kw)
+    table = lock_table(pylock)
+    assert table == pylock.to_dict()
+    assert tomllib.loads(render_lock(pylock)) == tomllib.loads(tomli_w.dumps(pylock.to_dict()))
 
 
 def test_one_target_has_no_package_markers() -> None:
