@@ -266,11 +266,14 @@ def filter_specifier(choices: Sequence[WheelChoice], specifier: SpecifierSet, *,
     Pre-releases follow uv's default: allowed with ``--pre``, when a specifier names one, or when
     the project has nothing but pre-releases.
     """
-    # ``!=`` never asks for a pre-release (as in packaging and pip)
-    explicit_pre = any(Version(s.version.replace("*", "0")).is_prerelease for s in specifier if s.operator != "!=" and parsable_version(s.version))
     only_pre = bool(choices) and all(c.version.is_prerelease for c in choices)
-    pre = allow_pre or explicit_pre or only_pre
+    pre = allow_pre or names_pre_release(specifier) or only_pre
     return [c for c in choices if specifier.contains(c.version, prereleases=pre) and (pre or not c.version.is_prerelease)]
+
+
+def names_pre_release(specifier: SpecifierSet) -> bool:
+    """Whether ``specifier`` asks for a pre-release by naming one (``!=`` never does, as in packaging and pip)."""
+    return any(Version(s.version.replace("*", "0")).is_prerelease for s in specifier if s.operator != "!=" and parsable_version(s.version))
 
 
 def parsable_version(v: str) -> bool:
