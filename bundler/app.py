@@ -158,6 +158,16 @@ class _Lazy:
         return getattr(self._made, name)
 
 
+def first_pages(job: Job) -> list[str]:
+    """The projects whose pages a lock needs first: the requirements that hold on some target, and
+    the installers every target gets (``plan.with_bootstrap``)."""
+    from bundler.model import BOOTSTRAP, FAST_INSTALLER
+
+    envs = [{**p.markers, "extra": ""} for p in job.profiles]
+    names = [r.name for r in job.inputs.requirements if r.marker is None or any(r.marker.evaluate(e) for e in envs)]
+    return [*names, BOOTSTRAP, FAST_INSTALLER]
+
+
 def existing_pins(lock_path: Path, *, upgrade: bool = False, upgrade_packages: Sequence[str] = ()) -> dict[str, dict[str, str]]:
     """The pins of the lock already at ``lock_path`` (target -> project -> version), to be preferred
     by a re-lock; none with ``upgrade``, and none for ``upgrade_packages``. A missing or unreadable
@@ -186,19 +196,22 @@ def lock(job: Job, output: Path, net: Network, *, progress: Callable[[Any], None
     changes nothing); ``upgrade`` releases all of them, ``upgrade_packages`` the named ones."""
     import dataclasses
 
-    from bundler.gpu.checks import check_variants, driver_warnings
-    from bundler.heldback import held_back_warnings
     from bundler.lock import requirements_path, write_lock
 
     req_path = requirements_path(output)
     refuse_overwriting([output, req_path], [*job.files, *inputs])
-    preferred = existing_pins(output, upgrade=upgrade, upgrade_packages=upgrade_packages)
-    if preferred:
-        job = dataclasses.replace(job, inputs=dataclasses.replace(job.inputs, preferred=preferred))
     started = time.monotonic()
     repo = open_repository(job.indexes, net)
-    scratch = None if net.cache_dir is not None else tempfile.TemporaryDirectory(prefix="wheelhouse-cache-")
+    scratch = None
     try:
+        repo.prefetch_projects(first_pages(job))  # requested while the rest of the planner loads
+        from bundler.gpu.checks import check_variants, driver_warnings
+        from bundler.heldback import held_back_warnings
+
+        preferred = existing_pins(output, upgrade=upgrade, upgrade_packages=upgrade_packages)
+        if preferred:
+            job = dataclasses.replace(job, inputs=dataclasses.replace(job.inputs, preferred=preferred))
+        scratch = None if net.cache_dir is not None else tempfile.TemporaryDirectory(prefix="wheelhouse-cache-")
         builder = make_builder(job, repo, net.cache_dir if net.cache_dir is not None else Path(scratch.name))  # type: ignore[union-attr]
         result = resolve(job, repo, progress=progress, builder=builder)
         warnings = held_back_warnings(repo, job.inputs, result, sources=builder,

@@ -64,3 +64,7 @@ class Inputs:
     # The pins of an existing lock, tried first when they still fit, as pip-compile and uv do:
     # target name -> canonical project name -> version.
     preferred: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+BOOTSTRAP = "pip"  # the installer every target gets (``plan.with_bootstrap``)
+FAST_INSTALLER = "uv"  # and the faster one install.sh prefers, when an index has it for the target

@@ -25,7 +25,7 @@ from resolvelib.resolvers import ResolutionTooDeep
 
 from bundler.errors import BadInput, BundlerError, NoCompatibleFile, ResolutionImpossible
 from bundler.index import IndexConfig, Link, ProjectIndex, project_of_filename, redact_url
-from bundler.model import Inputs, Pin, Plan, TargetPlan
+from bundler.model import BOOTSTRAP, FAST_INSTALLER, Inputs, Pin, Plan, TargetPlan
 from bundler.profile import Profile
 from bundler.speculate import Speculator
 from bundler.select import (WheelChoice, best_rank, target_needs, filter_specifier, requires_python_ok, versions_for_target,
@@ -364,10 +364,6 @@ def resolve_target(repo: ProjectIndex, store: MetadataStore, profile: Profile, i
     pins = [Pin(name=cand.name, version=str(cand.version), link=repo.hashed(cand.link))  # a find-links file: hashed by now
             for _, cand in sorted(result.mapping.items()) if cand.name != PYTHON and not cand.extras and cand.link is not None]
     return TargetPlan(profile=profile, pins=tuple(pins))
-
-
-BOOTSTRAP = "pip"
-FAST_INSTALLER = "uv"
 
 
 def _tool_pin(repo: ProjectIndex, store: MetadataStore, target: TargetPlan, inputs: Inputs, project: str) -> Pin | None:

@@ -98,9 +98,22 @@ class Repository:
         self._unhashed = UnhashedFiles(cache.root, self._download, ttl=self.page_ttl, offline=offline)
 
     def listen(self, on_page: Callable[[str, IndexConfig, Sequence[Link]], None], on_metadata: Callable[[Link, bytes], None]) -> None:
-        """Call ``on_page``/``on_metadata`` (from any thread) as pages and metadata arrive, for speculation."""
-        self._page_listeners.append(on_page)
-        self._meta_listeners.append(on_metadata)
+        """Call ``on_page``/``on_metadata`` (from any thread) as pages and metadata arrive, for speculation.
+        Pages asked for before (the first ones are asked for while the planner's modules load) are
+        handed to ``on_page`` too, as they arrive or at once; one may reach it twice."""
+        with self._lock:
+            self._page_listeners.append(on_page)
+            self._meta_listeners.append(on_metadata)
+            earlier = list(self._pages.items())
+        indexes = {i.name: i for i in self.indexes}
+        for (index_name, project), fut in earlier:
+            fut.add_done_callback(lambda f, p=project, i=indexes[index_name]: self._replay(on_page, p, i, f))
+
+    def _replay(self, on_page: Callable[[str, IndexConfig, Sequence[Link]], None], project: str, index: IndexConfig,
+                fut: Future[Sequence[Link] | None]) -> None:
+        links = None if fut.cancelled() or fut.exception() is not None else fut.result()
+        if links is not None:  # None: no such page
+            self._deliver([on_page], project, index, links)
 
     def _deliver(self, listeners: Sequence[Callable[..., None]], *args: object) -> None:
         """Call ``listeners(*args)``. A listener that asks for more (a page's listener prefetches

@@ -566,3 +566,25 @@ def test_a_server_that_ignores_range_streams_a_big_wheel_to_the_cache(index_serv
     assert not any((tmp_path / "cache" / "partial").glob("*"))  # nothing half-written left behind
     gets = [r for r in index_server.requests if r.path.endswith("big-1.0-py3-none-any.whl")]
     assert len(gets) == 2 and gets[0].range == "bytes=-65536" and gets[1].range is None  # cut off, then whole
+
+
+def test_a_listener_added_late_hears_of_the_pages_asked_for_before(index_server: IndexServer, tmp_path: Path) -> None:
+    """A lock asks for its first pages before the planner (the listener) is loaded: pages that
+    arrived before ``listen``, or arrive after, reach the listener; a missing page does not."""
+    from bundler.http import make_client
+
+    publish(index_server, [W("app", "1.0"), W("lib", "1.0"), W("lib", "2.0")])
+    repo = Repository([IndexConfig(name="main", url=index_server.index_url("main"))], make_client, PlannerCache(tmp_path / "cache"))
+    heard: dict[str, list[str]] = {}
+    try:
+        repo.prefetch_projects(["app", "lib", "missing"])
+        assert repo.project_links("app") is not None  # arrived before anyone listens
+        repo.listen(lambda project, index, links: heard.setdefault(project, sorted(k.filename for k in links)),
+                    lambda link, data: None)
+        assert repo.project_links("lib") is not None and repo.project_links("missing") is None
+        deadline = time.monotonic() + 10
+        while len(heard) < 2 and time.monotonic() < deadline:  # a done-callback may run just after the wait ends
+            time.sleep(0.01)
+    finally:
+        repo.close()
+    assert heard == {"app": ["app-1.0-py3-none-any.whl"], "lib": ["lib-1.0-py3-none-any.whl", "lib-2.0-py3-none-any.whl"]}
