@@ -162,28 +162,28 @@ def _check(link: Link, info: tuple[str, Version, frozenset[str]] | None, profile
         kind = "sdist" if not link.is_wheel else "bad-name"
         detail = "a source distribution wheelhouse cannot read" if kind == "sdist" else "malformed wheel filename"
         return Rejection(filename=link.filename, version="?", reason=kind, detail=detail, distance=4)
-    version = str(info[1])
+    version = info[1]
+
+    def reject(reason: str, detail: str, distance: int = 2) -> Rejection:  # the version in words only when rejected
+        return Rejection(filename=link.filename, version=str(version), reason=reason, detail=detail, distance=distance)
+
     rank = best_rank(info[2], ranks)
     if rank is None:
         detail, distance = tag_mismatch(info[2], profile)
-        return Rejection(filename=link.filename, version=version, reason="tags", detail=detail, distance=distance)
+        return reject("tags", detail, distance)
     if not requires_python_ok(link.requires_python, profile.markers["python_full_version"]):
-        return Rejection(filename=link.filename, version=version, reason="requires-python",
-                         detail=f"requires Python {link.requires_python}")
+        return reject("requires-python", f"requires Python {link.requires_python}")
     if link.is_yanked and not pinned:
-        return Rejection(filename=link.filename, version=version, reason="yanked",
-                         detail="yanked" + (f" ({link.yanked})" if link.yanked else ""))
+        return reject("yanked", "yanked" + (f" ({link.yanked})" if link.yanked else ""))
     if policy.exclude_newer and link.upload_time and link.upload_time >= policy.exclude_newer:
-        return Rejection(filename=link.filename, version=version, reason="too-new",
-                         detail=f"uploaded {link.upload_time:%Y-%m-%d %H:%M}, after --exclude-newer")
+        return reject("too-new", f"uploaded {link.upload_time:%Y-%m-%d %H:%M}, after --exclude-newer")
     if policy.exclude_newer and link.upload_time is None and not link.flat and link.index not in policy.undated_ok:
         # As uv does: a file whose index gives no upload time cannot be shown to be old enough.
-        return Rejection(filename=link.filename, version=version, reason="too-new",
-                         detail="the index gives no upload time, so --exclude-newer cannot admit it")
+        return reject("too-new", "the index gives no upload time, so --exclude-newer cannot admit it")
     if unhashed_index_file(link):
-        return Rejection(filename=link.filename, version=version, reason="no-hash", detail="the index gives no sha256 for it")
+        return reject("no-hash", "the index gives no sha256 for it")
     if hashes is not None and link.sha256 not in hashes:
-        return Rejection(filename=link.filename, version=version, reason="hash", detail="sha256 not among the pinned --hash values")
+        return reject("hash", "sha256 not among the pinned --hash values")
     return rank
 
 
@@ -209,11 +209,17 @@ def versions_for_target(
     # Most files of big projects are for other platforms or fail a check that needs no version:
     # they are skipped before the (much slower) full filename parse. ``_check`` below still decides;
     # this only leaves out files it would reject.
+    ours: dict[str, bool] = {}  # a name as files spell it -> whether it is this project's
     for link in _usable_wheels(links, ranks):
         if _rejected_whatever_the_version(link, python, policy, pinned_versions, hashes):
             continue
         info = wheel_info(link.filename)
-        if info is None or canonicalize_name(info[0]) != norm:
+        if info is None:
+            continue
+        mine = ours.get(info[0])
+        if mine is None:
+            mine = ours[info[0]] = canonicalize_name(info[0]) == norm
+        if not mine:
             continue
         version = info[1]
         result = _check(link, info, profile, ranks, policy, version in pinned_versions, hashes)
