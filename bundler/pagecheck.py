@@ -15,17 +15,23 @@ from bundler.errors import IndexUnavailable
 from bundler.httpcache import links_key
 from bundler.index import IndexConfig, Link, is_json_type, parse_page, redact_url
 from bundler.pagefiles import PageFiles
+from bundler.pageworker import PageWorker
 
 
-def project_page(index: IndexConfig, body: bytes, ctype: str, asked: str, final_url: str, digest: str | None) -> Sequence[Link]:
+def project_page(index: IndexConfig, body: bytes, ctype: str, asked: str, final_url: str, digest: str | None,
+                 helper: PageWorker | None = None) -> Sequence[Link]:
     """The files of the page ``asked`` for (it ended at ``final_url``; ``digest`` is its body's
-    sha256), checked by ``check_page``. A JSON page is parsed when its files are first needed, so a
-    page whose targets' rankings are remembered (``choicememo``, by the page's ``links_key``) is not
-    parsed at all; an HTML page is parsed here, since the check needs to know whether it lists files."""
+    sha256), checked by ``check_page``. A JSON page is parsed when its files are first needed (by
+    ``helper`` when it can take it), so a page whose targets' rankings are remembered (``choicememo``,
+    by the page's ``links_key``) is not parsed at all; an HTML page is parsed here, since the check
+    needs to know whether it lists files."""
     key = links_key(body, ctype, final_url, index, body_sha256=digest)
     if is_json_type(ctype):
-        links: Sequence[Link] = PageFiles(index, key=key, load=lambda: PageFiles.of_links(
-            index, parse_page(body, ctype, final_url, index)).columns)
+        def load() -> PageFiles:
+            parsed = helper.parse(body, final_url, index) if helper is not None else None
+            return parsed if parsed is not None else PageFiles.of_links(index, parse_page(body, ctype, final_url, index))
+
+        links: Sequence[Link] = PageFiles(index, key=key, load=load)
     else:
         links = PageFiles.of_links(index, parse_page(body, ctype, final_url, index), key=key)
     check_page(index, body, ctype, asked, final_url, links)

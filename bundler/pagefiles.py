@@ -110,10 +110,11 @@ class PageFiles(Sequence[Link]):
     """
 
     def __init__(self, index: IndexConfig, columns: list[list[Any]] | None = None, *, key: str | None = None,
-                 load: Callable[[], list[list[Any]]] | None = None) -> None:
+                 load: Callable[[], PageFiles] | None = None, groups: dict[str, list[int]] | None = None) -> None:
         """``columns`` as ``usual`` accepts them (checked by the caller), or ``load`` to make them on
-        first use: a page whose targets' rankings are remembered (``choicememo``) is then never
-        parsed. An error ``load`` raises is raised to each use, and it is called again next time."""
+        first use (the files of the page, parsed): a page whose targets' rankings are remembered
+        (``choicememo``) is then never parsed. An error ``load`` raises is raised to each use, and
+        it is called again next time. ``groups``: the ``tag_groups`` of ``columns``, when known."""
         self.index = index
         self.key = key
         self._columns = columns
@@ -121,7 +122,7 @@ class PageFiles(Sequence[Link]):
         self._load_lock = threading.Lock()
         self._made: dict[int, Link | None] = {}
         self._all: list[Link] | None = None
-        self._groups: dict[str, list[int]] | None = None
+        self._groups = groups
 
     @property
     def columns(self) -> list[list[Any]]:
@@ -130,7 +131,9 @@ class PageFiles(Sequence[Link]):
             with self._load_lock:
                 if self._columns is None:
                     assert self._load is not None
-                    self._columns = self._load()
+                    loaded = self._load()
+                    self._groups = loaded._groups
+                    self._columns = loaded.columns
                     self._load = None  # nor the page's bytes it holds
         return self._columns
 

@@ -35,6 +35,7 @@ from bundler.index import (ACCEPT, IndexConfig, Link, filename_from_url, metadat
                            project_of_filename, project_url, redact_url, split_hash, supplying_indexes)
 from bundler.localfiles import folder_links, hash_regular, local_path, open_regular
 from bundler.pagecheck import check_page, project_page
+from bundler.pageworker import PageWorker
 from bundler.remote_metadata import remote_metadata
 from bundler.sender import Sender
 from bundler.wheelmeta import BadMetadata, metadata_from_zip
@@ -96,6 +97,7 @@ class Repository:
         self._local = threading.local()  # per thread: listener calls waiting to run (see _deliver)
         self.max_file = max_file  # the largest file read whole to be hashed (a find-links page without hashes)
         self._unhashed = UnhashedFiles(cache.root, self._download, ttl=self.page_ttl, offline=offline)
+        self._helper = PageWorker()  # reads big JSON pages in a second process; started by the first request
 
     def listen(self, on_page: Callable[[str, IndexConfig, Sequence[Link]], None], on_metadata: Callable[[Link, bytes], None]) -> None:
         """Call ``on_page``/``on_metadata`` (from any thread) as pages and metadata arrive, for speculation.
@@ -140,6 +142,7 @@ class Repository:
         """Stop: queued work is dropped, speculative work in flight sends no further requests (and
         the exit does not wait for it), and the clients this repository made are closed."""
         self._closed.set()
+        self._helper.close()
         self._pool.shutdown()
         self._sender.close()
 
@@ -286,7 +289,9 @@ class Repository:
         index, project, url, body, ctype, final_url, digest = got
         if not url:  # a local folder's page
             return parse_html_page(body, final_url, index)
-        links = project_page(index, body, ctype, url, final_url, digest)
+        # A page the resolver waits for is parsed here, at once; one read ahead of it, by the helper
+        # process when it is free, leaving this process's interpreter lock to the rest.
+        links = project_page(index, body, ctype, url, final_url, digest, self._helper if self._pool.on_lane() else None)
         self._deliver(self._page_listeners, project, index, links)
         return links
 
@@ -298,6 +303,7 @@ class Repository:
             if cached.content_type == NOT_FOUND:
                 return None, "", url, None
             return cached.body, cached.content_type, cached.base(url), cached.body_sha256
+        self._helper.start()  # a page from the network: the pages that follow will need parsing
         headers = {"Accept": ACCEPT, "Accept-Encoding": "gzip"}
         if cached is not None:
             if cached.etag:

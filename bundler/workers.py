@@ -41,6 +41,7 @@ class DaemonPool:
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)  # notified when a second stage is queued or a waited future is done
         self._lane: queue.SimpleQueue[Future[Any] | None] | None = None
+        self._lane_thread: threading.Thread | None = None
         self._threads = 0
         self._idle = 0
         self._shut = False
@@ -130,8 +131,15 @@ class DaemonPool:
                 if not self._shut:  # after shutdown, only a waiter runs it
                     if self._lane is None:
                         self._lane = queue.SimpleQueue()
-                        threading.Thread(target=self._lane_work, args=(self._lane,), name=f"{self._name}_lane", daemon=True).start()
+                        self._lane_thread = threading.Thread(target=self._lane_work, args=(self._lane,), name=f"{self._name}_lane",
+                                                             daemon=True)
+                        self._lane_thread.start()
                     self._lane.put(fut)
+
+    def on_lane(self) -> bool:
+        """Whether the calling thread is the lane: the second stage it runs is one nobody waited for
+        when it was ready (a waiter takes its own)."""
+        return threading.current_thread() is self._lane_thread
 
     def _lane_work(self, lane: queue.SimpleQueue[Future[Any] | None]) -> None:
         while True:

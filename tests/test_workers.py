@@ -116,8 +116,10 @@ def test_shutdown_cancels_queued_work_and_run_now_then_does_nothing() -> None:
 
 def test_a_second_stage_runs_on_the_lane_not_on_the_worker() -> None:
     pool = DaemonPool(2, "t")
-    fut = pool.submit_staged(lambda x: (x, threading.current_thread().name), lambda v: (*v, threading.current_thread().name), 3)
-    assert fut.result(10) == (3, "t_1", "t_lane")
+    fut = pool.submit_staged(lambda x: (x, threading.current_thread().name, pool.on_lane()),
+                             lambda v: (*v, threading.current_thread().name, pool.on_lane()), 3)
+    assert fut.result(10) == (3, "t_1", False, "t_lane", True)
+    assert not pool.on_lane()
     pool.shutdown()
 
 
@@ -126,9 +128,9 @@ def test_wait_takes_a_ready_second_stage_while_the_lane_is_busy() -> None:
     gate, taken = threading.Event(), threading.Event()
     busy = pool.submit_staged(lambda: None, lambda _: (taken.set(), gate.wait(10))[1])
     assert taken.wait(10)  # the lane is held
-    fut = pool.submit_staged(lambda: 2, lambda v: (v * 2, threading.current_thread().name))
+    fut = pool.submit_staged(lambda: 2, lambda v: (v * 2, threading.current_thread().name, pool.on_lane()))
     start = time.monotonic()
-    assert pool.wait(fut) == (4, threading.current_thread().name)
+    assert pool.wait(fut) == (4, threading.current_thread().name, False)  # taken by the waiter, not the lane
     assert time.monotonic() - start < 5 and not busy.done()  # not behind the lane's work
     gate.set()
     assert busy.result(10) is True
