@@ -57,15 +57,17 @@ class PageWorker:
         threading.Thread(target=self._wait_ready, name="wheelhouse-pageworker", daemon=True).start()
 
     def _wait_ready(self) -> None:
+        """Mark the helper ready once it says so, then reap it when it ends (on its own thread)."""
         proc = self._proc
         assert proc is not None and proc.stdout is not None
         try:
             if proc.stdout.read(1) == _READY:
                 self._ready.set()
-                return
         except (OSError, ValueError):
             pass
-        self._dead = True
+        if not self._ready.is_set():
+            self._dead = True
+        proc.wait()
 
     def parse(self, body: bytes, page_url: str, index: IndexConfig) -> PageFiles | None:
         """The files of a JSON page, parsed by the helper; None when it is busy, not ready, gone, or
