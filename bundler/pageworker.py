@@ -39,14 +39,20 @@ class PageWorker:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # held by the one page being parsed by the helper
+        self._starting = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._ready = threading.Event()
         self._dead = False
 
     def start(self) -> None:
         """Start the helper (it loads its modules while the first pages are on their way)."""
-        with self._lock:
+        if self._proc is not None or self._dead:  # every request asks: no lock once started
+            return
+        with self._starting:
             if self._proc is not None or self._dead:
+                return
+            if not sys.executable:  # an embedded interpreter: no Python to start
+                self._dead = True
                 return
             try:
                 self._proc = subprocess.Popen([sys.executable, "-I", "-c", _MAIN, *sys.path], stdin=subprocess.PIPE,
