@@ -23,9 +23,9 @@ from bundler.choicememo import ChoiceMemo
 from bundler.errors import BundlerError, ResolutionImpossible
 from bundler.index import Link, ProjectIndex, _parse_time
 from bundler.model import Inputs, Plan, TargetPlan
+from bundler.pagefiles import PageFiles
 from bundler.plan import MetadataStore, SdistMetadata, evaluate_markers, resolve_target
 from bundler.refusals import sdist_story
-from bundler.pagefiles import PageFiles
 from bundler.select import Policy, filter_specifier, names_pre_release
 
 
