@@ -126,3 +126,22 @@ def test_a_bug_is_one_line_and_the_traceback_comes_on_request(monkeypatch: pytes
     monkeypatch.setenv("WHEELHOUSE_DEBUG", "1")
     with pytest.raises(RuntimeError):
         cli.main(["inspect", "x.tar.zst"])
+
+
+def test_the_quick_exit_waits_for_threads_runs_exit_handlers_flushes_and_keeps_the_status(tmp_path: Path) -> None:
+    """``python -m bundler`` (and the ``wheelhouse`` script) end with ``os._exit``, after what the
+    interpreter's own exit would do that matters: a thread that is not a daemon finishes, exit
+    handlers run, buffered output is written; and the status is the command's."""
+    probe = ("import atexit, pathlib, runpy, sys, threading, time\n"
+             "out = pathlib.Path(sys.argv[1])\n"
+             "atexit.register(lambda: (out / 'handler').write_text('ran'))\n"
+             "threading.Thread(target=lambda: (time.sleep(0.3), (out / 'thread').write_text('done'))).start()\n"
+             "sys.stdout.write('buffered, no newline; ')\n"
+             "sys.argv = ['wheelhouse', *sys.argv[2:]]\n"
+             "runpy.run_module('bundler', run_name='__main__')\n")
+    r = subprocess.run([sys.executable, "-c", probe, str(tmp_path), "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("buffered, no newline; wheelhouse ")
+    assert (tmp_path / "handler").read_text() == "ran" and (tmp_path / "thread").read_text() == "done"
+    assert wheelhouse("lock", "--no-such-option", cwd=tmp_path).returncode == 2
+    failed = wheelhouse("lock", "six", *TARGET, "-o", tmp_path / "pylock.toml", cwd=tmp_path)
+    assert failed.returncode == 1 and failed.stderr.startswith("wheelhouse: error: ")
