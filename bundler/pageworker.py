@@ -4,8 +4,8 @@ A cold lock reads tens of megabytes of PEP 691 pages (pydantic-core's alone is 7
 files); ``json.loads`` and the column checks of ``bundler.jsonpage`` were a third of the planner's CPU,
 all of it under the one interpreter lock that the resolver, the downloads and the ranking share. A
 ``PageWorker`` hands such a page to a second Python process (``serve``, in an isolated interpreter
-given this process's module path), which parses it with the same code and sends back the checked columns and
-tag groups in ``marshal`` form: reading those back costs a tenth of the parse.
+given this process's module path), which parses it with the same code and sends back the checked
+columns and tag groups in ``marshal`` form: reading those back costs a tenth of the parse.
 
 It never delays a page: the helper takes one page at a time, and a page that finds it busy, not
 started yet, or gone is parsed here as before (``parse`` returns None). A page the helper cannot
@@ -31,7 +31,8 @@ _LEN = struct.Struct("<Q")
 _READY = b"R"
 # Isolated (-I: no current folder, no PYTHON* variables), with this process's module path: the
 # helper runs this very wheelhouse, never a ``bundler`` folder where the command happens to be run.
-_MAIN = "import sys; sys.path[:] = sys.argv[1:]; from bundler.pageworker import serve; serve(sys.stdin.buffer, sys.stdout.buffer)"
+_MAIN = ("import sys; sys.path[:] = sys.argv[1:]; "
+         "from bundler.pageworker import serve; serve(sys.stdin.buffer, sys.stdout.buffer)")
 
 
 class PageWorker:
@@ -102,19 +103,21 @@ class PageWorker:
         return PageFiles(index, columns, groups=groups)
 
     def close(self) -> None:
-        """End the helper: its input closes, and it exits (nobody waits for it)."""
+        """End the helper: its input closes, and it exits after the page it may be reading (this
+        process does not wait; the thread that watched it start collects it)."""
         self._dead = True
         proc = self._proc
         if proc is not None and proc.stdin is not None:
             try:
                 proc.stdin.close()
-            except OSError:
+            except (OSError, ValueError):
                 pass
 
 
 def _send(out: IO[bytes], value: Any) -> None:
     data = marshal.dumps(value)
-    out.write(_LEN.pack(len(data)) + data)
+    out.write(_LEN.pack(len(data)))
+    out.write(data)
     out.flush()
 
 
