@@ -16,6 +16,7 @@ closing the repository, or exiting).
 
 from __future__ import annotations
 
+import dataclasses
 import marshal
 import struct
 import subprocess
@@ -86,7 +87,7 @@ class PageWorker:
             if self._dead or proc is None or proc.stdin is None or proc.stdout is None:
                 return None
             try:
-                _send(proc.stdin, (page_url, index.name, index.url, index.kind, index.packages, body))
+                _send(proc.stdin, (page_url, {f.name: getattr(index, f.name) for f in dataclasses.fields(index)}, body))
                 answer = _receive(proc.stdout)
             except (OSError, ValueError, EOFError, TypeError):
                 self._dead = True
@@ -140,11 +141,11 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
     out.flush()
     while True:
         try:
-            page_url, name, url, kind, packages, body = _receive(inp)
+            page_url, index, body = _receive(inp)
         except EOFError:
             return
         try:
-            files = parse_json_page(body, page_url, IndexConfig(name=name, url=url, kind=kind, packages=packages))
+            files = parse_json_page(body, page_url, IndexConfig(**index))
             answer: Any = ("ok", files.columns, files.tag_groups())
         except Exception:  # the caller parses the page itself, and raises its error as ever
             answer = ("error", None, None)

@@ -97,7 +97,7 @@ class Repository:
         self._local = threading.local()  # per thread: listener calls waiting to run (see _deliver)
         self.max_file = max_file  # the largest file read whole to be hashed (a find-links page without hashes)
         self._unhashed = UnhashedFiles(cache.root, self._download, ttl=self.page_ttl, offline=offline)
-        self._helper = PageWorker()  # reads big JSON pages in a second process; started by the first request
+        self._helper = PageWorker()  # parses big JSON pages read ahead, in a second process (started when needed)
 
     def listen(self, on_page: Callable[[str, IndexConfig, Sequence[Link]], None], on_metadata: Callable[[Link, bytes], None]) -> None:
         """Call ``on_page``/``on_metadata`` (from any thread) as pages and metadata arrive, for speculation.
@@ -107,6 +107,8 @@ class Repository:
             self._page_listeners.append(on_page)
             self._meta_listeners.append(on_metadata)
             earlier = list(self._pages.items())
+        if self.requests:
+            self._helper.start()  # pages are read ahead, and some come from the network (see _get_page)
         indexes = {i.name: i for i in self.indexes}
         for (index_name, project), fut in earlier:
             fut.add_done_callback(lambda f, p=project, i=indexes[index_name]: self._replay(on_page, p, i, f))
@@ -303,7 +305,8 @@ class Repository:
             if cached.content_type == NOT_FOUND:
                 return None, "", url, None
             return cached.body, cached.content_type, cached.base(url), cached.body_sha256
-        self._helper.start()  # a page from the network: the pages that follow will need parsing
+        if self._page_listeners:  # a planner reads pages ahead, and this one comes from the network: the
+            self._helper.start()  # helper parses such pages (a warm lock, or ``explain``, never starts it)
         headers = {"Accept": ACCEPT, "Accept-Encoding": "gzip"}
         if cached is not None:
             if cached.etag:

@@ -151,3 +151,50 @@ def test_the_helper_runs_this_wheelhouse_not_a_bundler_folder_where_it_is_run(tm
         assert w.parse(big_page(), PAGE, IX) is not None
     finally:
         w.close()
+
+
+def test_only_a_planner_reading_pages_from_the_network_starts_the_helper(index_server: IndexServer, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``explain`` (no listener) and a warm lock (no request) start no helper process; a cold lock
+    does, whether its first requests went out before the planner listened or after."""
+    from bundler.http import make_client
+    from bundler.httpcache import PlannerCache
+    from bundler.repository import Repository
+
+    hermetic(monkeypatch, tmp_path)
+    publish(index_server, [W("app", "1.0"), W("lib", "1.0")], formats=("json",))
+    url = index_server.index_url("main")
+
+    def repository() -> Repository:
+        return Repository([IndexConfig(name="main", url=url)], make_client, PlannerCache(tmp_path / "cache"))
+
+    def started(repo: Repository) -> bool:
+        return repo._helper._proc is not None
+
+    explaining = repository()
+    try:
+        assert explaining.project_links("app") is not None and not started(explaining)
+    finally:
+        explaining.close()
+    early = repository()  # its first page is asked for before anyone listens, as a lock's are
+    try:
+        assert early.project_links("lib") is not None and not started(early)
+        early.listen(lambda *a: None, lambda *a: None)
+        assert started(early)
+    finally:
+        early.close()
+    warm = repository()  # both pages are in the cache and fresh: no request, no helper
+    try:
+        warm.listen(lambda *a: None, lambda *a: None)
+        assert warm.project_links("app") is not None and warm.project_links("lib") is not None
+        assert warm.requests == 0 and not started(warm)
+    finally:
+        warm.close()
+    (tmp_path / "cache").rename(tmp_path / "old-cache")
+    late = repository()  # listening first, then a page from the network
+    try:
+        late.listen(lambda *a: None, lambda *a: None)
+        assert not started(late)
+        assert late.project_links("app") is not None and started(late)
+    finally:
+        late.close()
