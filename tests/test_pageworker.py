@@ -17,6 +17,7 @@ from bundler.index import IndexConfig
 from bundler.jsonpage import parse_json_page
 from bundler.pagecheck import project_page
 from bundler.pageworker import PageWorker
+from bundler.workers import DaemonPool
 from support.hermetic import hermetic
 from support.indexserver import IndexServer
 from support.plancases import JSON_TYPE, W, lock, locked, publish
@@ -118,7 +119,10 @@ def test_a_lock_is_the_same_with_the_helper(index_server: IndexServer, tmp_path:
             used.append(page_url)
         return files
 
-    monkeypatch.setattr(pageworker, "SMALLEST", 0)  # every page goes to the helper when it is free
+    # Every page goes to the helper once it runs, also one the resolver waits for (which a lock parses
+    # in place): lib's and tool's pages are asked for after the planner listens, so the helper has started.
+    monkeypatch.setattr(pageworker, "SMALLEST", 0)
+    monkeypatch.setattr(DaemonPool, "on_lane", lambda self: True)
     monkeypatch.setattr(PageWorker, "parse", counted)
     monkeypatch.setattr(PageWorker, "start", _started_and_ready(PageWorker.start))
     assert lock(tmp_path, index_server, "app", out="helped.toml", cache=False) == 0
